@@ -398,19 +398,36 @@ s_decode_field (zo_proto_t *self, zo_mp_t *cur, const s_field_t *f, void *base)
             if (s_array (self, cur, f, &count))
                 return -1;
             uint32_t first = self->n_events;
+            uint32_t invalid = 0;
             for (uint32_t i = 0; i < count; i++) {
+                const uint8_t *start = cur->pos;
                 zo_event_t *event = (zo_event_t *) SLOT (self, events);
                 if (!event)
                     return s_fail (self, ZO_ERR_TOO_LARGE, "out of memory");
-                if (zo_mp_peek (cur) != ZO_MP_MAP)
-                    return s_fail (self, ZO_ERR_BAD_TYPE, "%s.%s[%u]: not a map", on, f->key, i);
-                if (s_decode_object (self, cur, OBJ_EVENT, event))
+                int rc = zo_mp_peek (cur) == ZO_MP_MAP
+                       ? s_decode_object (self, cur, OBJ_EVENT, event)
+                       : s_fail (self, ZO_ERR_BAD_TYPE, "%s.%s[%u]: not a map", on, f->key, i);
+                if (rc && f->type == T_EMIT) {
+                    //  A bad follow-up event must not sink the outcomes
+                    //  it travels with: it is dropped and counted, as long
+                    //  as it is well-formed msgpack that can be skipped.
+                    cur->pos = start;
+                    if (zo_mp_skip (cur, NULL))
+                        return -1;
+                    self->err = ZO_ERR_NONE;
+                    self->errstr [0] = 0;
+                    self->n_events--;
+                    invalid++;
+                }
+                else
+                if (rc)
                     return -1;
             }
             if (f->type == T_EMIT) {
                 zo_result_t *result = (zo_result_t *) base;
                 result->emit_first = first;
-                result->emit_count = count;
+                result->emit_count = count - invalid;
+                result->emit_invalid = invalid;
             }
             else
                 ((zo_msg_t *) base)->n_events = count;
@@ -523,6 +540,7 @@ s_read_header (zo_proto_t *self, zo_mp_t cur, zo_msg_t *msg)
     uint32_t count;
     uint64_t version = 0;
     bool have_v = false;
+    zo_span_t unknown = { NULL, 0 };
     if (zo_mp_read_map (&cur, &count))
         return s_fail (self, ZO_ERR_BAD_MSGPACK, "the message is not a msgpack map");
     for (uint32_t i = 0; i < count && !(have_v && msg->cmd != ZO_CMD_INVALID); i++) {
@@ -540,9 +558,8 @@ s_read_header (zo_proto_t *self, zo_mp_t cur, zo_msg_t *msg)
             if (zo_mp_peek (&cur) != ZO_MP_STR || zo_mp_read_str (&cur, &name))
                 return s_fail (self, ZO_ERR_UNKNOWN_COMMAND, "'cmd' is not a string");
             msg->cmd = zo_cmd_lookup (name);
-            if (msg->cmd == ZO_CMD_INVALID)
-                return s_fail (self, ZO_ERR_UNKNOWN_COMMAND, "unknown command '%.*s'",
-                               (int) (name.len > 32 ? 32 : name.len), (const char *) name.ptr);
+            if (msg->cmd == ZO_CMD_INVALID && !unknown.ptr)
+                unknown = name;     //  reported after "seq" was looked for
         }
         else
         if (zo_span_eq (key, "seq") && zo_mp_peek (&cur) == ZO_MP_UINT)
@@ -551,6 +568,9 @@ s_read_header (zo_proto_t *self, zo_mp_t cur, zo_msg_t *msg)
         if (zo_mp_skip (&cur, NULL))
             return s_fail (self, ZO_ERR_BAD_MSGPACK, "malformed value");
     }
+    if (unknown.ptr)
+        return s_fail (self, ZO_ERR_UNKNOWN_COMMAND, "unknown command '%.*s'",
+                       (int) (unknown.len > 32 ? 32 : unknown.len), (const char *) unknown.ptr);
     if (!have_v)
         return s_fail (self, ZO_ERR_BAD_VERSION, "missing 'v'");
     if (version != ZO_PROTO_VERSION)

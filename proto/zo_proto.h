@@ -116,6 +116,7 @@ typedef struct {
     bool final;              /* DONE only: do not retry this failure */
     uint32_t emit_first;     /* DONE only: follow-up events are */
     uint32_t emit_count;     /*   msg->events[emit_first .. +emit_count) */
+    uint32_t emit_invalid;   /* DONE only: follow-up events dropped as invalid */
     const zo_event_t *emit;  /* encode only: follow-up events to write */
 } zo_result_t;
 

@@ -297,11 +297,13 @@ Test (proto, bad_input_codes)
     msgpack_pack_str_with_body (&s_pk, "PING", 4);
     cr_assert_eq (s_decode_err (s_buf.data, s_buf.size, &out), ZO_ERR_BAD_VERSION);
 
-    //  Unknown command, seq still recovered for the reply.
+    //  Unknown command, seq still recovered for the reply, also when it
+    //  comes after the command.
     s_begin ("LAUNCH", 1);
     s_key ("seq");
     msgpack_pack_uint8 (&s_pk, 5);
     cr_assert_eq (s_decode_err (s_buf.data, s_buf.size, &out), ZO_ERR_UNKNOWN_COMMAND);
+    cr_assert_eq (out.seq, 5);
 
     //  Missing required field.
     s_begin ("SUBMIT", 1);
@@ -464,7 +466,7 @@ Test (proto, names)
     cr_assert_eq (zo_cmd_lookup (zo_span_str ("STATS")), ZO_CMD_STATS);
     cr_assert_eq (zo_cmd_lookup (zo_span_str ("stats")), ZO_CMD_INVALID);
     for (int e = 0; e < ZO_ERR_COUNT; e++)
-        cr_assert_eq (zo_err_lookup (zo_span_str (zo_err_name ((zo_err_t) e))), e);
+        cr_assert_eq ((int) zo_err_lookup (zo_span_str (zo_err_name ((zo_err_t) e))), e);
 }
 
 //  PROTOCOL.md's field tables are the codec's tables: the document must
