@@ -1,0 +1,62 @@
+/*  zo_actor: what every zorch actor process is built from, so that each
+    main reads the same: zo_actor_init, build the actor, zo_loop_run,
+    tear down, zo_actor_fini.
+
+    zo_actor_init blocks signals (zo_signals_block), reads the
+    configuration (zo_conf: defaults, file, env, flags), answers --help and
+    --print-config, sets the log identity ("zorch-<kind>"), makes the
+    ZeroMQ context and the loop, and a zo_stats that reports to
+    stats/endpoint every stats/interval (the ticker is started here).
+*/
+#ifndef ZO_ACTOR_H_INCLUDED
+#define ZO_ACTOR_H_INCLUDED
+
+#include "zo_conf.h"
+#include "zo_loop.h"
+#include "zo_stats.h"
+
+typedef struct {
+    const char *kind;          /* "broker", "worker", ... */
+    char name [64];            /* <kind>/name, or "<kind>-<host>-<pid>" */
+    zo_conf_t *conf;
+    void *zmq_ctx;
+    zo_loop_t *loop;
+    zo_stats_t *stats;
+    int argc;                  /* what zo_conf_apply_args left */
+    char **argv;
+} zo_actor_t;
+
+/*  Returns 0; 1 when --help or --print-config was answered (main should
+    exit 0); -1 after logging why it could not start (exit 1). For --help,
+    usage is printed, followed by a generic part about configuration.
+    Whatever the result, zo_actor_fini frees what was made (it is also
+    safe on a self that init failed on).
+    A stats/interval of 0 turns periodic STATS reports off.  */
+int zo_actor_init (zo_actor_t *self, const char *kind, int argc, char **argv,
+                   const char *usage);
+/*  Sends a last STATS, then frees all of it (the context is terminated, so
+    close every socket first).  */
+void zo_actor_fini (zo_actor_t *self);
+
+/*  The log threshold, set from log/level (error, warning, info, debug) by
+    zo_actor_init; zsys itself has no levels, so these macros filter.  */
+typedef enum {
+    ZO_LOG_ERROR = 0, ZO_LOG_WARNING, ZO_LOG_INFO, ZO_LOG_DEBUG
+} zo_log_level_t;
+extern zo_log_level_t zo_log_level;
+
+#define zo_log_error(...) \
+    do { zsys_error (__VA_ARGS__); } while (0)
+#define zo_log_warning(...) \
+    do { if (zo_log_level >= ZO_LOG_WARNING) zsys_warning (__VA_ARGS__); } while (0)
+#define zo_log_info(...) \
+    do { if (zo_log_level >= ZO_LOG_INFO) zsys_info (__VA_ARGS__); } while (0)
+#define zo_log_debug(...) \
+    do { if (zo_log_level >= ZO_LOG_DEBUG) zsys_debug (__VA_ARGS__); } while (0)
+
+/*  Makes a socket of type on the actor's context with linger 0 and the
+    options every zorch socket shares; binds if bind, else connects.
+    NULL with a log line.  */
+void *zo_actor_socket (zo_actor_t *self, int type, const char *endpoint, bool bind);
+
+#endif

@@ -1,0 +1,478 @@
+/*  zo_conf: layered configuration over CZMQ zconfig (see zo_conf.h).
+
+    A file is merged over the tree node by node, by name, except for lists
+    (a section holding several children of the same name, such as
+    worker/routes): a list in the file replaces the one in the tree as a
+    whole, since merging route 1 of the file into route 1 of the defaults
+    would make nonsense. zconfig cannot remove nodes in its stable API, so
+    a merge builds a new tree and drops the old one.
+*/
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zo_conf.h"
+
+extern char **environ;
+
+struct _zo_conf_t {
+    zconfig_t *root;
+    char *file;                 /* the file loaded last, or NULL */
+    char errstr [256];
+};
+
+
+zo_conf_t *
+zo_conf_new (void)
+{
+    zo_conf_t *self = (zo_conf_t *) calloc (1, sizeof (zo_conf_t));
+    if (!self)
+        return NULL;
+    self->root = zconfig_str_load (zo_conf_defaults);
+    if (!self->root) {
+        zo_conf_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+zo_conf_destroy (zo_conf_t **self_p)
+{
+    assert (self_p);
+    zo_conf_t *self = *self_p;
+    if (!self)
+        return;
+    zconfig_destroy (&self->root);
+    free (self->file);
+    free (self);
+    *self_p = NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Merging
+
+static zconfig_t *
+s_find_child (zconfig_t *parent, const char *name)
+{
+    for (zconfig_t *child = parent? zconfig_child (parent): NULL; child;
+         child = zconfig_next (child))
+        if (streq (zconfig_name (child), name))
+            return child;
+    return NULL;
+}
+
+//  True if some name appears twice among the children: a list.
+static bool
+s_is_list (zconfig_t *node)
+{
+    for (zconfig_t *a = zconfig_child (node); a; a = zconfig_next (a))
+        for (zconfig_t *b = zconfig_next (a); b; b = zconfig_next (b))
+            if (streq (zconfig_name (a), zconfig_name (b)))
+                return true;
+    return false;
+}
+
+//  Makes under parent (NULL for a root) a node that is over merged onto
+//  base (either may be NULL, not both), and returns it.
+static zconfig_t *
+s_merge (zconfig_t *parent, zconfig_t *base, zconfig_t *over)
+{
+    zconfig_t *model = over? over: base;
+    zconfig_t *node = zconfig_new (zconfig_name (model), parent);
+    const char *value = over && zconfig_value (over)? zconfig_value (over)
+                      : base? zconfig_value (base): NULL;
+    if (value)
+        zconfig_set_value (node, "%s", value);
+
+    bool replace = base && over && zconfig_child (over)
+                && (s_is_list (base) || s_is_list (over));
+    if (base && !replace) {
+        for (zconfig_t *child = zconfig_child (base); child; child = zconfig_next (child)) {
+            //  In a list, only the first of a name can be matched by name.
+            zconfig_t *match = s_find_child (over, zconfig_name (child));
+            if (match && s_find_child (base, zconfig_name (child)) != child)
+                match = NULL;
+            s_merge (node, child, match);
+        }
+    }
+    if (over) {
+        for (zconfig_t *child = zconfig_child (over); child; child = zconfig_next (child))
+            if (replace || !base || !s_find_child (base, zconfig_name (child))
+            ||  s_find_child (over, zconfig_name (child)) != child)
+                s_merge (node, NULL, child);
+    }
+    return node;
+}
+
+int
+zo_conf_load_file (zo_conf_t *self, const char *path)
+{
+    assert (self);
+    assert (path);
+    FILE *file = fopen (path, "r");
+    if (!file) {
+        snprintf (self->errstr, sizeof (self->errstr),
+                  "cannot read config file %s: %s", path, strerror (errno));
+        return -1;
+    }
+    fclose (file);
+    zconfig_t *loaded = zconfig_load (path);
+    if (!loaded) {
+        snprintf (self->errstr, sizeof (self->errstr),
+                  "config file %s is not valid ZPL", path);
+        return -1;
+    }
+    zconfig_t *merged = s_merge (NULL, self->root, loaded);
+    zconfig_destroy (&loaded);
+    zconfig_destroy (&self->root);
+    self->root = merged;
+    free (self->file);
+    self->file = strdup (path);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Environment and flags
+
+void
+zo_conf_set (zo_conf_t *self, const char *path, const char *value)
+{
+    assert (self);
+    assert (path);
+    assert (value);
+    while (*path == '/')
+        path++;
+    zconfig_put (self->root, path, value);
+}
+
+void
+zo_conf_apply_env (zo_conf_t *self, char **envp)
+{
+    assert (self);
+    if (!envp)
+        envp = environ;
+    for (; *envp; envp++) {
+        const char *entry = *envp;
+        if (strncmp (entry, "ZORCH_", 6) != 0 || strncmp (entry, "ZORCH_CONFIG=", 13) == 0)
+            continue;
+        const char *equals = strchr (entry, '=');
+        const char *section = entry + 6;
+        const char *under = strchr (section, '_');
+        //  Need ZORCH_<SECTION>_<KEY>=, both parts non-empty.
+        if (!equals || !under || under > equals || under == section || under + 1 >= equals)
+            continue;
+        char path [256];
+        size_t length = (size_t) (equals - section);
+        if (length >= sizeof (path))
+            continue;
+        for (size_t i = 0; i < length; i++)
+            path [i] = (char) tolower ((unsigned char) section [i]);
+        path [under - section] = '/';
+        path [length] = 0;
+        zconfig_put (self->root, path, equals + 1);
+    }
+}
+
+//  The value of a flag: after '=' in the same argument, else the next one.
+static const char *
+s_flag_value (zo_conf_t *self, int argc, char **argv, int *index, const char *equals)
+{
+    if (equals)
+        return equals + 1;
+    if (*index + 1 >= argc) {
+        snprintf (self->errstr, sizeof (self->errstr), "%s needs a value", argv [*index]);
+        return NULL;
+    }
+    return argv [++*index];
+}
+
+int
+zo_conf_apply_args (zo_conf_t *self, int argc, char **argv)
+{
+    assert (self);
+    assert (argc >= 0);
+    int kept = argc > 0? 1: 0;
+    int index;
+    for (index = 1; index < argc; index++) {
+        char *arg = argv [index];
+        if (streq (arg, "--"))
+            break;                      //  the rest is positional
+        if (strncmp (arg, "--", 2) != 0 && !streq (arg, "-c")) {
+            argv [kept++] = arg;
+            continue;
+        }
+        const char *name = streq (arg, "-c")? "config": arg + 2;
+        const char *equals = strchr (name, '=');
+        size_t name_len = equals? (size_t) (equals - name): strlen (name);
+
+        if (name_len == 6 && strncmp (name, "config", 6) == 0) {
+            const char *path = s_flag_value (self, argc, argv, &index, equals);
+            if (!path)
+                return -1;
+            //  zo_conf_load read it already, under the environment.
+            if (self->file && streq (self->file, path))
+                continue;
+            if (zo_conf_load_file (self, path))
+                return -1;
+            continue;
+        }
+        if (name_len == 3 && strncmp (name, "set", 3) == 0) {
+            const char *setting = s_flag_value (self, argc, argv, &index, equals);
+            if (!setting)
+                return -1;
+            const char *assign = strchr (setting, '=');
+            if (!assign || assign == setting || assign - setting >= 256) {
+                snprintf (self->errstr, sizeof (self->errstr),
+                          "--set wants path=value, not '%s'", setting);
+                return -1;
+            }
+            char path [256];
+            memcpy (path, setting, (size_t) (assign - setting));
+            path [assign - setting] = 0;
+            zo_conf_set (self, path, assign + 1);
+            continue;
+        }
+        //  --<section>-<key>, when that section exists.
+        const char *dash = memchr (name, '-', name_len);
+        char path [256];
+        if (dash && dash != name && dash + 1 < name + name_len && name_len < sizeof (path)) {
+            memcpy (path, name, name_len);
+            path [name_len] = 0;
+            path [dash - name] = 0;
+            if (zconfig_locate (self->root, path)) {
+                path [dash - name] = '/';
+                for (char *c = path + (dash - name) + 1; *c; c++)
+                    if (*c == '-')
+                        *c = '_';
+                const char *value = s_flag_value (self, argc, argv, &index, equals);
+                if (!value)
+                    return -1;
+                zconfig_put (self->root, path, value);
+                continue;
+            }
+        }
+        argv [kept++] = arg;            //  not ours
+    }
+    for (; index < argc; index++)
+        argv [kept++] = argv [index];
+    if (kept < argc)
+        argv [kept] = NULL;
+    return kept;
+}
+
+int
+zo_conf_load (zo_conf_t *self, int argc, char **argv, char **envp)
+{
+    assert (self);
+    if (!envp)
+        envp = environ;
+    const char *path = NULL;
+    for (int index = 1; index < argc; index++) {
+        const char *arg = argv [index];
+        if (streq (arg, "--"))
+            break;
+        if ((streq (arg, "--config") || streq (arg, "-c")) && index + 1 < argc) {
+            path = argv [index + 1];
+            break;
+        }
+        if (strncmp (arg, "--config=", 9) == 0) {
+            path = arg + 9;
+            break;
+        }
+    }
+    if (!path)
+        for (char **env = envp; *env; env++)
+            if (strncmp (*env, "ZORCH_CONFIG=", 13) == 0 && (*env) [13])
+                path = *env + 13;
+    if (path && zo_conf_load_file (self, path))
+        return -1;
+    zo_conf_apply_env (self, envp);
+    return zo_conf_apply_args (self, argc, argv);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Typed reads
+
+static const char *
+s_value (zo_conf_t *self, const char *path)
+{
+    while (*path == '/')
+        path++;
+    zconfig_t *item = zconfig_locate (self->root, path);
+    const char *value = item? zconfig_value (item): NULL;
+    return value && *value? value: NULL;
+}
+
+const char *
+zo_conf_str (zo_conf_t *self, const char *path, const char *dflt)
+{
+    assert (self);
+    assert (path);
+    const char *value = s_value (self, path);
+    return value? value: dflt;
+}
+
+//  Parses a non-negative number with a unit suffix from table (matched
+//  case-insensitively; "" is the plain unit). -1 if it does not parse.
+typedef struct { const char *suffix; double scale; } s_unit_t;
+
+static int
+s_parse_units (const char *text, const s_unit_t *units, uint64_t *result)
+{
+    char *end;
+    errno = 0;
+    double number = strtod (text, &end);
+    if (end == text || errno || !isfinite (number) || number < 0)
+        return -1;
+    while (*end == ' ')
+        end++;
+    size_t length = strlen (end);
+    while (length > 0 && isspace ((unsigned char) end [length - 1]))
+        length--;
+    for (const s_unit_t *unit = units; unit->suffix; unit++)
+        if (strlen (unit->suffix) == length && strncasecmp (end, unit->suffix, length) == 0) {
+            double value = number * unit->scale;
+            if (value >= 18446744073709551615.0)
+                return -1;
+            *result = (uint64_t) llround (value);
+            return 0;
+        }
+    return -1;
+}
+
+static void
+s_bad_value (const char *path, const char *value, const char *what)
+{
+    zsys_warning ("config: %s = '%s' is not %s; using the default", path, value, what);
+}
+
+int64_t
+zo_conf_int (zo_conf_t *self, const char *path, int64_t dflt)
+{
+    assert (self);
+    const char *value = s_value (self, path);
+    if (!value)
+        return dflt;
+    char *end;
+    errno = 0;
+    long long number = strtoll (value, &end, 10);
+    while (isspace ((unsigned char) *end))
+        end++;
+    if (end == value || *end || errno) {
+        s_bad_value (path, value, "an integer");
+        return dflt;
+    }
+    return number;
+}
+
+double
+zo_conf_double (zo_conf_t *self, const char *path, double dflt)
+{
+    assert (self);
+    const char *value = s_value (self, path);
+    if (!value)
+        return dflt;
+    char *end;
+    errno = 0;
+    double number = strtod (value, &end);
+    while (isspace ((unsigned char) *end))
+        end++;
+    if (end == value || *end || errno || !isfinite (number)) {
+        s_bad_value (path, value, "a number");
+        return dflt;
+    }
+    return number;
+}
+
+bool
+zo_conf_bool (zo_conf_t *self, const char *path, bool dflt)
+{
+    assert (self);
+    const char *value = s_value (self, path);
+    if (!value)
+        return dflt;
+    static const char *yes [] = { "true", "yes", "on", "1" };
+    static const char *no [] = { "false", "no", "off", "0" };
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp (value, yes [i]) == 0)
+            return true;
+        if (strcasecmp (value, no [i]) == 0)
+            return false;
+    }
+    s_bad_value (path, value, "a boolean");
+    return dflt;
+}
+
+uint64_t
+zo_conf_ms (zo_conf_t *self, const char *path, uint64_t dflt)
+{
+    assert (self);
+    static const s_unit_t units [] = {
+        { "", 1 }, { "ms", 1 }, { "s", 1e3 }, { "m", 60e3 }, { "h", 3600e3 },
+        { "d", 86400e3 }, { NULL, 0 }
+    };
+    const char *value = s_value (self, path);
+    uint64_t result;
+    if (!value)
+        return dflt;
+    if (s_parse_units (value, units, &result)) {
+        s_bad_value (path, value, "a duration (250ms, 30s, 5m, 1h)");
+        return dflt;
+    }
+    return result;
+}
+
+uint64_t
+zo_conf_size (zo_conf_t *self, const char *path, uint64_t dflt)
+{
+    assert (self);
+    static const s_unit_t units [] = {
+        { "", 1 }, { "b", 1 },
+        { "k", 1024.0 }, { "kb", 1024.0 }, { "kib", 1024.0 },
+        { "m", 1048576.0 }, { "mb", 1048576.0 }, { "mib", 1048576.0 },
+        { "g", 1073741824.0 }, { "gb", 1073741824.0 }, { "gib", 1073741824.0 },
+        { NULL, 0 }
+    };
+    const char *value = s_value (self, path);
+    uint64_t result;
+    if (!value)
+        return dflt;
+    if (s_parse_units (value, units, &result)) {
+        s_bad_value (path, value, "a size (64K, 16M, 1G)");
+        return dflt;
+    }
+    return result;
+}
+
+
+//  --------------------------------------------------------------------------
+//  The rest
+
+zconfig_t *
+zo_conf_tree (zo_conf_t *self)
+{
+    assert (self);
+    return self->root;
+}
+
+char *
+zo_conf_dump (zo_conf_t *self)
+{
+    assert (self);
+    return zconfig_str_save (self->root);
+}
+
+const char *
+zo_conf_errstr (zo_conf_t *self)
+{
+    assert (self);
+    return self->errstr;
+}

@@ -1,0 +1,73 @@
+/*  zo_conf: an actor's configuration, in layers, each over the last:
+      1. embedded defaults (deploy/zorch.conf, compiled in),
+      2. a ZPL file (CZMQ zconfig): --config FILE, or $ZORCH_CONFIG,
+      3. environment variables ZORCH_<SECTION>_<KEY> (ZORCH_BROKER_FRONT
+         sets broker/front; the key part is lowercased, '_' kept),
+      4. flags --<section>-<key> VALUE or --<section>-<key>=VALUE
+         ('-' in the key becomes '_': --broker-max-attempts 5), and
+         --set section/key=value for any path, including nested ones.
+    Paths use '/' as zconfig does: "broker/front", "worker/routes/...".
+*/
+#ifndef ZO_CONF_H_INCLUDED
+#define ZO_CONF_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct _zo_conf_t zo_conf_t;
+
+/*  A configuration holding the embedded defaults. NULL if they do not
+    parse (a build defect).  */
+zo_conf_t *zo_conf_new (void);
+void zo_conf_destroy (zo_conf_t **self_p);
+
+/*  Loads a ZPL file over what is there, merging section by section; a
+    list (a section whose children repeat a name, like worker/routes) in
+    the file replaces the list in the configuration as a whole. 0, or -1
+    with zo_conf_errstr set (the configuration is then unchanged).  */
+int zo_conf_load_file (zo_conf_t *self, const char *path);
+/*  Applies ZORCH_* variables from envp (NULL = environ), except
+    ZORCH_CONFIG, which names a file (see zo_conf_load).  */
+void zo_conf_apply_env (zo_conf_t *self, char **envp);
+/*  Consumes --config, --set and --<section>-<key> flags from argv, in
+    order; argv is compacted so that what is left (argv[0], positional
+    arguments and flags it does not know) stays for the caller, and the new
+    argc is returned. A --<section>-<key> flag is recognised only when
+    that section already exists in the configuration. -1 with errstr set
+    on a bad flag or an unreadable config file.  */
+int zo_conf_apply_args (zo_conf_t *self, int argc, char **argv);
+
+/*  The usual layering over what is there: the file named by --config /
+    -c in argv (else $ZORCH_CONFIG from envp, if set), then the ZORCH_*
+    variables of envp (NULL = environ), then the flags, as
+    zo_conf_apply_args does (which does not load that file a second time,
+    so the environment stays above it). Returns the new argc, or -1 with
+    errstr set.  */
+int zo_conf_load (zo_conf_t *self, int argc, char **argv, char **envp);
+
+/*  Sets one value by path, creating sections as needed.  */
+void zo_conf_set (zo_conf_t *self, const char *path, const char *value);
+
+/*  Typed reads; `dflt` when the path is absent or empty. Numbers accept
+    suffixes: durations "250ms", "30s", "5m", "1h" (plain = ms) and sizes
+    "64K", "16M", "1G" (plain = bytes). A value that does not parse logs a
+    warning and yields dflt.  */
+const char *zo_conf_str (zo_conf_t *self, const char *path, const char *dflt);
+int64_t zo_conf_int (zo_conf_t *self, const char *path, int64_t dflt);
+double zo_conf_double (zo_conf_t *self, const char *path, double dflt);
+bool zo_conf_bool (zo_conf_t *self, const char *path, bool dflt);
+uint64_t zo_conf_ms (zo_conf_t *self, const char *path, uint64_t dflt);
+uint64_t zo_conf_size (zo_conf_t *self, const char *path, uint64_t dflt);
+
+/*  The underlying tree, for walking lists such as worker/routes. Owned by
+    self.  */
+zconfig_t *zo_conf_tree (zo_conf_t *self);
+/*  The whole configuration as ZPL text (caller frees), for --print-config.  */
+char *zo_conf_dump (zo_conf_t *self);
+const char *zo_conf_errstr (zo_conf_t *self);
+
+/*  The embedded defaults as ZPL text.  */
+extern const char zo_conf_defaults [];
+
+#endif

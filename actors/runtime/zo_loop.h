@@ -1,0 +1,101 @@
+/*  zo_loop: the one event loop of an actor process.
+
+    Polls ZeroMQ sockets and plain file descriptors with zmq_poll, runs
+    timers kept in a binary heap against a monotonic clock, and calls a
+    before-sleep hook once per iteration (after every ready handler ran) so
+    actors can flush batched output with one send per peer. Signals arrive
+    through a signalfd, so handlers run on the loop, never in a signal
+    context. The clock can be replaced so tests drive time by hand.
+
+    Every handler returns 0 to go on or -1 to stop the loop.
+*/
+#ifndef ZO_LOOP_H_INCLUDED
+#define ZO_LOOP_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct _zo_loop_t zo_loop_t;
+
+/*  Called when a socket is readable, or an fd has any of the asked events
+    (revents holds what happened: ZMQ_POLLIN, ZMQ_POLLOUT, ZMQ_POLLERR).  */
+typedef int (zo_loop_socket_fn) (zo_loop_t *loop, void *socket, void *arg);
+typedef int (zo_loop_fd_fn) (zo_loop_t *loop, int fd, short revents, void *arg);
+/*  Called when timer `id` is due. A one-shot timer is gone by then.  */
+typedef int (zo_loop_timer_fn) (zo_loop_t *loop, int id, void *arg);
+typedef int (zo_loop_signal_fn) (zo_loop_t *loop, int signum, void *arg);
+typedef int (zo_loop_hook_fn) (zo_loop_t *loop, void *arg);
+/*  A monotonic clock in nanoseconds.  */
+typedef uint64_t (zo_clock_fn) (void *arg);
+
+/*  Blocks SIGINT, SIGTERM, SIGHUP, SIGCHLD and SIGUSR1 in the calling thread
+    and ignores SIGPIPE. Call it first in main, before any ZeroMQ context
+    exists, so every thread inherits the mask and signals reach only the
+    loop's signalfd.  */
+void zo_signals_block (void);
+
+/*  Returns NULL only when out of memory.  */
+zo_loop_t *zo_loop_new (void);
+/*  Frees the loop; does not close the sockets or fds it watched.  */
+void zo_loop_destroy (zo_loop_t **self_p);
+
+/*  Watch a ZeroMQ socket for input. 0 or -1 (too many watched items).  */
+int zo_loop_add_socket (zo_loop_t *self, void *socket, zo_loop_socket_fn *fn, void *arg);
+/*  Watch a plain fd for ZMQ_POLLIN and/or ZMQ_POLLOUT.  */
+int zo_loop_add_fd (zo_loop_t *self, int fd, short events, zo_loop_fd_fn *fn, void *arg);
+/*  Change the events watched on an fd already added.  */
+void zo_loop_set_fd_events (zo_loop_t *self, int fd, short events);
+/*  Stop watching. Safe to call from inside a handler, also for the item
+    that is being handled.  */
+void zo_loop_remove_socket (zo_loop_t *self, void *socket);
+void zo_loop_remove_fd (zo_loop_t *self, int fd);
+
+/*  One-shot timer after delay_ms (0 = next iteration); a ticker repeats
+    every interval_ms (0 is taken as 1), keeping its phase and skipping
+    beats missed during a stall. Return a timer id > 0, or -1 when out of
+    memory. Ids are not reused until 2^31 timers later. Timers due at the
+    same instant run in the order they were made. Delays count from the
+    iteration's cached time inside handlers, from a fresh clock read
+    outside zo_loop_run.  */
+int zo_loop_timer (zo_loop_t *self, uint64_t delay_ms, zo_loop_timer_fn *fn, void *arg);
+int zo_loop_timer_ns (zo_loop_t *self, uint64_t delay_ns, zo_loop_timer_fn *fn, void *arg);
+int zo_loop_ticker (zo_loop_t *self, uint64_t interval_ms, zo_loop_timer_fn *fn, void *arg);
+/*  Cancels a timer; unknown or already-run ids are ignored.  */
+void zo_loop_cancel (zo_loop_t *self, int id);
+
+/*  Runs fn on the loop when signum arrives (one of those zo_signals_block
+    blocks; the signal is also blocked in the calling thread here, as a
+    signalfd needs). 0 or -1.  */
+int zo_loop_on_signal (zo_loop_t *self, int signum, zo_loop_signal_fn *fn, void *arg);
+
+/*  Called once per iteration, after handlers and timers, before polling.  */
+void zo_loop_set_before_sleep (zo_loop_t *self, zo_loop_hook_fn *fn, void *arg);
+
+/*  When nothing is ready, keep polling without blocking for up to spin_us
+    microseconds before parking in the kernel (0, the default, never spins).
+    Trades a little CPU under light load for fewer wake-up delays.  */
+void zo_loop_set_spin (zo_loop_t *self, uint32_t spin_us);
+
+/*  Runs until a handler (or the before-sleep hook) returns -1 or
+    zo_loop_stop is called; also returns at once when nothing is watched
+    and no timer is pending, since nothing could wake it. Returns 0, or -1
+    if polling failed for a reason other than EINTR.  */
+int zo_loop_run (zo_loop_t *self);
+/*  Makes zo_loop_run return after the current iteration.  */
+void zo_loop_stop (zo_loop_t *self);
+
+/*  The clock, read once per iteration (cheap); outside zo_loop_run it is
+    read on each call. now_ms is derived.  */
+uint64_t zo_loop_now_ns (zo_loop_t *self);
+uint64_t zo_loop_now_ms (zo_loop_t *self);
+/*  Replace the clock (tests). NULL restores CLOCK_MONOTONIC.  */
+void zo_loop_set_clock (zo_loop_t *self, zo_clock_fn *fn, void *arg);
+/*  Runs the timers that are due now by the loop's clock, without polling
+    (tests that drive a replaced clock). Returns how many ran.  */
+int zo_loop_run_timers (zo_loop_t *self);
+
+/*  CLOCK_MONOTONIC and CLOCK_REALTIME in ns.  */
+uint64_t zo_clock_mono_ns (void);
+uint64_t zo_clock_wall_ns (void);
+
+#endif

@@ -1,0 +1,45 @@
+/*  zo_stats: an actor's counters, gauges and latency histograms, reported
+    once a second as a STATS message (proto/PROTOCOL.md) on a PUSH socket
+    to the stats endpoint. Counters and histograms are cumulative since the
+    actor started; a monitor derives rates by difference. Sending never
+    blocks: with no monitor listening, reports are dropped and counted.
+*/
+#ifndef ZO_STATS_H_INCLUDED
+#define ZO_STATS_H_INCLUDED
+
+#include <stdint.h>
+
+#include "zo_hist.h"
+
+#define ZO_STATS_MAX 64   /* of each kind */
+
+typedef struct _zo_stats_t zo_stats_t;
+
+/*  actor is the kind ("broker", "worker"), name the instance name.  */
+zo_stats_t *zo_stats_new (const char *actor, const char *name);
+void zo_stats_destroy (zo_stats_t **self_p);
+
+/*  Stable pointers to a named metric, made on first use; hot paths keep
+    the pointer and write through it. Names are snake_case with the unit
+    as suffix (events_total, latency_ns), at most 63 bytes. Asserts if
+    ZO_STATS_MAX of a kind would be exceeded (a programming error: the set
+    of names is fixed).  */
+uint64_t *zo_stats_counter (zo_stats_t *self, const char *name);
+double *zo_stats_gauge (zo_stats_t *self, const char *name);
+zo_hist_t *zo_stats_hist (zo_stats_t *self, const char *name);
+
+/*  Connects a PUSH socket to endpoint. 0 or -1.  */
+int zo_stats_connect (zo_stats_t *self, void *zmq_ctx, const char *endpoint);
+
+/*  Encodes one STATS message (adding this process's RSS and CPU time) into
+    a new buffer the caller frees with free(); *size gets its length.  */
+char *zo_stats_encode (zo_stats_t *self, uint64_t wall_ms, size_t *size);
+/*  Encodes and sends without blocking. 0 sent, -1 dropped (counted in
+    stats_dropped_total) or not connected.  */
+int zo_stats_send (zo_stats_t *self, uint64_t wall_ms);
+
+/*  RSS in bytes and CPU time (user + system) in seconds of a process
+    (0 = this one), from /proc. 0 or -1.  */
+int zo_proc_usage (int pid, uint64_t *rss_bytes, double *cpu_seconds);
+
+#endif

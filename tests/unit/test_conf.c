@@ -1,0 +1,236 @@
+/*  Tests of actors/runtime/zo_conf.c: defaults, file, environment and
+    flags layered in that order; typed reads with units.  */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "zo_conf.h"
+
+//  Writes text to a new temporary file; returns its path (static buffer).
+static const char *
+s_temp_file (const char *text)
+{
+    static char path [64];
+    strcpy (path, "/tmp/zo_conf_test_XXXXXX");
+    int fd = mkstemp (path);
+    cr_assert_geq (fd, 0);
+    cr_assert_eq (write (fd, text, strlen (text)), (ssize_t) strlen (text));
+    close (fd);
+    return path;
+}
+
+Test (conf, defaults_parse)
+{
+    zo_conf_t *conf = zo_conf_new ();
+    cr_assert_not_null (conf);
+    cr_assert_str_eq (zo_conf_str (conf, "broker/front", NULL), "tcp://127.0.0.1:7010");
+    cr_assert_str_eq (zo_conf_str (conf, "/broker/back", NULL), "tcp://127.0.0.1:7011");
+    cr_assert_str_eq (zo_conf_str (conf, "log/level", NULL), "info");
+    cr_assert_eq (zo_conf_int (conf, "broker/queue_max", 0), 10000);
+    cr_assert_eq (zo_conf_int (conf, "broker/max_attempts", 0), 3);
+    cr_assert_eq (zo_conf_size (conf, "broker/max_frame", 0), 1024 * 1024);
+    cr_assert_eq (zo_conf_ms (conf, "broker/deadline", 0), 5 * 60 * 1000);
+    cr_assert_eq (zo_conf_ms (conf, "broker/retry_hint", 0), 100);
+    cr_assert_eq (zo_conf_ms (conf, "stats/interval", 0), 1000);
+    //  Empty and absent values give the default.
+    cr_assert_str_eq (zo_conf_str (conf, "worker/plugin_dir", "none"), "none");
+    cr_assert_eq (zo_conf_int (conf, "broker/nothing", 42), 42);
+    cr_assert_null (zo_conf_str (conf, "nothing/at/all", NULL));
+    //  The routes list, in order.
+    zconfig_t *routes = zconfig_locate (zo_conf_tree (conf), "worker/routes");
+    cr_assert_not_null (routes);
+    const char *matches [] = { "bench.noop", "bench.sleep", "test.fail*", "*" };
+    int n = 0;
+    for (zconfig_t *route = zconfig_child (routes); route; route = zconfig_next (route), n++) {
+        cr_assert_lt (n, 4);
+        cr_assert_str_eq (zconfig_get (route, "match", ""), matches [n]);
+    }
+    cr_assert_eq (n, 4);
+    //  The text is embedded once, NUL-terminated, and dumps back.
+    cr_assert_not_null (strstr (zo_conf_defaults, "max_attempts"));
+    char *dump = zo_conf_dump (conf);
+    cr_assert_not_null (dump);
+    cr_assert_not_null (strstr (dump, "tcp://127.0.0.1:7010"));
+    free (dump);
+    zo_conf_destroy (&conf);
+    cr_assert_null (conf);
+    zo_conf_destroy (&conf);
+}
+
+Test (conf, file_overrides_and_keeps_the_rest)
+{
+    zo_conf_t *conf = zo_conf_new ();
+    const char *path = s_temp_file (
+        "broker\n"
+        "    front = tcp://*:9000\n"
+        "    queue_max = 77\n"
+        "worker\n"
+        "    routes\n"
+        "        route\n"
+        "            match = \"only.*\"\n"
+        "            handler = exec\n"
+        "extra\n"
+        "    thing = 1\n");
+    cr_assert_eq (zo_conf_load_file (conf, path), 0);
+    unlink (path);
+    cr_assert_str_eq (zo_conf_str (conf, "broker/front", NULL), "tcp://*:9000");
+    cr_assert_eq (zo_conf_int (conf, "broker/queue_max", 0), 77);
+    //  Untouched keys keep their defaults.
+    cr_assert_str_eq (zo_conf_str (conf, "broker/back", NULL), "tcp://127.0.0.1:7011");
+    cr_assert_eq (zo_conf_int (conf, "worker/capacity", 0), 1000);
+    cr_assert_eq (zo_conf_int (conf, "extra/thing", 0), 1);
+    //  The routes list is replaced as a whole.
+    zconfig_t *routes = zconfig_locate (zo_conf_tree (conf), "worker/routes");
+    zconfig_t *route = zconfig_child (routes);
+    cr_assert_not_null (route);
+    cr_assert_str_eq (zconfig_get (route, "match", ""), "only.*");
+    cr_assert_null (zconfig_next (route));
+
+    cr_assert_eq (zo_conf_load_file (conf, "/nonexistent/zorch.conf"), -1);
+    cr_assert_not_null (strstr (zo_conf_errstr (conf), "/nonexistent/zorch.conf"));
+    cr_assert_str_eq (zo_conf_str (conf, "broker/front", NULL), "tcp://*:9000");
+    zo_conf_destroy (&conf);
+}
+
+Test (conf, env_overrides)
+{
+    zo_conf_t *conf = zo_conf_new ();
+    char *envp [] = {
+        "PATH=/bin",
+        "ZORCH_BROKER_MAX_ATTEMPTS=9",
+        "ZORCH_WORKER_NAME=w1",
+        "ZORCH_CONFIG=/should/not/map",
+        "ZORCH_NOKEY=1",
+        "ZORCH_=1",
+        "ZORCH_LOG_LEVEL=debug",
+        NULL
+    };
+    zo_conf_apply_env (conf, envp);
+    cr_assert_eq (zo_conf_int (conf, "broker/max_attempts", 0), 9);
+    cr_assert_str_eq (zo_conf_str (conf, "worker/name", ""), "w1");
+    cr_assert_str_eq (zo_conf_str (conf, "log/level", ""), "debug");
+    cr_assert_null (zconfig_locate (zo_conf_tree (conf), "config"));
+    cr_assert_null (zconfig_locate (zo_conf_tree (conf), "nokey"));
+    zo_conf_destroy (&conf);
+}
+
+Test (conf, flags_override_and_argv_is_compacted)
+{
+    zo_conf_t *conf = zo_conf_new ();
+    char *argv [] = {
+        "prog", "positional", "--broker-max-attempts", "5",
+        "--broker-front=tcp://*:1", "--unknown-section-x", "7",
+        "--set", "worker/routes/route/handler=fail", "--set=new/deep/key=v",
+        "--help", "--", "--broker-queue-max", "1", NULL
+    };
+    int argc = 14;
+    int left = zo_conf_apply_args (conf, argc, argv);
+    cr_assert_eq (left, 8);
+    cr_assert_str_eq (argv [0], "prog");
+    cr_assert_str_eq (argv [1], "positional");
+    cr_assert_str_eq (argv [2], "--unknown-section-x");
+    cr_assert_str_eq (argv [3], "7");
+    cr_assert_str_eq (argv [4], "--help");
+    cr_assert_str_eq (argv [5], "--");
+    cr_assert_str_eq (argv [6], "--broker-queue-max");
+    cr_assert_str_eq (argv [7], "1");
+    cr_assert_null (argv [8]);
+    cr_assert_eq (zo_conf_int (conf, "broker/max_attempts", 0), 5);
+    cr_assert_str_eq (zo_conf_str (conf, "broker/front", NULL), "tcp://*:1");
+    cr_assert_eq (zo_conf_int (conf, "broker/queue_max", 0), 10000);
+    cr_assert_str_eq (zo_conf_str (conf, "new/deep/key", NULL), "v");
+    //  A path through a list names its first element.
+    cr_assert_str_eq (zo_conf_str (conf, "worker/routes/route/handler", NULL), "fail");
+    //  A flag without its value is an error.
+    char *bad [] = { "prog", "--broker-front", NULL };
+    cr_assert_eq (zo_conf_apply_args (conf, 2, bad), -1);
+    cr_assert_not_null (strstr (zo_conf_errstr (conf), "--broker-front"));
+    char *bad_set [] = { "prog", "--set", "novalue", NULL };
+    cr_assert_eq (zo_conf_apply_args (conf, 3, bad_set), -1);
+    char *bad_file [] = { "prog", "-c", "/nonexistent/file.conf", NULL };
+    cr_assert_eq (zo_conf_apply_args (conf, 3, bad_file), -1);
+    zo_conf_destroy (&conf);
+}
+
+Test (conf, layers_in_order)
+{
+    const char *path = s_temp_file (
+        "broker\n"
+        "    front = from-file\n"
+        "    back = from-file\n"
+        "    queue_max = 1\n");
+    char config_env [128];
+    snprintf (config_env, sizeof (config_env), "ZORCH_CONFIG=%s", path);
+    char *envp [] = { config_env, "ZORCH_BROKER_BACK=from-env",
+                      "ZORCH_BROKER_QUEUE_MAX=2", NULL };
+    char *argv [] = { "prog", "--broker-queue-max", "3", NULL };
+    zo_conf_t *conf = zo_conf_new ();
+    cr_assert_eq (zo_conf_load (conf, 3, argv, envp), 1);
+    cr_assert_str_eq (zo_conf_str (conf, "broker/front", NULL), "from-file");
+    cr_assert_str_eq (zo_conf_str (conf, "broker/back", NULL), "from-env");
+    cr_assert_eq (zo_conf_int (conf, "broker/queue_max", 0), 3);
+    zo_conf_destroy (&conf);
+
+    //  --config wins over $ZORCH_CONFIG and still stays under the env.
+    const char *path2 = s_temp_file ("broker\n    front = second\n    back = second\n");
+    char path2_copy [64];
+    strcpy (path2_copy, path2);
+    char *argv2 [] = { "prog", "--config", path2_copy, "x", NULL };
+    conf = zo_conf_new ();
+    cr_assert_eq (zo_conf_load (conf, 4, argv2, envp), 2);
+    cr_assert_str_eq (argv2 [1], "x");
+    cr_assert_str_eq (zo_conf_str (conf, "broker/front", NULL), "second");
+    cr_assert_str_eq (zo_conf_str (conf, "broker/back", NULL), "from-env");
+    zo_conf_destroy (&conf);
+    unlink (path);
+    unlink (path2_copy);
+}
+
+Test (conf, durations_sizes_and_types)
+{
+    zo_conf_t *conf = zo_conf_new ();
+    struct { const char *text; uint64_t ms; } durations [] = {
+        { "250", 250 }, { "250ms", 250 }, { "30s", 30000 }, { "5m", 300000 },
+        { "1h", 3600000 }, { "1.5s", 1500 }, { "0", 0 }, { "2 s", 2000 },
+    };
+    for (size_t i = 0; i < sizeof (durations) / sizeof (durations [0]); i++) {
+        zo_conf_set (conf, "t/d", durations [i].text);
+        cr_assert_eq (zo_conf_ms (conf, "t/d", 7), durations [i].ms, "%s", durations [i].text);
+    }
+    const char *bad_durations [] = { "abc", "5x", "-1s", "s", "1e30h" };
+    for (size_t i = 0; i < sizeof (bad_durations) / sizeof (bad_durations [0]); i++) {
+        zo_conf_set (conf, "t/d", bad_durations [i]);
+        cr_assert_eq (zo_conf_ms (conf, "t/d", 7), 7, "%s", bad_durations [i]);
+    }
+    struct { const char *text; uint64_t bytes; } sizes [] = {
+        { "100", 100 }, { "64K", 65536 }, { "16M", 16777216 }, { "1G", 1073741824 },
+        { "2k", 2048 }, { "1MB", 1048576 }, { "3KiB", 3072 },
+    };
+    for (size_t i = 0; i < sizeof (sizes) / sizeof (sizes [0]); i++) {
+        zo_conf_set (conf, "t/s", sizes [i].text);
+        cr_assert_eq (zo_conf_size (conf, "t/s", 7), sizes [i].bytes, "%s", sizes [i].text);
+    }
+    zo_conf_set (conf, "t/s", "12Q");
+    cr_assert_eq (zo_conf_size (conf, "t/s", 7), 7);
+
+    zo_conf_set (conf, "t/i", "-12");
+    cr_assert_eq (zo_conf_int (conf, "t/i", 0), -12);
+    zo_conf_set (conf, "t/i", "12abc");
+    cr_assert_eq (zo_conf_int (conf, "t/i", 5), 5);
+    zo_conf_set (conf, "t/f", "0.25");
+    cr_assert_float_eq (zo_conf_double (conf, "t/f", 0), 0.25, 1e-12);
+    zo_conf_set (conf, "t/f", "nope");
+    cr_assert_float_eq (zo_conf_double (conf, "t/f", 1.5), 1.5, 1e-12);
+    const char *trues [] = { "true", "yes", "on", "1", "TRUE" };
+    for (size_t i = 0; i < 5; i++) {
+        zo_conf_set (conf, "t/b", trues [i]);
+        cr_assert (zo_conf_bool (conf, "t/b", false));
+    }
+    zo_conf_set (conf, "t/b", "off");
+    cr_assert_not (zo_conf_bool (conf, "t/b", true));
+    zo_conf_set (conf, "t/b", "maybe");
+    cr_assert (zo_conf_bool (conf, "t/b", true));
+    zo_conf_destroy (&conf);
+}

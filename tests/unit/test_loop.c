@@ -1,0 +1,453 @@
+/*  Tests of actors/runtime/zo_loop.c: timers against a fake clock, tickers,
+    cancel, fd and socket readiness, signals through the signalfd.  */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "zo_loop.h"
+
+static uint64_t fake_now;
+
+static uint64_t
+s_fake_clock (void *arg)
+{
+    return *(uint64_t *) arg;
+}
+
+#define MS 1000000ull
+
+//  Records the order timers ran in.
+static int order [64];
+static int n_order;
+
+static int
+s_record (zo_loop_t *loop, int id, void *arg)
+{
+    if (n_order < 64)
+        order [n_order++] = (int) (intptr_t) arg;
+    return 0;
+}
+
+Test (loop, timers_run_in_deadline_then_creation_order)
+{
+    zo_loop_t *loop = zo_loop_new ();
+    cr_assert_not_null (loop);
+    fake_now = 1000 * MS;
+    zo_loop_set_clock (loop, s_fake_clock, &fake_now);
+    n_order = 0;
+
+    zo_loop_timer (loop, 30, s_record, (void *) 3);
+    zo_loop_timer (loop, 10, s_record, (void *) 1);
+    zo_loop_timer (loop, 20, s_record, (void *) 2);
+    zo_loop_timer (loop, 10, s_record, (void *) 11);     //  tie: after 1
+    zo_loop_timer_ns (loop, 10 * MS, s_record, (void *) 12);
+
+    cr_assert_eq (zo_loop_run_timers (loop), 0);
+    fake_now += 9 * MS;
+    cr_assert_eq (zo_loop_run_timers (loop), 0);
+    fake_now += 1 * MS;
+    cr_assert_eq (zo_loop_run_timers (loop), 3);
+    cr_assert_eq (n_order, 3);
+    cr_assert_eq (order [0], 1);
+    cr_assert_eq (order [1], 11);
+    cr_assert_eq (order [2], 12);
+    fake_now += 100 * MS;
+    cr_assert_eq (zo_loop_run_timers (loop), 2);
+    cr_assert_eq (order [3], 2);
+    cr_assert_eq (order [4], 3);
+    cr_assert_eq (zo_loop_run_timers (loop), 0);
+    cr_assert_eq (zo_loop_now_ms (loop), 1110);
+    zo_loop_destroy (&loop);
+    cr_assert_null (loop);
+    zo_loop_destroy (&loop);            //  harmless
+}
+
+Test (loop, many_timers_come_out_sorted)
+{
+    zo_loop_t *loop = zo_loop_new ();
+    fake_now = 0;
+    zo_loop_set_clock (loop, s_fake_clock, &fake_now);
+    n_order = 0;
+    //  Deadlines in a scrambled order; ids must all differ.
+    int ids [64];
+    for (int i = 0; i < 64; i++) {
+        int delay = (i * 37) % 64;
+        ids [i] = zo_loop_timer (loop, (uint64_t) delay, s_record, (void *) (intptr_t) delay);
+        cr_assert_gt (ids [i], 0);
+        for (int j = 0; j < i; j++)
+            cr_assert_neq (ids [i], ids [j]);
+    }
+    fake_now = 1000 * MS;
+    cr_assert_eq (zo_loop_run_timers (loop), 64);
+    for (int i = 0; i < 64; i++)
+        cr_assert_eq (order [i], i);
+    zo_loop_destroy (&loop);
+}
+
+static int tick_count;
+
+static int
+s_tick (zo_loop_t *loop, int id, void *arg)
+{
+    tick_count++;
+    return 0;
+}
+
+Test (loop, ticker_repeats_and_skips_missed_beats)
+{
+    zo_loop_t *loop = zo_loop_new ();
+    fake_now = 0;
+    zo_loop_set_clock (loop, s_fake_clock, &fake_now);
+    tick_count = 0;
+    int id = zo_loop_ticker (loop, 100, s_tick, NULL);
+    cr_assert_gt (id, 0);
+    for (int i = 1; i <= 5; i++) {
+        fake_now = (uint64_t) i * 100 * MS;
+        cr_assert_eq (zo_loop_run_timers (loop), 1);
+    }
+    cr_assert_eq (tick_count, 5);
+    //  A stall of ten periods gives one tick, not ten.
+    fake_now += 1000 * MS;
+    cr_assert_eq (zo_loop_run_timers (loop), 1);
+    cr_assert_eq (tick_count, 6);
+    fake_now += 50 * MS;
+    cr_assert_eq (zo_loop_run_timers (loop), 0);
+    fake_now += 50 * MS;
+    cr_assert_eq (zo_loop_run_timers (loop), 1);
+    zo_loop_cancel (loop, id);
+    fake_now += 1000 * MS;
+    cr_assert_eq (zo_loop_run_timers (loop), 0);
+    cr_assert_eq (tick_count, 7);
+    zo_loop_destroy (&loop);
+}
+
+static int cancel_target;
+
+static int
+s_cancel_other (zo_loop_t *loop, int id, void *arg)
+{
+    zo_loop_cancel (loop, cancel_target);
+    zo_loop_cancel (loop, id);          //  itself: already gone, ignored
+    tick_count++;
+    return 0;
+}
+
+Test (loop, cancel)
+{
+    zo_loop_t *loop = zo_loop_new ();
+    fake_now = 0;
+    zo_loop_set_clock (loop, s_fake_clock, &fake_now);
+    n_order = 0;
+    tick_count = 0;
+    int a = zo_loop_timer (loop, 10, s_record, (void *) 1);
+    int b = zo_loop_timer (loop, 20, s_record, (void *) 2);
+    int c = zo_loop_timer (loop, 30, s_record, (void *) 3);
+    zo_loop_cancel (loop, b);
+    zo_loop_cancel (loop, b);           //  twice: ignored
+    zo_loop_cancel (loop, 0);
+    zo_loop_cancel (loop, -5);
+    zo_loop_cancel (loop, 99999);
+    //  A timer that runs first cancels one due later in the same pass.
+    zo_loop_timer (loop, 5, s_cancel_other, NULL);
+    cancel_target = c;
+    fake_now = 100 * MS;
+    cr_assert_eq (zo_loop_run_timers (loop), 2);
+    cr_assert_eq (tick_count, 1);
+    cr_assert_eq (n_order, 1);
+    cr_assert_eq (order [0], 1);
+    zo_loop_cancel (loop, a);           //  already ran: ignored
+    //  Ids are not reused right away.
+    int d = zo_loop_timer (loop, 1, s_record, NULL);
+    cr_assert (d != a && d != b && d != c);
+    zo_loop_destroy (&loop);
+}
+
+Test (loop, cancel_many_keeps_heap_consistent)
+{
+    zo_loop_t *loop = zo_loop_new ();
+    fake_now = 0;
+    zo_loop_set_clock (loop, s_fake_clock, &fake_now);
+    enum { N = 2000 };
+    static int ids [N];
+    for (int i = 0; i < N; i++)
+        ids [i] = zo_loop_timer (loop, (uint64_t) ((i * 7919) % N), s_tick, NULL);
+    for (int i = 0; i < N; i += 3)
+        zo_loop_cancel (loop, ids [i]);
+    tick_count = 0;
+    fake_now = (uint64_t) N * MS;
+    int expected = N - (N + 2) / 3;
+    cr_assert_eq (zo_loop_run_timers (loop), expected);
+    cr_assert_eq (tick_count, expected);
+    zo_loop_destroy (&loop);
+}
+
+//  --------------------------------------------------------------------------
+//  Running for real
+
+static int
+s_stop (zo_loop_t *loop, int id, void *arg)
+{
+    (*(int *) arg)++;
+    return -1;
+}
+
+static int hook_calls;
+
+static int
+s_hook (zo_loop_t *loop, void *arg)
+{
+    hook_calls++;
+    return 0;
+}
+
+Test (loop, run_until_handler_stops)
+{
+    zo_loop_t *loop = zo_loop_new ();
+    int fired = 0;
+    hook_calls = 0;
+    tick_count = 0;
+    zo_loop_set_before_sleep (loop, s_hook, NULL);
+    zo_loop_ticker (loop, 1, s_tick, NULL);
+    uint64_t start = zo_clock_mono_ns ();
+    zo_loop_timer (loop, 20, s_stop, &fired);
+    cr_assert_eq (zo_loop_run (loop), 0);
+    uint64_t took = zo_clock_mono_ns () - start;
+    cr_assert_eq (fired, 1);
+    cr_assert_geq (took, 20 * MS);
+    cr_assert_lt (took, 2000 * MS);
+    cr_assert_geq (tick_count, 5);
+    cr_assert_geq (hook_calls, 5);
+    zo_loop_destroy (&loop);
+}
+
+Test (loop, zero_delay_timer_runs_on_next_iteration)
+{
+    zo_loop_t *loop = zo_loop_new ();
+    int fired = 0;
+    zo_loop_timer (loop, 0, s_stop, &fired);
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (fired, 1);
+    //  Nothing to watch and no timers: run returns at once.
+    cr_assert_eq (zo_loop_run (loop), 0);
+    zo_loop_destroy (&loop);
+}
+
+Test (loop, spin_still_runs_timers)
+{
+    zo_loop_t *loop = zo_loop_new ();
+    zo_loop_set_spin (loop, 500);
+    int fired = 0;
+    uint64_t start = zo_clock_mono_ns ();
+    zo_loop_timer (loop, 5, s_stop, &fired);
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (fired, 1);
+    cr_assert_geq (zo_clock_mono_ns () - start, 5 * MS);
+    zo_loop_destroy (&loop);
+}
+
+typedef struct {
+    int reads;
+    short revents;
+    int fd;
+} fd_state_t;
+
+static int
+s_fd_ready (zo_loop_t *loop, int fd, short revents, void *arg)
+{
+    fd_state_t *state = (fd_state_t *) arg;
+    char buffer [16];
+    state->revents = revents;
+    state->fd = fd;
+    if (read (fd, buffer, sizeof (buffer)) > 0)
+        state->reads++;
+    //  Removing the item being handled must be safe.
+    zo_loop_remove_fd (loop, fd);
+    return 0;
+}
+
+static int
+s_write_pipe (zo_loop_t *loop, int id, void *arg)
+{
+    cr_assert_eq (write (*(int *) arg, "x", 1), 1);
+    return 0;
+}
+
+Test (loop, fd_readiness_with_a_pipe)
+{
+    int fds [2];
+    cr_assert_eq (pipe (fds), 0);
+    zo_loop_t *loop = zo_loop_new ();
+    fd_state_t state = { 0, 0, -1 };
+    int fired = 0;
+    cr_assert_eq (zo_loop_add_fd (loop, fds [0], ZMQ_POLLIN, s_fd_ready, &state), 0);
+    zo_loop_timer (loop, 5, s_write_pipe, &fds [1]);
+    zo_loop_timer (loop, 50, s_stop, &fired);
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (state.reads, 1);
+    cr_assert_eq (state.fd, fds [0]);
+    cr_assert (state.revents & ZMQ_POLLIN);
+    cr_assert_eq (fired, 1);
+
+    //  Removed inside the handler: a second write is not seen.
+    state.reads = 0;
+    cr_assert_eq (write (fds [1], "y", 1), 1);
+    fired = 0;
+    zo_loop_timer (loop, 20, s_stop, &fired);
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (state.reads, 0);
+    zo_loop_destroy (&loop);
+    close (fds [0]);
+    close (fds [1]);
+}
+
+static int
+s_fd_writable (zo_loop_t *loop, int fd, short revents, void *arg)
+{
+    int *count = (int *) arg;
+    (*count)++;
+    cr_assert (revents & ZMQ_POLLOUT);
+    zo_loop_set_fd_events (loop, fd, 0);
+    return 0;
+}
+
+Test (loop, fd_pollout_and_set_events)
+{
+    int fds [2];
+    cr_assert_eq (pipe (fds), 0);
+    zo_loop_t *loop = zo_loop_new ();
+    int writable = 0, fired = 0;
+    zo_loop_add_fd (loop, fds [1], ZMQ_POLLOUT, s_fd_writable, &writable);
+    zo_loop_timer (loop, 20, s_stop, &fired);
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (writable, 1);
+    zo_loop_destroy (&loop);
+    close (fds [0]);
+    close (fds [1]);
+}
+
+static int signals_seen;
+static int last_signal;
+
+static int
+s_on_signal (zo_loop_t *loop, int signum, void *arg)
+{
+    signals_seen++;
+    last_signal = signum;
+    return signals_seen == 2? -1: 0;
+}
+
+static int
+s_raise_usr1 (zo_loop_t *loop, int id, void *arg)
+{
+    raise (SIGUSR1);
+    return 0;
+}
+
+static int
+s_kill_term (zo_loop_t *loop, int id, void *arg)
+{
+    kill (getpid (), SIGTERM);
+    return 0;
+}
+
+Test (loop, signals_arrive_through_signalfd)
+{
+    zo_signals_block ();
+    zo_loop_t *loop = zo_loop_new ();
+    signals_seen = 0;
+    cr_assert_eq (zo_loop_on_signal (loop, SIGUSR1, s_on_signal, NULL), 0);
+    cr_assert_eq (zo_loop_on_signal (loop, SIGTERM, s_on_signal, NULL), 0);
+    cr_assert_eq (zo_loop_on_signal (loop, 0, s_on_signal, NULL), -1);
+    zo_loop_timer (loop, 5, s_raise_usr1, NULL);
+    zo_loop_timer (loop, 10, s_kill_term, NULL);
+    int fired = 0;
+    zo_loop_timer (loop, 5000, s_stop, &fired);     //  safety net
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (signals_seen, 2);
+    cr_assert_eq (last_signal, SIGTERM);
+    cr_assert_eq (fired, 0);
+    zo_loop_destroy (&loop);
+}
+
+typedef struct {
+    int received;
+    void *added;                //  a socket added from inside a handler
+} sock_state_t;
+
+static int
+s_socket_ready (zo_loop_t *loop, void *socket, void *arg)
+{
+    sock_state_t *state = (sock_state_t *) arg;
+    char buffer [16];
+    while (zmq_recv (socket, buffer, sizeof (buffer), ZMQ_DONTWAIT) >= 0)
+        state->received++;
+    return state->received >= 3? -1: 0;
+}
+
+static int
+s_send_three (zo_loop_t *loop, int id, void *arg)
+{
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq (zmq_send (arg, "abc", 3, 0), 3);
+    return 0;
+}
+
+Test (loop, socket_readiness_with_inproc_pair)
+{
+    void *ctx = zmq_ctx_new ();
+    void *a = zmq_socket (ctx, ZMQ_PAIR);
+    void *b = zmq_socket (ctx, ZMQ_PAIR);
+    cr_assert_eq (zmq_bind (a, "inproc://test-loop"), 0);
+    cr_assert_eq (zmq_connect (b, "inproc://test-loop"), 0);
+    zo_loop_t *loop = zo_loop_new ();
+    sock_state_t state = { 0, NULL };
+    cr_assert_eq (zo_loop_add_socket (loop, a, s_socket_ready, &state), 0);
+    zo_loop_timer (loop, 5, s_send_three, b);
+    int fired = 0;
+    zo_loop_timer (loop, 5000, s_stop, &fired);     //  safety net
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (state.received, 3);
+    cr_assert_eq (fired, 0);
+
+    //  Removed: messages no longer reach the handler.
+    zo_loop_remove_socket (loop, a);
+    state.received = 0;
+    zmq_send (b, "x", 1, 0);
+    zo_loop_timer (loop, 20, s_stop, &fired);
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (state.received, 0);
+    cr_assert_eq (fired, 1);
+
+    zo_loop_destroy (&loop);
+    int linger = 0;
+    zmq_setsockopt (a, ZMQ_LINGER, &linger, sizeof (linger));
+    zmq_setsockopt (b, ZMQ_LINGER, &linger, sizeof (linger));
+    zmq_close (a);
+    zmq_close (b);
+    zmq_ctx_term (ctx);
+}
+
+Test (loop, too_many_items_is_refused)
+{
+    zo_loop_t *loop = zo_loop_new ();
+    int added = 0;
+    while (zo_loop_add_fd (loop, 0, ZMQ_POLLIN, s_fd_ready, NULL) == 0 && added < 100000)
+        added++;
+    cr_assert_eq (added, 4096);
+    zo_loop_remove_fd (loop, 0);
+    cr_assert_eq (zo_loop_add_fd (loop, 0, ZMQ_POLLIN, s_fd_ready, NULL), 0);
+    zo_loop_destroy (&loop);
+}
+
+Test (loop, clocks)
+{
+    uint64_t a = zo_clock_mono_ns ();
+    uint64_t b = zo_clock_mono_ns ();
+    cr_assert_geq (b, a);
+    //  The wall clock is after 2020 and before 2100.
+    uint64_t wall_s = zo_clock_wall_ns () / 1000000000ull;
+    cr_assert_gt (wall_s, 1577836800ull);
+    cr_assert_lt (wall_s, 4102444800ull);
+}

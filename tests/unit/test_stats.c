@@ -1,0 +1,173 @@
+/*  Tests of actors/runtime/zo_stats.c: STATS encoding through the
+    protocol codec, non-blocking sends, /proc usage.  */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "zo_proto.h"
+#include "zo_stats.h"
+
+//  Reads a str -> uint map into names/values; returns the entry count.
+static int
+s_read_counters (zo_span_t span, const char *name, uint64_t *value)
+{
+    zo_mp_t cur;
+    zo_mp_init (&cur, span.ptr, span.len);
+    uint32_t n;
+    cr_assert_eq (zo_mp_read_map (&cur, &n), 0);
+    for (uint32_t i = 0; i < n; i++) {
+        zo_span_t key;
+        uint64_t v;
+        cr_assert_eq (zo_mp_read_str (&cur, &key), 0);
+        cr_assert_eq (zo_mp_read_u64 (&cur, &v), 0);
+        if (zo_span_eq (key, name))
+            *value = v;
+    }
+    cr_assert_eq (zo_mp_left (&cur), 0);
+    return (int) n;
+}
+
+Test (stats, encode_decodes_with_the_codec)
+{
+    zo_stats_t *stats = zo_stats_new ("worker", "worker-test-1");
+    cr_assert_not_null (stats);
+    uint64_t *events = zo_stats_counter (stats, "events_total");
+    cr_assert_eq (zo_stats_counter (stats, "events_total"), events, "stable pointer");
+    *events = 12345;
+    *zo_stats_counter (stats, "errors_total") = 7;
+    double *depth = zo_stats_gauge (stats, "queue_depth");
+    *depth = 2.5;
+    cr_assert_eq (zo_stats_gauge (stats, "queue_depth"), depth);
+    zo_hist_t *latency = zo_stats_hist (stats, "latency_ns");
+    cr_assert_eq (zo_stats_hist (stats, "latency_ns"), latency);
+    for (uint64_t v = 1000; v < 2000; v++)
+        zo_hist_record (latency, v);
+
+    size_t size = 0;
+    char *data = zo_stats_encode (stats, 1700000000123ull, &size);
+    cr_assert_not_null (data);
+    cr_assert_gt (size, 0);
+
+    zo_proto_t *proto = zo_proto_new ();
+    zo_msg_t msg;
+    cr_assert_eq (zo_proto_decode (proto, data, size, &msg), 0, "%s", zo_proto_errstr (proto));
+    cr_assert_eq (msg.cmd, ZO_CMD_STATS);
+    cr_assert (zo_span_eq (msg.name, "worker-test-1"));
+    cr_assert (zo_span_eq (msg.actor, "worker"));
+    cr_assert_eq (msg.pid, (uint64_t) getpid ());
+    cr_assert_eq (msg.ts_ms, 1700000000123ull);
+    cr_assert_gt (msg.rss_bytes, 0);
+    cr_assert_geq (msg.cpu_seconds, 0);
+
+    uint64_t value = 0;
+    cr_assert_eq (s_read_counters (msg.counters, "events_total", &value), 3);
+    cr_assert_eq (value, 12345);
+    s_read_counters (msg.counters, "errors_total", &value);
+    cr_assert_eq (value, 7);
+    s_read_counters (msg.counters, "stats_dropped_total", &value);
+    cr_assert_eq (value, 0);
+
+    zo_mp_t cur;
+    zo_mp_init (&cur, msg.gauges.ptr, msg.gauges.len);
+    uint32_t n;
+    zo_span_t key;
+    double gauge;
+    cr_assert_eq (zo_mp_read_map (&cur, &n), 0);
+    cr_assert_eq (n, 1);
+    cr_assert_eq (zo_mp_read_str (&cur, &key), 0);
+    cr_assert (zo_span_eq (key, "queue_depth"));
+    cr_assert_eq (zo_mp_read_f64 (&cur, &gauge), 0);
+    cr_assert_float_eq (gauge, 2.5, 1e-12);
+
+    zo_mp_init (&cur, msg.hists.ptr, msg.hists.len);
+    cr_assert_eq (zo_mp_read_map (&cur, &n), 0);
+    cr_assert_eq (n, 1);
+    cr_assert_eq (zo_mp_read_str (&cur, &key), 0);
+    cr_assert (zo_span_eq (key, "latency_ns"));
+    zo_hist_t *copy = malloc (sizeof (zo_hist_t));
+    zo_hist_reset (copy);
+    cr_assert_eq (zo_hist_unpack (copy, &cur), 0);
+    cr_assert_eq (memcmp (copy, latency, sizeof (zo_hist_t)), 0);
+    free (copy);
+
+    zo_proto_destroy (&proto);
+    free (data);
+    zo_stats_destroy (&stats);
+    cr_assert_null (stats);
+    zo_stats_destroy (&stats);
+}
+
+Test (stats, send_reaches_a_pull_socket)
+{
+    void *ctx = zmq_ctx_new ();
+    void *pull = zmq_socket (ctx, ZMQ_PULL);
+    cr_assert_eq (zmq_bind (pull, "inproc://stats-test"), 0);
+    zo_stats_t *stats = zo_stats_new ("broker", "b1");
+    cr_assert_eq (zo_stats_send (stats, 1), -1, "not connected");
+    cr_assert_eq (*zo_stats_counter (stats, "stats_dropped_total"), 0);
+    cr_assert_eq (zo_stats_connect (stats, ctx, "inproc://stats-test"), 0);
+    cr_assert_eq (zo_stats_send (stats, 42), 0);
+    char buffer [65536];
+    int size = zmq_recv (pull, buffer, sizeof (buffer), 0);
+    cr_assert_gt (size, 0);
+    zo_proto_t *proto = zo_proto_new ();
+    zo_msg_t msg;
+    cr_assert_eq (zo_proto_decode (proto, buffer, (size_t) size, &msg), 0);
+    cr_assert_eq (msg.ts_ms, 42);
+    cr_assert (zo_span_eq (msg.name, "b1"));
+    zo_proto_destroy (&proto);
+    zo_stats_destroy (&stats);
+    int linger = 0;
+    zmq_setsockopt (pull, ZMQ_LINGER, &linger, sizeof (linger));
+    zmq_close (pull);
+    zmq_ctx_term (ctx);
+}
+
+Test (stats, sends_never_block_and_drops_are_counted)
+{
+    void *ctx = zmq_ctx_new ();
+    zo_stats_t *stats = zo_stats_new ("broker", "b1");
+    //  Nobody binds this endpoint: reports queue up to the HWM, then drop.
+    cr_assert_eq (zo_stats_connect (stats, ctx, "tcp://127.0.0.1:1"), 0);
+    int sent = 0;
+    for (int i = 0; i < 100; i++)
+        sent += zo_stats_send (stats, (uint64_t) i) == 0;
+    uint64_t dropped = *zo_stats_counter (stats, "stats_dropped_total");
+    cr_assert_eq ((uint64_t) sent + dropped, 100);
+    cr_assert_geq (dropped, 100 - 32);
+    zo_stats_destroy (&stats);
+    zmq_ctx_term (ctx);
+}
+
+Test (stats, bad_endpoint_is_refused)
+{
+    void *ctx = zmq_ctx_new ();
+    zo_stats_t *stats = zo_stats_new ("broker", "b1");
+    cr_assert_eq (zo_stats_connect (stats, ctx, "nonsense://x"), -1);
+    zo_stats_destroy (&stats);
+    zmq_ctx_term (ctx);
+}
+
+Test (stats, proc_usage_of_self)
+{
+    uint64_t rss = 0;
+    double cpu = -1;
+    //  Burn a little CPU so the count can move.
+    volatile uint64_t x = 0;
+    for (uint64_t i = 0; i < 20000000; i++)
+        x = x + i;
+    cr_assert_gt (x, 0);
+    cr_assert_eq (zo_proc_usage (0, &rss, &cpu), 0);
+    cr_assert_gt (rss, 1024 * 1024);
+    cr_assert_lt (rss, 64ull << 30);
+    cr_assert_geq (cpu, 0);
+    cr_assert_lt (cpu, 3600);
+    uint64_t rss2 = 0;
+    double cpu2 = -1;
+    cr_assert_eq (zo_proc_usage (getpid (), &rss2, &cpu2), 0);
+    cr_assert_gt (rss2, 0);
+    cr_assert_geq (cpu2, cpu);
+    cr_assert_eq (zo_proc_usage (999999999, &rss2, &cpu2), -1);
+}
