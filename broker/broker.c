@@ -1,0 +1,638 @@
+/*  broker: the actor's life cycle, its sockets and timers, and the fate of
+    an event (accepted, completed, failed, taken back, dead). See broker.h;
+    producers are served in broker_front.c, workers in broker_back.c.
+*/
+#include "broker_int.h"
+
+#include <assert.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spool.h"
+
+//  Messages taken from one socket per wakeup before the other gets a turn
+//  (zmq_poll reports the socket again if more are waiting).
+#define S_RECV_MAX 2048
+
+static const char *s_counter_names [C_COUNT] = {
+    "submitted_total", "accepted_total", "duplicates_total", "nacked_total",
+    "dispatched_total", "completed_total", "failed_total", "retried_total",
+    "dead_total", "expired_total", "redelivered_total", "late_results_total",
+    "errors_total", "results_sent_total", "results_dropped_total", "emitted_total",
+    "emit_overflow_total", "unroutable_total", "workers_lost_total",
+    "dlq_replayed_total", "dlq_purged_total", "spooled_total", "restored_total",
+    "emit_invalid_total"
+};
+
+static const char *s_gauge_names [G_COUNT] = {
+    "queue_depth_high", "queue_depth_normal", "queue_depth_low", "queue_depth",
+    "inflight", "delayed", "workers", "worker_credit", "dlq_size", "dedupe_size"
+};
+
+static void
+s_finish (zo_broker_t *self);
+
+//  ---------------------------------------------------------------------
+//  Sending
+
+int
+zo__broker_send (zo_broker_t *self, void *socket, const void *ident, size_t ident_len,
+                 const zo_msg_t *msg)
+{
+    msgpack_sbuffer_clear (&self->sbuf);
+    zo_proto_encode (&self->pk, msg);
+    if (zmq_send (socket, ident, ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+    ||  zmq_send (socket, self->sbuf.data, self->sbuf.size, ZMQ_DONTWAIT) < 0) {
+        (*self->c [C_UNROUTABLE])++;
+        return -1;
+    }
+    return 0;
+}
+
+void
+zo__broker_error (zo_broker_t *self, void *socket, const void *ident, size_t ident_len,
+                  uint64_t seq, zo_err_t code, const char *reason)
+{
+    (*self->c [C_ERRORS])++;
+    if (code > ZO_ERR_NONE && code < ZO_ERR_COUNT)
+        (*self->errors [code])++;
+    zsys_debug ("broker: ERROR %s to a %s peer: %s", zo_err_name (code),
+                socket == self->front ? "front" : "back", reason ? reason : "");
+    zo_msg_t msg = { .cmd = ZO_CMD_ERROR, .seq = seq };
+    msg.code = zo_span_str (zo_err_name (code));
+    if (reason && *reason)
+        msg.reason = zo_span_str (reason);
+    zo__broker_send (self, socket, ident, ident_len, &msg);
+}
+
+//  ---------------------------------------------------------------------
+//  An event's fate
+
+bool
+zo__broker_seen (zo_broker_t *self, zo_span_t id)
+{
+    uint64_t hash = zo_evtab_hash (id);
+    return zo_dedupe_seen (self->dedupe, hash) || zo_evtab_find (self->evtab, id, hash);
+}
+
+zo_rec_t *
+zo__broker_accept (zo_broker_t *self, const zo_event_t *event,
+                   const void *ident, size_t ident_len, bool want_results)
+{
+    if (!want_results)
+        ident_len = 0;
+    zo_rec_t *rec = zo_rec_new (event->raw, event->id, ident, ident_len);
+    if (!rec) {
+        zsys_error ("broker: out of memory accepting an event");
+        return NULL;
+    }
+    uint64_t now_ms = zo_loop_now_ms (self->loop);
+    uint64_t deadline = event->deadline_ms ? event->deadline_ms : self->deadline_ms;
+    rec->deadline_ms = deadline ? now_ms + deadline : 0;
+    rec->accept_ns = zo_loop_now_ns (self->loop);
+    rec->max_attempts = event->max_attempts ? event->max_attempts : self->max_attempts;
+    rec->prio = (uint8_t) event->priority;
+    rec->want_results = want_results;
+    if (zo_evtab_insert (self->evtab, rec)) {
+        //  Callers check zo__broker_seen first; only memory can fail here.
+        zsys_error ("broker: cannot index an event (out of memory or duplicate)");
+        zo_rec_destroy (&rec);
+        return NULL;
+    }
+    zo_dedupe_add (self->dedupe, rec->hash, now_ms);
+    zo_queue_push (&self->queue, rec, true);
+    (*self->c [C_ACCEPTED])++;
+    return rec;
+}
+
+//  Takes rec out of the list its state names (it stays in the table).
+static void
+s_unlink (zo_broker_t *self, zo_rec_t *rec)
+{
+    if (rec->state == ZO_REC_QUEUED)
+        zo_queue_remove (&self->queue, rec);
+    else
+    if (rec->state == ZO_REC_DELAYED)
+        zo_rlist_remove (&self->delayed, rec);
+    else {
+        zo_worker_t *worker = rec->worker;
+        assert (worker);
+        zo_rlist_remove (&worker->held, rec);
+        rec->worker = NULL;
+        assert (self->inflight > 0);
+        self->inflight--;
+    }
+}
+
+static void
+s_forget (zo_broker_t *self, zo_rec_t *rec)
+{
+    zo_evtab_remove (self->evtab, rec);
+    zo_rec_destroy (&rec);
+}
+
+void
+zo__broker_complete (zo_broker_t *self, zo_rec_t *rec, zo_span_t result, uint64_t took_ns)
+{
+    s_unlink (self, rec);
+    (*self->c [C_COMPLETED])++;
+    zo_hist_record (self->latency, zo_loop_now_ns (self->loop) - rec->accept_ns);
+    if (rec->want_results)
+        zo_outbox_add (self->outbox, zo_rec_ident (rec), rec->ident_len, zo_rec_id (rec),
+                       true, result, NULL, took_ns, rec->attempt);
+    s_forget (self, rec);
+}
+
+void
+zo__broker_dead (zo_broker_t *self, zo_rec_t *rec, const char *error)
+{
+    s_unlink (self, rec);
+    (*self->c [C_DEAD])++;
+    zo_span_t id = zo_rec_id (rec);
+    zsys_debug ("broker: event %.*s dead after %u attempts: %s",
+                (int) id.len, (const char *) id.ptr, rec->attempt, error);
+    zo_dlq_add (self->dlq, zo_rec_raw (rec), error, rec->attempt,
+                zo_clock_wall_ns () / 1000000);
+    if (rec->want_results) {
+        zo_span_t none = { NULL, 0 };
+        zo_outbox_add (self->outbox, zo_rec_ident (rec), rec->ident_len, id,
+                       false, none, error, 0, rec->attempt);
+    }
+    s_forget (self, rec);
+}
+
+void
+zo__broker_failed (zo_broker_t *self, zo_rec_t *rec, bool final)
+{
+    if (final || rec->attempt >= rec->max_attempts) {
+        char *error = rec->error;
+        rec->error = NULL;
+        zo__broker_dead (self, rec, error ? error : "failed");
+        free (error);
+        return;
+    }
+    s_unlink (self, rec);
+    (*self->c [C_RETRIED])++;
+    //  retry_backoff × 2^(attempt − 1), the shift clamped so it cannot
+    //  overflow.
+    unsigned shift = rec->attempt > 0 ? rec->attempt - 1 : 0;
+    if (shift > 20)
+        shift = 20;
+    rec->due_ms = zo_loop_now_ms (self->loop) + (self->retry_backoff_ms << shift);
+    rec->state = ZO_REC_DELAYED;
+    zo_rlist_push_tail (&self->delayed, rec);
+}
+
+void
+zo__broker_take_back (zo_broker_t *self, zo_rec_t *rec, bool counted, const char *error)
+{
+    assert (rec->state == ZO_REC_INFLIGHT);
+    if (counted && rec->attempt >= rec->max_attempts) {
+        zo__broker_dead (self, rec, error);
+        return;
+    }
+    s_unlink (self, rec);
+    if (!counted && rec->attempt > 0)
+        rec->attempt--;
+    (*self->c [C_REDELIVERED])++;
+    zo_queue_push_front (&self->queue, rec);
+}
+
+int
+zo__broker_parse_event (zo_broker_t *self, zo_span_t raw, zo_event_t *event)
+{
+    //  A stored event goes through the same codec as one from the wire,
+    //  wrapped in a SUBMIT, so the rules cannot differ.
+    static const char head [] = "\x84\xa1v\x01\xa3" "cmd\xa6SUBMIT\xa3seq\x00\xa6" "events\x91";
+    msgpack_sbuffer_clear (&self->evbuf);
+    msgpack_sbuffer_write (&self->evbuf, head, sizeof (head) - 1);
+    msgpack_sbuffer_write (&self->evbuf, (const char *) raw.ptr, raw.len);
+    zo_msg_t msg;
+    if (zo_proto_decode (self->evdec, self->evbuf.data, self->evbuf.size, &msg)
+    ||  msg.n_events != 1)
+        return -1;
+    *event = msg.events [0];
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Sockets
+
+static int
+s_drain (zo_broker_t *self, void *socket)
+{
+    bool front = socket == self->front;
+    for (int n = 0; n < S_RECV_MAX; n++) {
+        zmq_msg_t ident, body;
+        zmq_msg_init (&ident);
+        if (zmq_msg_recv (&ident, socket, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&ident);
+            break;
+        }
+        if (!zmq_msg_more (&ident)) {
+            zmq_msg_close (&ident);
+            continue;
+        }
+        zmq_msg_init (&body);
+        zmq_msg_recv (&body, socket, 0);
+        bool several = zmq_msg_more (&body);
+        if (several) {
+            zmq_msg_t extra;
+            zmq_msg_init (&extra);
+            do
+                zmq_msg_recv (&extra, socket, 0);
+            while (zmq_msg_more (&extra));
+            zmq_msg_close (&extra);
+        }
+        const void *id = zmq_msg_data (&ident);
+        size_t id_len = zmq_msg_size (&ident);
+        size_t size = zmq_msg_size (&body);
+        if (several)
+            zo__broker_error (self, socket, id, id_len, 0, ZO_ERR_BAD_MSGPACK,
+                              "a message must be one frame");
+        else
+        if (size > self->max_frame) {
+            char reason [96];
+            snprintf (reason, sizeof (reason), "frame of %zu bytes, limit %zu",
+                      size, self->max_frame);
+            zo__broker_error (self, socket, id, id_len, 0, ZO_ERR_TOO_LARGE, reason);
+        }
+        else {
+            zo_msg_t msg;
+            if (zo_proto_decode (self->dec, zmq_msg_data (&body), size, &msg))
+                zo__broker_error (self, socket, id, id_len, msg.seq,
+                                  zo_proto_err (self->dec), zo_proto_errstr (self->dec));
+            else
+            if (front)
+                zo__front_handle (self, id, id_len, &msg);
+            else
+                zo__back_handle (self, id, id_len, &msg);
+        }
+        zmq_msg_close (&body);
+        zmq_msg_close (&ident);
+    }
+    return 0;
+}
+
+static int
+s_on_socket (zo_loop_t *loop, void *socket, void *arg)
+{
+    return s_drain ((zo_broker_t *) arg, socket);
+}
+
+//  ---------------------------------------------------------------------
+//  Timers
+
+static bool
+s_idle (zo_broker_t *self)
+{
+    return zo_queue_size (&self->queue) == 0 && self->delayed.count == 0 && self->inflight == 0;
+}
+
+typedef struct {
+    zo_broker_t *broker;
+    uint64_t now_ms;
+    size_t n;
+} s_collect_t;
+
+static void
+s_collect_expired (zo_rec_t *rec, void *arg)
+{
+    s_collect_t *col = arg;
+    zo_broker_t *self = col->broker;
+    if (!rec->deadline_ms || rec->deadline_ms > col->now_ms)
+        return;
+    if (col->n == self->scratch_cap) {
+        size_t cap = self->scratch_cap ? self->scratch_cap * 2 : 256;
+        zo_rec_t **scratch = realloc (self->scratch, cap * sizeof (zo_rec_t *));
+        if (!scratch)
+            return;                  //  the next tick gets the rest
+        self->scratch = scratch;
+        self->scratch_cap = cap;
+    }
+    self->scratch [col->n++] = rec;
+}
+
+static int
+s_on_tick (zo_loop_t *loop, int id, void *arg)
+{
+    zo_broker_t *self = arg;
+    uint64_t now_ms = zo_loop_now_ms (loop);
+    zo_dedupe_expire (self->dedupe, now_ms);
+
+    //  Retries whose backoff is over go back to the queue.
+    zo_rec_t *rec = self->delayed.head;
+    while (rec) {
+        zo_rec_t *next = rec->next;
+        if (rec->due_ms <= now_ms) {
+            zo_rlist_remove (&self->delayed, rec);
+            zo_queue_push (&self->queue, rec, true);
+        }
+        rec = next;
+    }
+    //  Events past their deadline, wherever they are.
+    s_collect_t col = { self, now_ms, 0 };
+    zo_evtab_foreach (self->evtab, s_collect_expired, &col);
+    for (size_t i = 0; i < col.n; i++) {
+        (*self->c [C_EXPIRED])++;
+        zo__broker_dead (self, self->scratch [i], "deadline exceeded");
+    }
+    zo__back_tick (self, now_ms);
+
+    if (self->draining && !self->finished && now_ms >= self->drain_until_ms) {
+        zsys_warning ("broker: grace period over with %zu queued, %zu delayed, %zu in flight",
+                      zo_queue_size (&self->queue), self->delayed.count, self->inflight);
+        s_finish (self);
+    }
+    return 0;
+}
+
+static void
+s_update_gauges (zo_broker_t *self)
+{
+    *self->g [G_QUEUE_HIGH] = (double) zo_queue_lane_size (&self->queue, ZO_PRIO_HIGH);
+    *self->g [G_QUEUE_NORMAL] = (double) zo_queue_lane_size (&self->queue, ZO_PRIO_NORMAL);
+    *self->g [G_QUEUE_LOW] = (double) zo_queue_lane_size (&self->queue, ZO_PRIO_LOW);
+    *self->g [G_QUEUE] = (double) zo_queue_size (&self->queue);
+    *self->g [G_INFLIGHT] = (double) self->inflight;
+    *self->g [G_DELAYED] = (double) self->delayed.count;
+    *self->g [G_WORKERS] = (double) zo_workers_size (self->workers);
+    *self->g [G_WORKER_CREDIT] = (double) zo_workers_credit (self->workers);
+    *self->g [G_DLQ] = (double) zo_dlq_size (self->dlq);
+    *self->g [G_DEDUPE] = (double) zo_dedupe_size (self->dedupe);
+}
+
+static int
+s_before_sleep (zo_loop_t *loop, void *arg)
+{
+    zo_broker_t *self = arg;
+    if (self->finished)
+        return 0;
+    zo__back_dispatch (self);
+    zo_outbox_flush (self->outbox);
+    zo_dlq_flush (self->dlq);
+    s_update_gauges (self);
+    if (self->draining && s_idle (self)) {
+        zsys_info ("broker: drained");
+        s_finish (self);
+    }
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Shutdown and the spool
+
+static void
+s_spool_rec (zo_rec_t *rec, void *arg)
+{
+    zo_broker_t *self = ((void **) arg) [0];
+    zo_spool_t *spool = ((void **) arg) [1];
+    uint64_t now_ms = zo_loop_now_ms (self->loop);
+    uint64_t left = 0;
+    if (rec->deadline_ms)
+        left = rec->deadline_ms > now_ms ? rec->deadline_ms - now_ms : 1;
+    zo_spool_add (spool, zo_rec_raw (rec), rec->attempt, left);
+}
+
+//  Writes every record still held to the spool (or removes an old spool
+//  when there is none).
+static void
+s_spool (zo_broker_t *self)
+{
+    zo_spool_t *spool = zo_spool_new ();
+    if (!spool) {
+        zsys_error ("broker: out of memory: %zu events not spooled", zo_evtab_size (self->evtab));
+        return;
+    }
+    void *args [2] = { self, spool };
+    zo_evtab_foreach (self->evtab, s_spool_rec, args);
+    if (zo_spool_save (spool, self->data_dir) == 0 && zo_spool_count (spool)) {
+        *self->c [C_SPOOLED] += zo_spool_count (spool);
+        zsys_info ("broker: %zu events spooled to %s/%s", zo_spool_count (spool),
+                   self->data_dir, ZO_SPOOL_FILE);
+    }
+    zo_spool_destroy (&spool);
+}
+
+static void
+s_finish (zo_broker_t *self)
+{
+    if (self->finished)
+        return;
+    self->finished = true;
+    zo_outbox_flush (self->outbox);
+    zo_dlq_flush (self->dlq);
+    s_spool (self);
+    s_update_gauges (self);
+    zo_loop_stop (self->loop);
+}
+
+void
+zo_broker_drain (zo_broker_t *self)
+{
+    if (self->draining)
+        return;
+    self->draining = true;
+    self->drain_until_ms = zo_loop_now_ms (self->loop) + self->grace_ms;
+    zsys_info ("broker: draining (%zu queued, %zu delayed, %zu in flight; grace %llu ms)",
+               zo_queue_size (&self->queue), self->delayed.count, self->inflight,
+               (unsigned long long) self->grace_ms);
+}
+
+static int
+s_on_signal (zo_loop_t *loop, int signum, void *arg)
+{
+    zo_broker_t *self = arg;
+    if (self->draining) {
+        zsys_warning ("broker: second signal, stopping now");
+        s_finish (self);
+    }
+    else
+        zo_broker_drain (self);
+    return 0;
+}
+
+static void
+s_restore (zo_span_t raw, uint32_t attempts, uint64_t left, void *arg)
+{
+    zo_broker_t *self = arg;
+    zo_event_t event;
+    if (zo__broker_parse_event (self, raw, &event)) {
+        zsys_warning ("broker: spooled event does not decode, dropped");
+        return;
+    }
+    if (zo__broker_seen (self, event.id))
+        return;
+    zo_rec_t *rec = zo__broker_accept (self, &event, NULL, 0, false);
+    if (rec) {
+        (*self->c [C_ACCEPTED])--;   //  accepted by the last broker already
+        (*self->c [C_RESTORED])++;
+        rec->attempt = attempts;
+        if (left)
+            rec->deadline_ms = zo_loop_now_ms (self->loop) + left;
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Construction
+
+static void *
+s_socket (zo_broker_t *self, const char *endpoint, char *bound, size_t size)
+{
+    void *socket = zo_actor_socket (self->actor, ZMQ_ROUTER, endpoint, true);
+    if (!socket)
+        return NULL;
+    //  Sends to a vanished peer fail (EHOSTUNREACH) and are counted rather
+    //  than dropped silently. A short linger lets the last RESULTs of a
+    //  drain leave before the process exits.
+    int one = 1, hwm = 100000, linger = 1000;
+    zmq_setsockopt (socket, ZMQ_ROUTER_MANDATORY, &one, sizeof (one));
+    zmq_setsockopt (socket, ZMQ_SNDHWM, &hwm, sizeof (hwm));
+    zmq_setsockopt (socket, ZMQ_RCVHWM, &hwm, sizeof (hwm));
+    zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof (linger));
+    zmq_getsockopt (socket, ZMQ_LAST_ENDPOINT, bound, &size);
+    return socket;
+}
+
+zo_broker_t *
+zo_broker_new (zo_actor_t *actor)
+{
+    zo_broker_t *self = calloc (1, sizeof (zo_broker_t));
+    if (!self)
+        return NULL;
+    self->actor = actor;
+    self->loop = actor->loop;
+    zo_conf_t *conf = actor->conf;
+    self->queue_max = (size_t) zo_conf_int (conf, "broker/queue_max", 10000);
+    self->max_frame = (size_t) zo_conf_size (conf, "broker/max_frame", ZO_MAX_FRAME);
+    self->batch_max = (size_t) zo_conf_int (conf, "broker/batch_max", 256);
+    if (self->batch_max < 1 || self->batch_max > ZO_MAX_BATCH)
+        self->batch_max = self->batch_max < 1 ? 1 : ZO_MAX_BATCH;
+    int64_t attempts = zo_conf_int (conf, "broker/max_attempts", 3);
+    self->max_attempts = attempts < 1 ? 1 : attempts > UINT32_MAX ? UINT32_MAX : (uint32_t) attempts;
+    self->deadline_ms = zo_conf_ms (conf, "broker/deadline", 300000);
+    self->heartbeat_ms = zo_conf_ms (conf, "broker/heartbeat", 1000);
+    if (self->heartbeat_ms < 10)
+        self->heartbeat_ms = 10;
+    self->retry_hint_ms = zo_conf_ms (conf, "broker/retry_hint", 100);
+    self->retry_backoff_ms = zo_conf_ms (conf, "broker/retry_backoff", 100);
+    self->grace_ms = zo_conf_ms (conf, "broker/grace", 10000);
+    uint64_t window = zo_conf_ms (conf, "broker/dedupe_window", 600000);
+    int64_t dedupe_max = zo_conf_int (conf, "broker/dedupe_max", 1000000);
+    self->data_dir = strdup (zo_conf_str (conf, "broker/data_dir", "/tmp/zorch"));
+    //  0 = a tenth of the heartbeat: deadlines, retries and dead workers
+    //  are then noticed within that much.
+    uint64_t tick_ms = zo_conf_ms (conf, "broker/tick", 0);
+    if (tick_ms == 0)
+        tick_ms = self->heartbeat_ms / 10;
+
+    msgpack_sbuffer_init (&self->sbuf);
+    msgpack_sbuffer_init (&self->evbuf);
+    msgpack_packer_init (&self->pk, &self->sbuf, msgpack_sbuffer_write);
+    zo_queue_init (&self->queue, self->queue_max);
+    for (int i = 0; i < C_COUNT; i++)
+        self->c [i] = zo_stats_counter (actor->stats, s_counter_names [i]);
+    for (int i = ZO_ERR_NONE + 1; i < ZO_ERR_COUNT; i++) {
+        char name [64];
+        snprintf (name, sizeof (name), "errors_%s_total", zo_err_name ((zo_err_t) i));
+        self->errors [i] = zo_stats_counter (actor->stats, name);
+    }
+    for (int i = 0; i < G_COUNT; i++)
+        self->g [i] = zo_stats_gauge (actor->stats, s_gauge_names [i]);
+    self->latency = zo_stats_hist (actor->stats, "latency_ns");
+
+    if (!self->data_dir
+    ||  !(self->dec = zo_proto_new ())
+    ||  !(self->evdec = zo_proto_new ())
+    ||  !(self->evtab = zo_evtab_new ())
+    ||  !(self->dedupe = zo_dedupe_new (window, dedupe_max < 1 ? 1 : (size_t) dedupe_max))
+    ||  !(self->workers = zo_workers_new ())
+    ||  !(self->items = calloc (self->batch_max, sizeof (zo_item_t)))
+    ||  !(self->dead_items = calloc (ZO_MAX_BATCH, sizeof (zo_dead_t))))
+        goto err;
+    zo_proto_set_max_frame (self->dec, self->max_frame);
+    if (!(self->dlq = zo_dlq_new (self->data_dir)))
+        goto err;
+    if (!(self->front = s_socket (self, zo_conf_str (conf, "broker/front", "tcp://127.0.0.1:7010"),
+                                  self->front_ep, sizeof (self->front_ep)))
+    ||  !(self->back = s_socket (self, zo_conf_str (conf, "broker/back", "tcp://127.0.0.1:7011"),
+                                 self->back_ep, sizeof (self->back_ep))))
+        goto err;
+    self->outbox = zo_outbox_new (self->front, self->batch_max, self->max_frame / 2,
+                                  self->c [C_RESULTS_SENT], self->c [C_RESULTS_DROPPED]);
+    if (!self->outbox)
+        goto err;
+    int restored = zo_spool_load (self->data_dir, s_restore, self);
+    if (restored > 0)
+        zsys_info ("broker: %d events restored from the spool", restored);
+
+    if (zo_loop_add_socket (self->loop, self->front, s_on_socket, self)
+    ||  zo_loop_add_socket (self->loop, self->back, s_on_socket, self)
+    ||  (self->ticker = zo_loop_ticker (self->loop, tick_ms, s_on_tick, self)) < 0
+    ||  zo_loop_on_signal (self->loop, SIGTERM, s_on_signal, self)
+    ||  zo_loop_on_signal (self->loop, SIGINT, s_on_signal, self))
+        goto err;
+    zo_loop_set_before_sleep (self->loop, s_before_sleep, self);
+    zsys_info ("ready front=%s back=%s", self->front_ep, self->back_ep);
+    return self;
+err:
+    zsys_error ("broker: cannot start");
+    self->finished = true;           //  nothing to spool
+    zo_broker_destroy (&self);
+    return NULL;
+}
+
+void
+zo_broker_destroy (zo_broker_t **self_p)
+{
+    assert (self_p);
+    zo_broker_t *self = *self_p;
+    if (!self)
+        return;
+    if (!self->finished && self->evtab && self->dlq) {
+        zo_outbox_flush (self->outbox);
+        s_spool (self);
+    }
+    if (self->loop) {
+        zo_loop_set_before_sleep (self->loop, NULL, NULL);
+        if (self->ticker > 0)
+            zo_loop_cancel (self->loop, self->ticker);
+        if (self->front)
+            zo_loop_remove_socket (self->loop, self->front);
+        if (self->back)
+            zo_loop_remove_socket (self->loop, self->back);
+    }
+    zo_outbox_destroy (&self->outbox);
+    if (self->front)
+        zmq_close (self->front);
+    if (self->back)
+        zmq_close (self->back);
+    //  Records held by workers are freed with the table.
+    zo_workers_destroy (&self->workers);
+    zo_evtab_destroy (&self->evtab);
+    zo_dedupe_destroy (&self->dedupe);
+    zo_dlq_destroy (&self->dlq);
+    zo_proto_destroy (&self->dec);
+    zo_proto_destroy (&self->evdec);
+    msgpack_sbuffer_destroy (&self->sbuf);
+    msgpack_sbuffer_destroy (&self->evbuf);
+    free (self->items);
+    free (self->dead_items);
+    free (self->scratch);
+    free (self->data_dir);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+zo_broker_front_endpoint (zo_broker_t *self)
+{
+    return self->front_ep;
+}
+
+const char *
+zo_broker_back_endpoint (zo_broker_t *self)
+{
+    return self->back_ep;
+}

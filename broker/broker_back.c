@@ -1,0 +1,269 @@
+/*  broker_back: what the broker does with workers on the back socket:
+    READY, CREDIT, DONE, HEARTBEAT, BYE, PING; dispatching by credit; and
+    the heartbeat check that declares silent workers dead.
+*/
+#include "broker_int.h"
+
+#include <string.h>
+
+static void
+s_add_credit (zo_worker_t *worker, uint32_t credit)
+{
+    //  Credit is only ever what the worker granted; the cap keeps a
+    //  confused worker from overflowing the sum.
+    worker->credit += credit;
+    if (worker->credit > UINT32_MAX)
+        worker->credit = UINT32_MAX;
+}
+
+void
+zo__back_lose (zo_broker_t *self, zo_worker_t *worker, bool counted, const char *error)
+{
+    size_t held = worker->held.count;
+    while (worker->held.tail)
+        //  From the tail, so that pushing each to the front of its lane
+        //  keeps their order.
+        zo__broker_take_back (self, worker->held.tail, counted, error);
+    if (counted) {
+        (*self->c [C_WORKERS_LOST])++;
+        zsys_warning ("broker: worker %s lost, %zu events taken back", worker->name, held);
+    }
+    else
+        zsys_info ("broker: worker %s left, %zu events taken back", worker->name, held);
+    zo_workers_remove (self->workers, worker);
+}
+
+static void
+s_on_ready (zo_broker_t *self, const void *ident, size_t ident_len, zo_msg_t *msg)
+{
+    zo_worker_t *worker = zo_workers_find (self->workers, ident, ident_len);
+    bool fresh = !worker;
+    if (!worker)
+        worker = zo_workers_add (self->workers, ident, ident_len);
+    if (!worker) {
+        zsys_error ("broker: out of memory registering a worker");
+        return;
+    }
+    size_t len = msg->name.len < sizeof (worker->name) - 1 ? msg->name.len : sizeof (worker->name) - 1;
+    memcpy (worker->name, msg->name.ptr, len);
+    worker->name [len] = 0;
+    //  READY replaces any earlier credit (PROTOCOL.md).
+    worker->credit = msg->credit;
+    worker->last_seen_ms = zo_loop_now_ms (self->loop);
+    if (!worker->last_sent_ms)
+        worker->last_sent_ms = worker->last_seen_ms;
+    if (fresh)
+        zsys_info ("broker: worker %s ready, capacity %u, credit %u",
+                   worker->name, msg->capacity, msg->credit);
+}
+
+static void
+s_on_done (zo_broker_t *self, zo_worker_t *worker, zo_msg_t *msg)
+{
+    s_add_credit (worker, msg->credit);
+    for (uint32_t i = 0; i < msg->n_results; i++) {
+        const zo_result_t *result = &msg->results_ [i];
+        zo_rec_t *rec = zo_evtab_find (self->evtab, result->id, zo_evtab_hash (result->id));
+        if (!rec || rec->state != ZO_REC_INFLIGHT || rec->worker != worker) {
+            //  Taken back from this worker (dead, deadline); its follow-up
+            //  events belong to a run that no longer counts.
+            (*self->c [C_LATE_RESULTS])++;
+            continue;
+        }
+        if (result->ok)
+            zo__broker_complete (self, rec, result->result, result->took_ns);
+        else {
+            (*self->c [C_FAILED])++;
+            if (result->error.len)
+                zo_rec_set_error (rec, result->error);
+            else {
+                zo_span_t failed = zo_span_str ("failed");
+                zo_rec_set_error (rec, failed);
+            }
+            zo__broker_failed (self, rec, result->final);
+        }
+        if (result->emit_invalid) {
+            *self->c [C_EMIT_INVALID] += result->emit_invalid;
+            zsys_warning ("worker %s: %u invalid follow-up events dropped",
+                          worker->name, result->emit_invalid);
+        }
+        //  Follow-ups are work a worker was acknowledged for: accepted even
+        //  over queue_max (which is for producers), counted when they are.
+        for (uint32_t e = 0; e < result->emit_count; e++) {
+            const zo_event_t *event = &msg->events [result->emit_first + e];
+            if (zo__broker_seen (self, event->id)) {
+                (*self->c [C_DUPLICATES])++;
+                continue;
+            }
+            if (zo_queue_room (&self->queue) == 0)
+                (*self->c [C_EMIT_OVERFLOW])++;
+            if (zo__broker_accept (self, event, NULL, 0, false))
+                (*self->c [C_EMITTED])++;
+        }
+    }
+}
+
+void
+zo__back_handle (zo_broker_t *self, const void *ident, size_t ident_len, zo_msg_t *msg)
+{
+    if (msg->cmd == ZO_CMD_READY) {
+        s_on_ready (self, ident, ident_len, msg);
+        return;
+    }
+    if (msg->cmd == ZO_CMD_PING) {
+        zo_msg_t reply = { .cmd = ZO_CMD_PONG, .seq = msg->seq };
+        zo__broker_send (self, self->back, ident, ident_len, &reply);
+        return;
+    }
+    if (msg->cmd != ZO_CMD_DONE && msg->cmd != ZO_CMD_CREDIT
+    &&  msg->cmd != ZO_CMD_HEARTBEAT && msg->cmd != ZO_CMD_BYE && msg->cmd != ZO_CMD_PONG) {
+        char reason [96];
+        snprintf (reason, sizeof (reason), "%s is not for the back socket", zo_cmd_name (msg->cmd));
+        zo__broker_error (self, self->back, ident, ident_len, msg->seq, ZO_ERR_UNEXPECTED, reason);
+        return;
+    }
+    zo_worker_t *worker = zo_workers_find (self->workers, ident, ident_len);
+    if (!worker) {
+        if (msg->cmd == ZO_CMD_DONE)
+            *self->c [C_LATE_RESULTS] += msg->n_results;
+        if (msg->cmd != ZO_CMD_BYE && msg->cmd != ZO_CMD_PONG)
+            zo__broker_error (self, self->back, ident, ident_len, msg->seq, ZO_ERR_NOT_READY,
+                              "send READY first");
+        return;
+    }
+    worker->last_seen_ms = zo_loop_now_ms (self->loop);
+    switch (msg->cmd) {
+        case ZO_CMD_DONE:
+            s_on_done (self, worker, msg);
+            break;
+        case ZO_CMD_CREDIT:
+            s_add_credit (worker, msg->credit);
+            break;
+        case ZO_CMD_BYE:
+            zo__back_lose (self, worker, false, NULL);
+            break;
+        default:
+            break;                   //  HEARTBEAT, PONG: a sign of life
+    }
+}
+
+//  Sends worker up to n events from the queue in one DISPATCH. Returns
+//  how many it sent; 0 if the worker could not be sent to (it is then
+//  dropped if gone, or marked busy for this round if not reading).
+static size_t
+s_dispatch_to (zo_broker_t *self, zo_worker_t *worker, size_t n, bool *gone)
+{
+    uint64_t now_ms = zo_loop_now_ms (self->loop);
+    size_t count = 0;
+    while (count < n) {
+        zo_rec_t *rec = zo_queue_pop (&self->queue);
+        if (!rec)
+            break;
+        if (rec->deadline_ms && rec->deadline_ms <= now_ms) {
+            //  Not worth a trip: the worker would fail it at once. Put it
+            //  back where it was so that its state holds for the removal.
+            zo_queue_push_front (&self->queue, rec);
+            (*self->c [C_EXPIRED])++;
+            zo__broker_dead (self, rec, "deadline exceeded");
+            continue;
+        }
+        rec->attempt++;
+        rec->state = ZO_REC_INFLIGHT;
+        rec->worker = worker;
+        zo_rlist_push_tail (&worker->held, rec);
+        self->inflight++;
+        zo_item_t *item = &self->items [count++];
+        memset (item, 0, sizeof (*item));
+        item->event.raw = zo_rec_raw (rec);
+        item->event.id = zo_rec_id (rec);
+        item->attempt = rec->attempt;
+        if (rec->deadline_ms) {
+            uint64_t left = rec->deadline_ms - now_ms;
+            item->deadline_ms = left > UINT32_MAX ? UINT32_MAX : (uint32_t) left;
+        }
+    }
+    if (!count)
+        return 0;
+    zo_msg_t msg = { .cmd = ZO_CMD_DISPATCH, .items = self->items, .n_items = (uint32_t) count };
+    if (zo__broker_send (self, self->back, worker->ident, worker->ident_len, &msg)) {
+        *gone = zmq_errno () == EHOSTUNREACH;
+        //  Not delivered: back to the front of the queue, no attempt used.
+        for (size_t i = 0; i < count; i++) {
+            zo_rec_t *rec = worker->held.tail;
+            zo__broker_take_back (self, rec, false, NULL);
+            (*self->c [C_REDELIVERED])--;
+        }
+        return 0;
+    }
+    worker->credit -= count;
+    worker->last_sent_ms = now_ms;
+    *self->c [C_DISPATCHED] += count;
+    return count;
+}
+
+//  Spreads the queue over the workers with credit: each round gives every
+//  such worker an equal share (at most its credit and batch_max), starting
+//  one worker further each time so that no worker is always first.
+void
+zo__back_dispatch (zo_broker_t *self)
+{
+    size_t n_workers = zo_workers_size (self->workers);
+    if (!n_workers || !zo_queue_size (&self->queue))
+        return;
+    bool busy [n_workers];
+    memset (busy, 0, sizeof (busy));
+    size_t start = self->rr++ % n_workers;
+    while (zo_queue_size (&self->queue)) {
+        size_t open = 0;
+        for (size_t i = 0; i < n_workers; i++)
+            if (!busy [i] && zo_workers_at (self->workers, i)->credit)
+                open++;
+        if (!open)
+            break;
+        size_t share = (zo_queue_size (&self->queue) + open - 1) / open;
+        for (size_t k = 0; k < n_workers && zo_queue_size (&self->queue); k++) {
+            size_t i = (start + k) % n_workers;
+            zo_worker_t *worker = zo_workers_at (self->workers, i);
+            if (busy [i] || !worker->credit)
+                continue;
+            size_t n = share;
+            if (n > worker->credit)
+                n = worker->credit;
+            if (n > self->batch_max)
+                n = self->batch_max;
+            bool gone = false;
+            if (s_dispatch_to (self, worker, n, &gone) == 0) {
+                if (gone) {
+                    //  Vanished without BYE: what it held may have run.
+                    zo__back_lose (self, worker, true, "worker lost");
+                    return;          //  the array changed; next iteration
+                }
+                busy [i] = true;
+            }
+        }
+    }
+}
+
+void
+zo__back_tick (zo_broker_t *self, uint64_t now_ms)
+{
+    uint64_t dead_after = 3 * self->heartbeat_ms;
+    for (size_t i = 0; i < zo_workers_size (self->workers); ) {
+        zo_worker_t *worker = zo_workers_at (self->workers, i);
+        if (now_ms - worker->last_seen_ms >= dead_after) {
+            zo__back_lose (self, worker, true, "worker lost");
+            continue;                //  slot i now holds another worker
+        }
+        if (now_ms - worker->last_sent_ms >= self->heartbeat_ms) {
+            zo_msg_t msg = { .cmd = ZO_CMD_HEARTBEAT };
+            if (zo__broker_send (self, self->back, worker->ident, worker->ident_len, &msg) == 0)
+                worker->last_sent_ms = now_ms;
+            else
+            if (zmq_errno () == EHOSTUNREACH) {
+                zo__back_lose (self, worker, true, "worker lost");
+                continue;
+            }
+        }
+        i++;
+    }
+}

@@ -1,0 +1,253 @@
+/*  outbox: per-producer RESULT batches. See outbox.h.  */
+#include "outbox.h"
+
+#include <assert.h>
+#include <czmq.h>
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evtab.h"
+
+//  Past this many known producers an idle table is emptied, so that
+//  short-lived producers do not accumulate.
+#define S_KEEP_MAX 1024
+
+typedef struct {
+    uint8_t ident [255];
+    uint8_t ident_len;
+    uint64_t hash;
+    size_t count;            /* results packed in sbuf */
+    msgpack_sbuffer sbuf;
+    msgpack_packer pk;
+} s_box_t;
+
+struct _zo_outbox_t {
+    void *socket;
+    size_t batch_max, max_bytes;
+    uint64_t *sent, *dropped;
+    uint64_t scratch_sent, scratch_dropped;
+    s_box_t **slots;         /* open addressing by identity */
+    size_t mask, size;
+    s_box_t **active;        /* boxes holding results */
+    size_t n_active, cap_active;
+    size_t pending;
+};
+
+zo_outbox_t *
+zo_outbox_new (void *socket, size_t batch_max, size_t max_bytes,
+               uint64_t *sent, uint64_t *dropped)
+{
+    zo_outbox_t *self = calloc (1, sizeof (zo_outbox_t));
+    if (!self)
+        return NULL;
+    self->socket = socket;
+    self->batch_max = batch_max ? batch_max : 1;
+    self->max_bytes = max_bytes;
+    self->sent = sent ? sent : &self->scratch_sent;
+    self->dropped = dropped ? dropped : &self->scratch_dropped;
+    self->mask = 63;
+    self->slots = calloc (self->mask + 1, sizeof (s_box_t *));
+    if (!self->slots) {
+        free (self);
+        return NULL;
+    }
+    return self;
+}
+
+static void
+s_clear (zo_outbox_t *self)
+{
+    for (size_t i = 0; i <= self->mask; i++)
+        if (self->slots [i]) {
+            *self->dropped += self->slots [i]->count;
+            msgpack_sbuffer_destroy (&self->slots [i]->sbuf);
+            free (self->slots [i]);
+            self->slots [i] = NULL;
+        }
+    self->size = 0;
+    self->n_active = 0;
+    self->pending = 0;
+}
+
+void
+zo_outbox_destroy (zo_outbox_t **self_p)
+{
+    assert (self_p);
+    zo_outbox_t *self = *self_p;
+    if (!self)
+        return;
+    s_clear (self);
+    free (self->slots);
+    free (self->active);
+    free (self);
+    *self_p = NULL;
+}
+
+static int
+s_grow (zo_outbox_t *self)
+{
+    size_t slots = (self->mask + 1) * 2;
+    s_box_t **fresh = calloc (slots, sizeof (s_box_t *));
+    if (!fresh)
+        return -1;
+    for (size_t i = 0; i <= self->mask; i++) {
+        s_box_t *box = self->slots [i];
+        if (!box)
+            continue;
+        size_t j = box->hash & (slots - 1);
+        while (fresh [j])
+            j = (j + 1) & (slots - 1);
+        fresh [j] = box;
+    }
+    free (self->slots);
+    self->slots = fresh;
+    self->mask = slots - 1;
+    return 0;
+}
+
+static s_box_t *
+s_box (zo_outbox_t *self, const void *ident, size_t len)
+{
+    zo_span_t key = { ident, (uint32_t) len };
+    uint64_t hash = zo_evtab_hash (key);
+    size_t i = hash & self->mask;
+    for (s_box_t *box; (box = self->slots [i]); i = (i + 1) & self->mask)
+        if (box->hash == hash && box->ident_len == len && memcmp (box->ident, ident, len) == 0)
+            return box;
+    if ((self->size + 1) * 2 > self->mask + 1) {
+        if (s_grow (self))
+            return NULL;
+        for (i = hash & self->mask; self->slots [i]; i = (i + 1) & self->mask)
+            ;
+    }
+    s_box_t *box = calloc (1, sizeof (s_box_t));
+    if (!box)
+        return NULL;
+    memcpy (box->ident, ident, len);
+    box->ident_len = (uint8_t) len;
+    box->hash = hash;
+    msgpack_sbuffer_init (&box->sbuf);
+    msgpack_packer_init (&box->pk, &box->sbuf, msgpack_sbuffer_write);
+    self->slots [i] = box;
+    self->size++;
+    return box;
+}
+
+static void
+s_pack_key (msgpack_packer *pk, const char *key)
+{
+    size_t len = strlen (key);
+    msgpack_pack_str (pk, len);
+    msgpack_pack_str_body (pk, key, len);
+}
+
+//  Sends one box's results as a RESULT message and empties it.
+static void
+s_send (zo_outbox_t *self, s_box_t *box)
+{
+    if (!box->count)
+        return;
+    msgpack_sbuffer hbuf;
+    msgpack_sbuffer_init (&hbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &hbuf, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 3);
+    s_pack_key (&pk, "v");
+    msgpack_pack_uint8 (&pk, 1);
+    s_pack_key (&pk, "cmd");
+    s_pack_key (&pk, "RESULT");
+    s_pack_key (&pk, "results");
+    msgpack_pack_array (&pk, (uint32_t) box->count);
+
+    zmq_msg_t msg;
+    int rc = zmq_msg_init_size (&msg, hbuf.size + box->sbuf.size);
+    if (rc == 0) {
+        memcpy (zmq_msg_data (&msg), hbuf.data, hbuf.size);
+        memcpy ((char *) zmq_msg_data (&msg) + hbuf.size, box->sbuf.data, box->sbuf.size);
+        rc = zmq_send (self->socket, box->ident, box->ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        if (rc >= 0)
+            rc = zmq_msg_send (&msg, self->socket, ZMQ_DONTWAIT);
+        zmq_msg_close (&msg);
+    }
+    msgpack_sbuffer_destroy (&hbuf);
+    if (rc < 0)
+        *self->dropped += box->count;
+    else
+        *self->sent += box->count;
+    assert (self->pending >= box->count);
+    self->pending -= box->count;
+    box->count = 0;
+    msgpack_sbuffer_clear (&box->sbuf);
+}
+
+void
+zo_outbox_add (zo_outbox_t *self, const void *ident, size_t ident_len,
+               zo_span_t id, bool ok, zo_span_t result, const char *error,
+               uint64_t took_ns, uint32_t attempts)
+{
+    s_box_t *box = s_box (self, ident, ident_len);
+    if (!box) {
+        (*self->dropped)++;
+        return;
+    }
+    if (box->count == 0) {
+        if (self->n_active == self->cap_active) {
+            size_t cap = self->cap_active ? self->cap_active * 2 : 16;
+            s_box_t **active = realloc (self->active, cap * sizeof (s_box_t *));
+            if (!active) {
+                (*self->dropped)++;
+                return;
+            }
+            self->active = active;
+            self->cap_active = cap;
+        }
+        self->active [self->n_active++] = box;
+    }
+    msgpack_packer *pk = &box->pk;
+    size_t error_len = error ? strlen (error) : 0;
+    msgpack_pack_map (pk, 3 + (result.len > 0) + (error_len > 0) + (took_ns > 0));
+    s_pack_key (pk, "id");
+    msgpack_pack_str (pk, id.len);
+    msgpack_pack_str_body (pk, id.ptr, id.len);
+    s_pack_key (pk, "ok");
+    if (ok)
+        msgpack_pack_true (pk);
+    else
+        msgpack_pack_false (pk);
+    if (result.len) {
+        s_pack_key (pk, "result");
+        msgpack_sbuffer_write (&box->sbuf, (const char *) result.ptr, result.len);
+    }
+    if (error_len) {
+        s_pack_key (pk, "error");
+        msgpack_pack_str (pk, error_len);
+        msgpack_pack_str_body (pk, error, error_len);
+    }
+    if (took_ns) {
+        s_pack_key (pk, "took_ns");
+        msgpack_pack_uint64 (pk, took_ns);
+    }
+    s_pack_key (pk, "attempts");
+    msgpack_pack_uint32 (pk, attempts);
+    box->count++;
+    self->pending++;
+    if (box->count >= self->batch_max || box->sbuf.size >= self->max_bytes)
+        s_send (self, box);
+}
+
+void
+zo_outbox_flush (zo_outbox_t *self)
+{
+    for (size_t i = 0; i < self->n_active; i++)
+        s_send (self, self->active [i]);
+    self->n_active = 0;
+    if (self->size > S_KEEP_MAX)
+        s_clear (self);
+}
+
+size_t
+zo_outbox_pending (const zo_outbox_t *self)
+{
+    return self->pending;
+}

@@ -1,0 +1,513 @@
+/*  Tests for zorch-broker as a process: the built binary (path in
+    $ZORCH_BROKER_BIN) is started with endpoints in a temporary directory,
+    and raw DEALER sockets play producer and worker through zo_proto.  */
+#include <criterion/criterion.h>
+#include <msgpack.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "zo_proto.h"
+
+static char s_dir [256];
+static char s_front [300], s_back [300];
+static void *s_ctx;
+static pid_t s_pid;
+static zo_proto_t *s_dec;
+static zmq_msg_t s_frame;            //  keeps the last decoded frame alive
+
+static void
+s_setup (void)
+{
+    snprintf (s_dir, sizeof (s_dir), "/tmp/zorch-test-broker-XXXXXX");
+    cr_assert (mkdtemp (s_dir));
+    snprintf (s_front, sizeof (s_front), "ipc://%s/front", s_dir);
+    snprintf (s_back, sizeof (s_back), "ipc://%s/back", s_dir);
+    s_ctx = zmq_ctx_new ();
+    s_dec = zo_proto_new ();
+    zmq_msg_init (&s_frame);
+}
+
+static void
+s_teardown (void)
+{
+    if (s_pid > 0) {
+        kill (s_pid, SIGKILL);
+        waitpid (s_pid, NULL, 0);
+        s_pid = 0;
+    }
+    zmq_msg_close (&s_frame);
+    zo_proto_destroy (&s_dec);
+    zmq_ctx_term (s_ctx);
+    char cmd [300];
+    snprintf (cmd, sizeof (cmd), "rm -rf %s", s_dir);
+    cr_assert_eq (system (cmd), 0);
+}
+
+static void *
+s_dealer (const char *endpoint)
+{
+    void *sock = zmq_socket (s_ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt (sock, ZMQ_LINGER, &linger, sizeof (linger));
+    cr_assert_eq (zmq_connect (sock, endpoint), 0);
+    return sock;
+}
+
+static void
+s_send (void *sock, const zo_msg_t *msg)
+{
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    zo_proto_encode (&pk, msg);
+    cr_assert_eq (zmq_send (sock, sbuf.data, sbuf.size, 0), (int) sbuf.size);
+    msgpack_sbuffer_destroy (&sbuf);
+}
+
+//  Receives one message (skipping HEARTBEATs) within timeout_ms; its spans
+//  stay valid until the next call. False on timeout.
+static bool
+s_recv (void *sock, zo_msg_t *msg, int timeout_ms)
+{
+    while (true) {
+        zmq_pollitem_t item = { sock, 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll (&item, 1, timeout_ms) <= 0)
+            return false;
+        zmq_msg_close (&s_frame);
+        zmq_msg_init (&s_frame);
+        cr_assert (zmq_msg_recv (&s_frame, sock, 0) >= 0);
+        cr_assert_eq (zo_proto_decode (s_dec, zmq_msg_data (&s_frame), zmq_msg_size (&s_frame), msg), 0,
+                      "decode: %s", zo_proto_errstr (s_dec));
+        if (msg->cmd != ZO_CMD_HEARTBEAT)
+            return true;
+    }
+}
+
+static void
+s_expect (void *sock, zo_msg_t *msg, zo_cmd_t cmd)
+{
+    cr_assert (s_recv (sock, msg, 5000), "no %s", zo_cmd_name (cmd));
+    cr_assert_eq (msg->cmd, cmd, "got %s, wanted %s", zo_cmd_name (msg->cmd), zo_cmd_name (cmd));
+}
+
+static bool
+s_eq (zo_span_t span, const char *str)
+{
+    return span.len == strlen (str) && memcmp (span.ptr, str, span.len) == 0;
+}
+
+//  Starts the broker with extra flags (NULL-terminated) and waits until it
+//  answers PING.
+static void
+s_start (const char *flag, ...)
+{
+    const char *bin = getenv ("ZORCH_BROKER_BIN");
+    cr_assert (bin, "ZORCH_BROKER_BIN not set");
+    const char *argv [40];
+    int argc = 0;
+    argv [argc++] = bin;
+    argv [argc++] = "--broker-front"; argv [argc++] = s_front;
+    argv [argc++] = "--broker-back"; argv [argc++] = s_back;
+    argv [argc++] = "--broker-data-dir"; argv [argc++] = s_dir;
+    argv [argc++] = "--stats-endpoint"; argv [argc++] = "inproc://nowhere";
+    va_list args;
+    va_start (args, flag);
+    for (const char *f = flag; f && argc < 38; f = va_arg (args, const char *))
+        argv [argc++] = f;
+    va_end (args);
+    argv [argc] = NULL;
+    s_pid = fork ();
+    cr_assert (s_pid >= 0);
+    if (s_pid == 0) {
+        execv (bin, (char **) argv);
+        _exit (127);
+    }
+    void *probe = s_dealer (s_front);
+    zo_msg_t ping = { .cmd = ZO_CMD_PING, .seq = 99 }, msg;
+    bool up = false;
+    for (int i = 0; i < 50 && !up; i++) {
+        s_send (probe, &ping);
+        up = s_recv (probe, &msg, 100) && msg.cmd == ZO_CMD_PONG && msg.seq == 99;
+    }
+    zmq_close (probe);
+    cr_assert (up, "broker did not answer");
+}
+
+static int
+s_stop (int signum)
+{
+    kill (s_pid, signum);
+    int status;
+    cr_assert_eq (waitpid (s_pid, &status, 0), s_pid);
+    s_pid = 0;
+    cr_assert (WIFEXITED (status), "broker died of a signal");
+    return WEXITSTATUS (status);
+}
+
+//  A raw event map.
+static zo_event_t
+s_event (msgpack_sbuffer *sbuf, const char *id)
+{
+    msgpack_sbuffer_init (sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, sbuf, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 3);
+    msgpack_pack_str_with_body (&pk, "id", 2);
+    msgpack_pack_str_with_body (&pk, id, strlen (id));
+    msgpack_pack_str_with_body (&pk, "type", 4);
+    msgpack_pack_str_with_body (&pk, "test.x", 6);
+    msgpack_pack_str_with_body (&pk, "extra", 5);     //  unknown keys travel too
+    msgpack_pack_int (&pk, 7);
+    zo_event_t ev = { 0 };
+    ev.raw.ptr = (const uint8_t *) sbuf->data;
+    ev.raw.len = (uint32_t) sbuf->size;
+    return ev;
+}
+
+static void
+s_submit (void *producer, uint64_t seq, const char **ids, int n, bool results)
+{
+    msgpack_sbuffer bufs [n];
+    zo_event_t events [n];
+    for (int i = 0; i < n; i++)
+        events [i] = s_event (&bufs [i], ids [i]);
+    zo_msg_t msg = { .cmd = ZO_CMD_SUBMIT, .seq = seq, .results = results,
+                     .events = events, .n_events = (uint32_t) n };
+    s_send (producer, &msg);
+    for (int i = 0; i < n; i++)
+        msgpack_sbuffer_destroy (&bufs [i]);
+}
+
+static void
+s_ready (void *worker, uint32_t credit)
+{
+    zo_msg_t msg = { .cmd = ZO_CMD_READY, .name = zo_span_str ("w"), .capacity = 100, .credit = credit };
+    s_send (worker, &msg);
+}
+
+static void
+s_done (void *worker, const char *id, bool ok, const char *error, bool final, uint32_t credit)
+{
+    zo_result_t result = { .id = zo_span_str (id), .ok = ok, .final = final, .took_ns = 5 };
+    if (error)
+        result.error = zo_span_str (error);
+    //  A result value: the msgpack string "yes".
+    if (ok) {
+        result.result.ptr = (const uint8_t *) "\xa3yes";
+        result.result.len = 4;
+    }
+    zo_msg_t msg = { .cmd = ZO_CMD_DONE, .results_ = &result, .n_results = 1, .credit = credit };
+    s_send (worker, &msg);
+}
+
+//  A raw event map with a deadline.
+static zo_event_t
+s_event_deadline (msgpack_sbuffer *sbuf, const char *id, uint32_t deadline_ms)
+{
+    msgpack_sbuffer_init (sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, sbuf, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 3);
+    msgpack_pack_str_with_body (&pk, "id", 2);
+    msgpack_pack_str_with_body (&pk, id, strlen (id));
+    msgpack_pack_str_with_body (&pk, "type", 4);
+    msgpack_pack_str_with_body (&pk, "test.x", 6);
+    msgpack_pack_str_with_body (&pk, "deadline_ms", 11);
+    msgpack_pack_uint32 (&pk, deadline_ms);
+    zo_event_t ev = { 0 };
+    ev.raw.ptr = (const uint8_t *) sbuf->data;
+    ev.raw.len = (uint32_t) sbuf->size;
+    return ev;
+}
+
+TestSuite (broker, .init = s_setup, .fini = s_teardown, .timeout = 60);
+
+Test (broker, submit_dispatch_done_result)
+{
+    s_start (NULL);
+    void *producer = s_dealer (s_front), *worker = s_dealer (s_back);
+    zo_msg_t msg;
+    const char *ids [] = { "e1" };
+    s_submit (producer, 1, ids, 1, true);
+    s_expect (producer, &msg, ZO_CMD_ACK);
+    cr_assert_eq (msg.seq, 1);
+    cr_assert_eq (msg.accepted, 1);
+    cr_assert_eq (msg.duplicates, 0);
+
+    s_ready (worker, 10);
+    s_expect (worker, &msg, ZO_CMD_DISPATCH);
+    cr_assert_eq (msg.n_items, 1);
+    cr_assert_eq (msg.items [0].attempt, 1);
+    cr_assert (msg.items [0].deadline_ms > 290000);
+    msgpack_sbuffer sbuf;
+    zo_event_t sent = s_event (&sbuf, "e1");
+    cr_assert_eq (msg.items [0].event.raw.len, sent.raw.len);
+    cr_assert_eq (memcmp (msg.items [0].event.raw.ptr, sent.raw.ptr, sent.raw.len), 0,
+                  "event not forwarded byte for byte");
+    msgpack_sbuffer_destroy (&sbuf);
+
+    s_done (worker, "e1", true, NULL, false, 1);
+    s_expect (producer, &msg, ZO_CMD_RESULT);
+    cr_assert_eq (msg.n_results, 1);
+    cr_assert (s_eq (msg.results_ [0].id, "e1"));
+    cr_assert (msg.results_ [0].ok);
+    cr_assert_eq (msg.results_ [0].attempts, 1);
+    cr_assert_eq (msg.results_ [0].took_ns, 5);
+    cr_assert_eq (msg.results_ [0].result.len, 4);
+
+    //  The same id again: acknowledged, not processed, no second RESULT.
+    s_submit (producer, 2, ids, 1, true);
+    s_expect (producer, &msg, ZO_CMD_ACK);
+    cr_assert_eq (msg.accepted, 0);
+    cr_assert_eq (msg.duplicates, 1);
+    cr_assert_not (s_recv (worker, &msg, 300));
+    cr_assert_not (s_recv (producer, &msg, 100));
+
+    //  A late DONE for it is ignored: no second RESULT.
+    s_done (worker, "e1", true, NULL, false, 0);
+    cr_assert_not (s_recv (producer, &msg, 300));
+
+    zmq_close (producer);
+    zmq_close (worker);
+    cr_assert_eq (s_stop (SIGTERM), 0);
+}
+
+Test (broker, retries_then_dead_letters_then_replay)
+{
+    s_start ("--broker-max-attempts", "2", "--broker-retry-backoff", "20ms", NULL);
+    void *producer = s_dealer (s_front), *worker = s_dealer (s_back);
+    zo_msg_t msg;
+    const char *ids [] = { "f1" };
+    s_submit (producer, 1, ids, 1, true);
+    s_expect (producer, &msg, ZO_CMD_ACK);
+    s_ready (worker, 10);
+    s_expect (worker, &msg, ZO_CMD_DISPATCH);
+    cr_assert_eq (msg.items [0].attempt, 1);
+    s_done (worker, "f1", false, "boom 1", false, 1);
+    s_expect (worker, &msg, ZO_CMD_DISPATCH);          //  after the backoff
+    cr_assert_eq (msg.items [0].attempt, 2);
+    s_done (worker, "f1", false, "boom 2", false, 1);
+    s_expect (producer, &msg, ZO_CMD_RESULT);
+    cr_assert_not (msg.results_ [0].ok);
+    cr_assert (s_eq (msg.results_ [0].error, "boom 2"));
+    cr_assert_eq (msg.results_ [0].attempts, 2);
+
+    zo_msg_t list = { .cmd = ZO_CMD_DLQ_LIST, .seq = 5 };
+    s_send (producer, &list);
+    s_expect (producer, &msg, ZO_CMD_DLQ_ITEMS);
+    cr_assert_eq (msg.seq, 5);
+    cr_assert_eq (msg.total, 1);
+    cr_assert_eq (msg.n_dead, 1);
+    cr_assert (s_eq (msg.dead [0].event.id, "f1"));
+    cr_assert (s_eq (msg.dead [0].error, "boom 2"));
+    cr_assert_eq (msg.dead [0].attempts, 2);
+
+    zo_msg_t replay = { .cmd = ZO_CMD_DLQ_REPLAY, .seq = 6 };
+    s_send (producer, &replay);
+    s_expect (producer, &msg, ZO_CMD_DLQ_DONE);
+    cr_assert_eq (msg.count, 1);
+    s_expect (worker, &msg, ZO_CMD_DISPATCH);
+    cr_assert_eq (msg.items [0].attempt, 1);            //  fresh attempts
+    //  final: dead at once.
+    s_done (worker, "f1", false, "no way", true, 1);
+    zo_msg_t purge = { .cmd = ZO_CMD_DLQ_PURGE, .seq = 7 };
+    usleep (100000);
+    s_send (producer, &purge);
+    s_expect (producer, &msg, ZO_CMD_DLQ_DONE);
+    cr_assert_eq (msg.count, 1);
+    zmq_close (producer);
+    zmq_close (worker);
+    cr_assert_eq (s_stop (SIGTERM), 0);
+}
+
+Test (broker, bad_input_gets_errors)
+{
+    s_start (NULL);
+    void *producer = s_dealer (s_front), *worker = s_dealer (s_back);
+    zo_msg_t msg;
+    zmq_send (producer, "\xc1garbage", 8, 0);
+    s_expect (producer, &msg, ZO_CMD_ERROR);
+    cr_assert (s_eq (msg.code, "bad_msgpack"), "%.*s", msg.code.len, msg.code.ptr);
+    //  Two body frames.
+    zmq_send (producer, "\x80", 1, ZMQ_SNDMORE);
+    zmq_send (producer, "\x80", 1, 0);
+    s_expect (producer, &msg, ZO_CMD_ERROR);
+    cr_assert (s_eq (msg.code, "bad_msgpack"));
+    //  A worker command on the front socket.
+    zo_msg_t credit = { .cmd = ZO_CMD_CREDIT, .credit = 1 };
+    s_send (producer, &credit);
+    s_expect (producer, &msg, ZO_CMD_ERROR);
+    cr_assert (s_eq (msg.code, "unexpected"));
+    //  A worker that skipped READY.
+    zo_msg_t hb = { .cmd = ZO_CMD_HEARTBEAT };
+    s_send (worker, &hb);
+    s_expect (worker, &msg, ZO_CMD_ERROR);
+    cr_assert (s_eq (msg.code, "not_ready"));
+    //  The broker is still fine.
+    zo_msg_t ping = { .cmd = ZO_CMD_PING, .seq = 3 };
+    s_send (producer, &ping);
+    s_expect (producer, &msg, ZO_CMD_PONG);
+    cr_assert_eq (msg.seq, 3);
+    zmq_close (producer);
+    zmq_close (worker);
+    cr_assert_eq (s_stop (SIGTERM), 0);
+}
+
+Test (broker, queue_full_nacks_whole_batch)
+{
+    s_start ("--broker-queue-max", "2", NULL);
+    void *producer = s_dealer (s_front);
+    zo_msg_t msg;
+    const char *three [] = { "q1", "q2", "q3" };
+    s_submit (producer, 1, three, 3, false);
+    s_expect (producer, &msg, ZO_CMD_NACK);
+    cr_assert (s_eq (msg.code, "queue_full"));
+    cr_assert_gt (msg.retry_ms, 0);
+    s_submit (producer, 2, three, 2, false);
+    s_expect (producer, &msg, ZO_CMD_ACK);
+    cr_assert_eq (msg.accepted, 2);
+    zmq_close (producer);
+    //  Not drained (no worker): spooled at the end of the grace.
+}
+
+Test (broker, silent_worker_loses_its_events)
+{
+    s_start ("--broker-heartbeat", "100ms", NULL);
+    void *producer = s_dealer (s_front), *w1 = s_dealer (s_back);
+    zo_msg_t msg;
+    const char *ids [] = { "h1" };
+    s_submit (producer, 1, ids, 1, true);
+    s_expect (producer, &msg, ZO_CMD_ACK);
+    s_ready (w1, 1);
+    s_expect (w1, &msg, ZO_CMD_DISPATCH);
+    //  w1 goes silent; w2 gets the event after three heartbeats.
+    void *w2 = s_dealer (s_back);
+    s_ready (w2, 1);
+    usleep (50000);
+    zo_msg_t hb = { .cmd = ZO_CMD_HEARTBEAT };
+    for (int i = 0; i < 8 && !s_recv (w2, &msg, 50); i++)
+        s_send (w2, &hb);
+    cr_assert_eq (msg.cmd, ZO_CMD_DISPATCH);
+    cr_assert_eq (msg.items [0].attempt, 2);
+    //  w1's late DONE: not_ready, and no RESULT from it.
+    s_done (w1, "h1", true, NULL, false, 1);
+    s_expect (w1, &msg, ZO_CMD_ERROR);
+    cr_assert (s_eq (msg.code, "not_ready"));
+    s_done (w2, "h1", true, NULL, false, 1);
+    s_expect (producer, &msg, ZO_CMD_RESULT);
+    cr_assert_eq (msg.results_ [0].attempts, 2);
+    cr_assert_not (s_recv (producer, &msg, 200));
+    zmq_close (producer);
+    zmq_close (w1);
+    zmq_close (w2);
+    cr_assert_eq (s_stop (SIGTERM), 0);
+}
+
+Test (broker, sigterm_drains_then_spools)
+{
+    s_start ("--broker-grace", "500ms", NULL);
+    void *producer = s_dealer (s_front), *worker = s_dealer (s_back);
+    zo_msg_t msg;
+    const char *ids [] = { "d1", "d2", "d3" };
+    s_submit (producer, 1, ids, 3, true);
+    s_expect (producer, &msg, ZO_CMD_ACK);
+    cr_assert_eq (msg.accepted, 3);
+    s_ready (worker, 1);
+    s_expect (worker, &msg, ZO_CMD_DISPATCH);
+    kill (s_pid, SIGTERM);
+    usleep (100000);
+    const char *more [] = { "d4" };
+    s_submit (producer, 2, more, 1, false);
+    s_expect (producer, &msg, ZO_CMD_NACK);
+    cr_assert (s_eq (msg.code, "shutting_down"));
+    s_done (worker, "d1", true, NULL, false, 0);
+    s_expect (producer, &msg, ZO_CMD_RESULT);
+    cr_assert (s_eq (msg.results_ [0].id, "d1"));
+    int status;
+    cr_assert_eq (waitpid (s_pid, &status, 0), s_pid);
+    s_pid = 0;
+    cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    char path [400];
+    snprintf (path, sizeof (path), "%s/spool.msgpack", s_dir);
+    cr_assert_eq (access (path, F_OK), 0, "no spool");
+
+    //  The next broker picks d2 and d3 up.
+    s_start ("--broker-grace", "200ms", NULL);
+    cr_assert_eq (access (path, F_OK), -1, "spool not removed");
+    void *w2 = s_dealer (s_back);
+    s_ready (w2, 10);
+    int got = 0;
+    while (got < 2) {
+        s_expect (w2, &msg, ZO_CMD_DISPATCH);
+        got += msg.n_items;
+    }
+    cr_assert_eq (got, 2);
+    zmq_close (producer);
+    zmq_close (worker);
+    zmq_close (w2);
+    //  Held by w2 past the grace: spooled again, exit 0.
+    cr_assert_eq (s_stop (SIGTERM), 0);
+    cr_assert_eq (access (path, F_OK), 0, "no second spool");
+}
+
+Test (broker, deadline_passed_goes_to_dead_letters)
+{
+    s_start (NULL);
+    void *producer = s_dealer (s_front);
+    zo_msg_t msg;
+    msgpack_sbuffer sbuf;
+    zo_event_t ev = s_event_deadline (&sbuf, "late1", 100);
+    zo_msg_t submit = { .cmd = ZO_CMD_SUBMIT, .seq = 1, .results = true, .events = &ev, .n_events = 1 };
+    s_send (producer, &submit);
+    msgpack_sbuffer_destroy (&sbuf);
+    s_expect (producer, &msg, ZO_CMD_ACK);
+    //  No worker: it expires in the queue.
+    s_expect (producer, &msg, ZO_CMD_RESULT);
+    cr_assert_not (msg.results_ [0].ok);
+    cr_assert (s_eq (msg.results_ [0].error, "deadline exceeded"));
+    cr_assert_eq (msg.results_ [0].attempts, 0);
+    zo_msg_t list = { .cmd = ZO_CMD_DLQ_LIST, .seq = 2, .limit = 10 };
+    s_send (producer, &list);
+    s_expect (producer, &msg, ZO_CMD_DLQ_ITEMS);
+    cr_assert_eq (msg.total, 1);
+    cr_assert (s_eq (msg.dead [0].error, "deadline exceeded"));
+    zmq_close (producer);
+    cr_assert_eq (s_stop (SIGTERM), 0);
+    //  The dead letter is on disk for the next broker.
+    s_start (NULL);
+    producer = s_dealer (s_front);
+    s_send (producer, &list);
+    s_expect (producer, &msg, ZO_CMD_DLQ_ITEMS);
+    cr_assert_eq (msg.total, 1);
+    cr_assert (s_eq (msg.dead [0].event.id, "late1"));
+    zmq_close (producer);
+    cr_assert_eq (s_stop (SIGTERM), 0);
+}
+
+Test (broker, bye_takes_back_without_an_attempt)
+{
+    s_start (NULL);
+    void *producer = s_dealer (s_front), *w1 = s_dealer (s_back), *w2 = s_dealer (s_back);
+    zo_msg_t msg;
+    const char *ids [] = { "b1" };
+    s_submit (producer, 1, ids, 1, false);
+    s_expect (producer, &msg, ZO_CMD_ACK);
+    s_ready (w1, 5);
+    s_expect (w1, &msg, ZO_CMD_DISPATCH);
+    cr_assert_eq (msg.items [0].attempt, 1);
+    zo_msg_t bye = { .cmd = ZO_CMD_BYE };
+    s_send (w1, &bye);
+    s_ready (w2, 5);
+    s_expect (w2, &msg, ZO_CMD_DISPATCH);
+    cr_assert_eq (msg.items [0].attempt, 1);
+    zmq_close (producer);
+    zmq_close (w1);
+    zmq_close (w2);
+    kill (s_pid, SIGKILL);
+}

@@ -1,0 +1,123 @@
+/*  Tests for broker/queue.c: lanes, bound, order, starvation guard.  */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "queue.h"
+#include "zo_proto.h"
+
+static zo_rec_t *
+s_rec (const char *id, int prio)
+{
+    zo_span_t raw = { (const uint8_t *) id, (uint32_t) strlen (id) };
+    zo_rec_t *rec = zo_rec_new (raw, raw, NULL, 0);
+    cr_assert (rec);
+    rec->prio = (uint8_t) prio;
+    return rec;
+}
+
+static bool
+s_is (zo_rec_t *rec, const char *id)
+{
+    zo_span_t s = zo_rec_id (rec);
+    return s.len == strlen (id) && memcmp (s.ptr, id, s.len) == 0;
+}
+
+Test (queue, lanes_in_priority_order_fifo_within)
+{
+    zo_queue_t q;
+    zo_queue_init (&q, 0);
+    zo_rec_t *recs [] = { s_rec ("n1", ZO_PRIO_NORMAL), s_rec ("l1", ZO_PRIO_LOW),
+                          s_rec ("h1", ZO_PRIO_HIGH), s_rec ("n2", ZO_PRIO_NORMAL),
+                          s_rec ("h2", ZO_PRIO_HIGH) };
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq (zo_queue_push (&q, recs [i], false), 0);
+    cr_assert_eq (zo_queue_size (&q), 5);
+    cr_assert_eq (zo_queue_lane_size (&q, ZO_PRIO_HIGH), 2);
+    cr_assert_eq (zo_queue_lane_size (&q, ZO_PRIO_NORMAL), 2);
+    cr_assert_eq (zo_queue_lane_size (&q, ZO_PRIO_LOW), 1);
+    const char *order [] = { "h1", "h2", "n1", "n2", "l1" };
+    for (int i = 0; i < 5; i++) {
+        zo_rec_t *rec = zo_queue_pop (&q);
+        cr_assert (rec && s_is (rec, order [i]), "pick %d", i);
+        zo_rec_destroy (&rec);
+    }
+    cr_assert_null (zo_queue_pop (&q));
+}
+
+Test (queue, bound_applies_to_producers_only)
+{
+    zo_queue_t q;
+    zo_queue_init (&q, 2);
+    zo_rec_t *a = s_rec ("a", 0), *b = s_rec ("b", 1), *c = s_rec ("c", 2), *d = s_rec ("d", 0);
+    cr_assert_eq (zo_queue_room (&q), 2);
+    cr_assert_eq (zo_queue_push (&q, a, false), 0);
+    cr_assert_eq (zo_queue_push (&q, b, false), 0);
+    cr_assert_eq (zo_queue_room (&q), 0);
+    cr_assert_eq (zo_queue_push (&q, c, false), -1);
+    cr_assert_eq (zo_queue_size (&q), 2);
+    cr_assert_eq (zo_queue_push (&q, c, true), 0);
+    zo_queue_push_front (&q, d);
+    cr_assert_eq (zo_queue_size (&q), 4);
+    cr_assert_eq (zo_queue_room (&q), 0);
+    //  d went to the head of the normal lane, before a.
+    zo_rec_t *rec;
+    cr_assert (s_is (rec = zo_queue_pop (&q), "b"));
+    cr_assert (s_is (rec = zo_queue_pop (&q), "d"));
+    cr_assert (s_is (rec = zo_queue_pop (&q), "a"));
+    cr_assert (s_is (rec = zo_queue_pop (&q), "c"));
+    zo_rec_destroy (&a); zo_rec_destroy (&b); zo_rec_destroy (&c); zo_rec_destroy (&d);
+}
+
+Test (queue, remove_from_the_middle)
+{
+    zo_queue_t q;
+    zo_queue_init (&q, 10);
+    zo_rec_t *a = s_rec ("a", 0), *b = s_rec ("b", 0), *c = s_rec ("c", 0);
+    zo_queue_push (&q, a, false);
+    zo_queue_push (&q, b, false);
+    zo_queue_push (&q, c, false);
+    zo_queue_remove (&q, b);
+    cr_assert_eq (zo_queue_size (&q), 2);
+    cr_assert (s_is (zo_queue_pop (&q), "a"));
+    cr_assert (s_is (zo_queue_pop (&q), "c"));
+    cr_assert_null (zo_queue_pop (&q));
+    zo_rec_destroy (&a); zo_rec_destroy (&b); zo_rec_destroy (&c);
+}
+
+Test (queue, lower_lanes_are_not_starved)
+{
+    zo_queue_t q;
+    zo_queue_init (&q, 0);
+    zo_rec_t *all [300];
+    int n = 0;
+    for (int i = 0; i < 200; i++)
+        zo_queue_push (&q, all [n++] = s_rec ("h", ZO_PRIO_HIGH), false);
+    for (int i = 0; i < 50; i++)
+        zo_queue_push (&q, all [n++] = s_rec ("n", ZO_PRIO_NORMAL), false);
+    for (int i = 0; i < 50; i++)
+        zo_queue_push (&q, all [n++] = s_rec ("l", ZO_PRIO_LOW), false);
+    //  Among the first 3 * (ZO_QUEUE_STARVE + 1) picks, both lower lanes
+    //  got some, and high got most.
+    int got [3] = { 0 };
+    int first_normal = -1, first_low = -1;
+    for (int i = 0; i < 3 * (ZO_QUEUE_STARVE + 1); i++) {
+        zo_rec_t *rec = zo_queue_pop (&q);
+        cr_assert (rec);
+        got [rec->prio]++;
+        if (rec->prio == ZO_PRIO_NORMAL && first_normal < 0)
+            first_normal = i;
+        if (rec->prio == ZO_PRIO_LOW && first_low < 0)
+            first_low = i;
+    }
+    cr_assert (first_normal >= 0 && first_normal <= ZO_QUEUE_STARVE + 1, "normal first at %d", first_normal);
+    cr_assert (first_low >= 0 && first_low <= ZO_QUEUE_STARVE + 1, "low first at %d", first_low);
+    cr_assert_gt (got [ZO_PRIO_HIGH], 2 * (got [ZO_PRIO_NORMAL] + got [ZO_PRIO_LOW]));
+    //  And everything comes out exactly once.
+    int rest = 0;
+    while (zo_queue_pop (&q))
+        rest++;
+    cr_assert_eq (rest + 3 * (ZO_QUEUE_STARVE + 1), 300);
+    for (int i = 0; i < n; i++)
+        zo_rec_destroy (&all [i]);
+}
