@@ -1,0 +1,479 @@
+/*  exec: see exec.h.  */
+#include "exec.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "zo_json.h"
+
+extern char **environ;
+
+typedef struct {
+    char *command;
+    size_t max_output;
+} s_route_t;
+
+struct zo_exec_run {
+    struct zo_exec_run *next;
+    zo_inflight_t *inflight;
+    zo_slot_t *slot;            /* NULL once the event ended (timeout) */
+    pid_t pid;
+    int in_fd, out_fd, err_fd;
+    char *input;
+    size_t in_len, in_off;
+    char *out;
+    size_t out_len, out_cap, max_output;
+    bool overflow;
+    char err [ZO_EXEC_ERR_TAIL];
+    size_t err_len;             /* bytes kept in err (the tail) */
+    bool exited;
+    int status;
+};
+
+typedef struct {
+    zo_loop_t *loop;
+    zo_exec_run_t *runs;
+    size_t n_runs;
+    bool on_signal;
+    int ticker;
+} s_state_t;
+
+static void s_run_end (zo_exec_run_t *run);
+
+static int
+s_bind (zo_route_t *route, const char *plugin_dir, char *why, size_t why_size)
+{
+    const char *command = zo_route_opt (route, "command", NULL);
+    if (!command || !*command) {
+        snprintf (why, why_size, "exec needs a command");
+        return -1;
+    }
+    s_route_t *state = calloc (1, sizeof (*state));
+    if (!state || !(state->command = strdup (command))) {
+        free (state);
+        snprintf (why, why_size, "out of memory");
+        return -1;
+    }
+    state->max_output = ZO_EXEC_MAX_OUTPUT;
+    const char *max = zo_route_opt (route, "max_output", NULL);
+    if (max) {
+        char *end;
+        double v = strtod (max, &end);
+        double scale = *end == 'K' ? 1024 : *end == 'M' ? 1048576 : *end == 'G' ? 1073741824 : 1;
+        if (v <= 0 || (*end && !strchr ("KMG", *end)))
+            snprintf (why, why_size, "bad max_output '%s', using 1M", max);
+        else
+            state->max_output = (size_t) (v * scale);
+        if (state->max_output > ZO_MAX_FRAME / 2)
+            state->max_output = ZO_MAX_FRAME / 2;
+    }
+    route->state = state;
+    return 0;
+}
+
+static void
+s_fini (zo_route_t *route)
+{
+    s_route_t *state = route->state;
+    if (state)
+        free (state->command);
+    free (state);
+    route->state = NULL;
+}
+
+static s_state_t *
+s_state (zo_inflight_t *inflight)
+{
+    void **slot = zo_inflight_exec_state (inflight);
+    if (!*slot) {
+        s_state_t *state = calloc (1, sizeof (s_state_t));
+        if (!state)
+            return NULL;
+        state->loop = zo_inflight_loop (inflight);
+        *slot = state;
+    }
+    return *slot;
+}
+
+static int
+s_on_sigchld (zo_loop_t *loop, int signum, void *arg)
+{
+    zo_exec_reap (arg);
+    return 0;
+}
+
+static int
+s_on_tick (zo_loop_t *loop, int id, void *arg)
+{
+    zo_exec_reap (arg);
+    return 0;
+}
+
+static void
+s_close_fd (zo_exec_run_t *run, int *fd)
+{
+    if (*fd >= 0) {
+        s_state_t *state = s_state (run->inflight);
+        zo_loop_remove_fd (state->loop, *fd);
+        close (*fd);
+        *fd = -1;
+    }
+}
+
+/*  Reads what a pipe holds now. Returns false at EOF or on error.  */
+static bool
+s_read_out (zo_exec_run_t *run)
+{
+    while (run->out_fd >= 0) {
+        if (run->out_len == run->out_cap) {
+            if (run->out_cap >= run->max_output) {
+                run->overflow = true;
+                kill (-run->pid, SIGKILL);
+                return false;
+            }
+            size_t cap = run->out_cap ? run->out_cap * 2 : 4096;
+            if (cap > run->max_output)
+                cap = run->max_output;
+            char *buf = realloc (run->out, cap + 1);
+            if (!buf)
+                return false;
+            run->out = buf;
+            run->out_cap = cap;
+        }
+        ssize_t n = read (run->out_fd, run->out + run->out_len, run->out_cap - run->out_len);
+        if (n > 0)
+            run->out_len += (size_t) n;
+        else
+        if (n < 0 && errno == EINTR)
+            continue;
+        else
+            return n < 0 && errno == EAGAIN;
+    }
+    return false;
+}
+
+static bool
+s_read_err (zo_exec_run_t *run)
+{
+    char buf [4096];
+    while (run->err_fd >= 0) {
+        ssize_t n = read (run->err_fd, buf, sizeof (buf));
+        if (n > 0) {
+            /*  Keep only the last ZO_EXEC_ERR_TAIL bytes.  */
+            size_t len = (size_t) n;
+            if (len >= ZO_EXEC_ERR_TAIL) {
+                memcpy (run->err, buf + len - ZO_EXEC_ERR_TAIL, ZO_EXEC_ERR_TAIL);
+                run->err_len = ZO_EXEC_ERR_TAIL;
+            }
+            else {
+                size_t keep = run->err_len + len > ZO_EXEC_ERR_TAIL ? ZO_EXEC_ERR_TAIL - len
+                                                                    : run->err_len;
+                memmove (run->err, run->err + run->err_len - keep, keep);
+                memcpy (run->err + keep, buf, len);
+                run->err_len = keep + len;
+            }
+        }
+        else
+        if (n < 0 && errno == EINTR)
+            continue;
+        else
+            return n < 0 && errno == EAGAIN;
+    }
+    return false;
+}
+
+static int
+s_on_stdout (zo_loop_t *loop, int fd, short revents, void *arg)
+{
+    zo_exec_run_t *run = arg;
+    if (!s_read_out (run))
+        s_close_fd (run, &run->out_fd);
+    return 0;
+}
+
+static int
+s_on_stderr (zo_loop_t *loop, int fd, short revents, void *arg)
+{
+    zo_exec_run_t *run = arg;
+    if (!s_read_err (run))
+        s_close_fd (run, &run->err_fd);
+    return 0;
+}
+
+static int
+s_on_stdin (zo_loop_t *loop, int fd, short revents, void *arg)
+{
+    zo_exec_run_t *run = arg;
+    while (run->in_off < run->in_len) {
+        ssize_t n = write (run->in_fd, run->input + run->in_off, run->in_len - run->in_off);
+        if (n > 0)
+            run->in_off += (size_t) n;
+        else
+        if (n < 0 && errno == EINTR)
+            continue;
+        else
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        else
+            break;              /* EPIPE: the program does not read stdin */
+    }
+    s_close_fd (run, &run->in_fd);
+    free (run->input);
+    run->input = NULL;
+    return 0;
+}
+
+static char *
+s_event_json (zo_slot_t *slot)
+{
+    json_t *payload = zo_json_from_span (slot->item.event.payload);
+    json_t *root = json_pack ("{s:s, s:s, s:s, s:o, s:I}", "id", slot->id, "type", slot->type,
+                              "source", slot->source, "payload", payload ? payload : json_null (),
+                              "attempt", (json_int_t) slot->item.attempt);
+    if (!root)
+        return NULL;
+    char *text = json_dumps (root, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref (root);
+    return text;
+}
+
+static void
+s_start (zo_slot_t *slot)
+{
+    s_route_t *route = slot->route->state;
+    s_state_t *state = s_state (slot->owner);
+    zo_exec_run_t *run = state ? calloc (1, sizeof (*run)) : NULL;
+    const char *error = "exec: out of memory";
+    int in [2] = { -1, -1 }, out [2] = { -1, -1 }, err [2] = { -1, -1 };
+    if (!run)
+        goto fail;
+    run->inflight = slot->owner;
+    run->in_fd = run->out_fd = run->err_fd = -1;
+    run->max_output = route->max_output;
+    run->input = s_event_json (slot);
+    if (!run->input)
+        goto fail;
+    run->in_len = strlen (run->input);
+    error = "exec: cannot make pipes";
+    if (pipe2 (in, O_CLOEXEC) || pipe2 (out, O_CLOEXEC) || pipe2 (err, O_CLOEXEC))
+        goto fail;
+
+    /*  The worker blocks the signals its loop reads: the child gets an
+        empty mask and default dispositions back, and a process group of
+        its own so a timeout kills all of it.  */
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_adddup2 (&actions, in [0], 0);
+    posix_spawn_file_actions_adddup2 (&actions, out [1], 1);
+    posix_spawn_file_actions_adddup2 (&actions, err [1], 2);
+    posix_spawnattr_init (&attr);
+    sigset_t empty, dflt;
+    sigemptyset (&empty);
+    sigemptyset (&dflt);
+    int dflt_signals [] = { SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR1, SIGQUIT };
+    for (size_t i = 0; i < sizeof (dflt_signals) / sizeof (int); i++)
+        sigaddset (&dflt, dflt_signals [i]);
+    posix_spawnattr_setsigmask (&attr, &empty);
+    posix_spawnattr_setsigdefault (&attr, &dflt);
+    posix_spawnattr_setpgroup (&attr, 0);
+    posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+                                     | POSIX_SPAWN_SETPGROUP);
+    char *argv [] = { "/bin/sh", "-c", route->command, NULL };
+    int rc = posix_spawn (&run->pid, "/bin/sh", &actions, &attr, argv, environ);
+    posix_spawn_file_actions_destroy (&actions);
+    posix_spawnattr_destroy (&attr);
+    if (rc) {
+        error = "exec: cannot start /bin/sh";
+        goto fail;
+    }
+    close (in [0]);
+    close (out [1]);
+    close (err [1]);
+    run->in_fd = in [1];
+    run->out_fd = out [0];
+    run->err_fd = err [0];
+    fcntl (run->in_fd, F_SETFL, O_NONBLOCK);
+    fcntl (run->out_fd, F_SETFL, O_NONBLOCK);
+    fcntl (run->err_fd, F_SETFL, O_NONBLOCK);
+
+    run->slot = slot;
+    slot->exec = run;
+    run->next = state->runs;
+    state->runs = run;
+    state->n_runs++;
+    if (!state->on_signal && zo_loop_on_signal (state->loop, SIGCHLD, s_on_sigchld, slot->owner) == 0)
+        state->on_signal = true;
+    if (!state->ticker)
+        state->ticker = zo_loop_ticker (state->loop, 100, s_on_tick, slot->owner);
+    zo_loop_add_fd (state->loop, run->in_fd, ZMQ_POLLOUT, s_on_stdin, run);
+    zo_loop_add_fd (state->loop, run->out_fd, ZMQ_POLLIN, s_on_stdout, run);
+    zo_loop_add_fd (state->loop, run->err_fd, ZMQ_POLLIN, s_on_stderr, run);
+    return;
+fail:
+    for (int i = 0; i < 2; i++) {
+        if (in [i] >= 0) close (in [i]);
+        if (out [i] >= 0) close (out [i]);
+        if (err [i] >= 0) close (err [i]);
+    }
+    if (run)
+        free (run->input);
+    free (run);
+    zo_slot_complete (slot, false, (zo_span_t) { NULL, 0 }, error, false);
+}
+
+/*  The event ends (timeout, stop): kill the group, let the reaper collect
+    the process later.  */
+static void
+s_cancel (zo_slot_t *slot)
+{
+    zo_exec_run_t *run = slot->exec;
+    if (!run)
+        return;
+    kill (-run->pid, SIGKILL);
+    run->slot = NULL;
+    slot->exec = NULL;
+    s_close_fd (run, &run->in_fd);
+    s_close_fd (run, &run->out_fd);
+    s_close_fd (run, &run->err_fd);
+}
+
+/*  The program exited: take what its pipes still hold and end the event.  */
+static void
+s_complete (zo_exec_run_t *run)
+{
+    zo_slot_t *slot = run->slot;
+    if (run->out_fd >= 0)
+        s_read_out (run);
+    if (run->err_fd >= 0)
+        s_read_err (run);
+    run->slot = NULL;
+    slot->exec = NULL;
+    char error [ZO_EXEC_ERR_TAIL + 128];
+    if (run->overflow) {
+        snprintf (error, sizeof (error), "exec: output larger than %zu bytes", run->max_output);
+        zo_slot_complete (slot, false, (zo_span_t) { NULL, 0 }, error, false);
+        return;
+    }
+    int st = run->status;
+    if (!WIFEXITED (st) || WEXITSTATUS (st) != 0) {
+        int n = WIFEXITED (st) ? snprintf (error, sizeof (error), "exit status %d", WEXITSTATUS (st))
+                               : snprintf (error, sizeof (error), "killed by signal %d", WTERMSIG (st));
+        size_t len = run->err_len;
+        while (len && (run->err [len - 1] == '\n' || run->err [len - 1] == '\r'))
+            len--;
+        if (len)
+            snprintf (error + n, sizeof (error) - (size_t) n, ": %.*s", (int) len, run->err);
+        zo_slot_complete (slot, false, (zo_span_t) { NULL, 0 }, error, false);
+        return;
+    }
+    size_t len = run->out_len;
+    while (len && (run->out [len - 1] == '\n' || run->out [len - 1] == '\r'))
+        len--;
+    if (len == 0) {
+        zo_slot_complete (slot, true, (zo_span_t) { NULL, 0 }, NULL, false);
+        return;
+    }
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    json_error_t jerr;
+    json_t *json = json_loadb (run->out, len, JSON_DECODE_ANY, &jerr);
+    if (!json || zo_json_pack (&pk, json)) {
+        sbuf.size = 0;
+        msgpack_pack_str (&pk, len);
+        msgpack_pack_str_body (&pk, run->out, len);
+    }
+    json_decref (json);
+    zo_slot_complete (slot, true, (zo_span_t) { (const uint8_t *) sbuf.data, (uint32_t) sbuf.size },
+                      NULL, false);
+    msgpack_sbuffer_destroy (&sbuf);
+}
+
+static void
+s_run_end (zo_exec_run_t *run)
+{
+    s_close_fd (run, &run->in_fd);
+    s_close_fd (run, &run->out_fd);
+    s_close_fd (run, &run->err_fd);
+    free (run->input);
+    free (run->out);
+    free (run);
+}
+
+int
+zo_exec_reap (zo_inflight_t *inflight)
+{
+    s_state_t *state = *zo_inflight_exec_state (inflight);
+    if (!state)
+        return 0;
+    int reaped = 0;
+    zo_exec_run_t **link = &state->runs;
+    while (*link) {
+        zo_exec_run_t *run = *link;
+        int status;
+        pid_t pid = waitpid (run->pid, &status, WNOHANG);
+        if (pid == 0 || (pid < 0 && errno == EINTR)) {
+            link = &run->next;
+            continue;
+        }
+        /*  Exited (or, pid < 0, already gone: ECHILD).  */
+        *link = run->next;
+        state->n_runs--;
+        reaped++;
+        run->exited = true;
+        run->status = pid > 0 ? status : (W_EXITCODE (127, 0));
+        /*  Whatever it left behind in its group goes too.  */
+        kill (-run->pid, SIGKILL);
+        if (run->slot)
+            s_complete (run);
+        s_run_end (run);
+    }
+    if (!state->runs && state->ticker) {
+        zo_loop_cancel (state->loop, state->ticker);
+        state->ticker = 0;
+    }
+    return reaped;
+}
+
+size_t
+zo_exec_running (zo_inflight_t *inflight)
+{
+    s_state_t *state = *zo_inflight_exec_state (inflight);
+    return state ? state->n_runs : 0;
+}
+
+void
+zo_exec_destroy (zo_inflight_t *inflight)
+{
+    void **slot = zo_inflight_exec_state (inflight);
+    s_state_t *state = *slot;
+    if (!state)
+        return;
+    while (state->runs) {
+        zo_exec_run_t *run = state->runs;
+        state->runs = run->next;
+        kill (-run->pid, SIGKILL);
+        while (waitpid (run->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        if (run->slot)
+            run->slot->exec = NULL;
+        s_run_end (run);
+    }
+    if (state->ticker)
+        zo_loop_cancel (state->loop, state->ticker);
+    free (state);
+    *slot = NULL;
+}
+
+const zo_kind_t zo_kind_exec = { "exec", s_bind, s_fini, s_start, s_cancel };

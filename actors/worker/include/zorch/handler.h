@@ -1,0 +1,125 @@
+/*  zorch/handler.h: the API of custom zorch-worker handlers (version 1).
+
+    A handler is a shared object the worker loads with dlopen. It exports
+        const zo_handler_plugin_t zorch_handler_v1 = { ZO_HANDLER_ABI, ... };
+    (or another symbol named by the route's `symbol` option). Routes use it
+    with `handler = plugin` + `path = /x/upper.so`, or `handler = upper`,
+    found as <worker/plugin_dir>/upper.so.
+
+    Everything runs on the worker's one thread, inside its event loop: never
+    block and never start threads that call this API. A handler starts an
+    event in start() and completes it then or later, from a timer or an fd
+    callback, with zo_handler_complete(). Thousands of events may be in
+    flight at once, each with its own zo_handler_t handle.
+
+    Values (payloads, results, emitted payloads) are msgpack bytes; the
+    *_json variants take JSON text instead. Strings are NUL-terminated.
+    Depends on nothing but <stddef.h> and <stdint.h>.
+*/
+#ifndef ZORCH_HANDLER_H_INCLUDED
+#define ZORCH_HANDLER_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZO_HANDLER_ABI 1
+
+/*  One event in flight. Opaque; a stale handle (its event already
+    completed or cancelled) is detected and ignored by every call.  */
+typedef struct zo_handler zo_handler_t;
+/*  A route's options (the keys of its `route` section). Opaque.  */
+typedef struct zo_handler_conf zo_handler_conf_t;
+
+/*  The event, borrowed: valid from start() until the event completes or
+    is cancelled.  */
+typedef struct {
+    const char *id;             /* never NULL */
+    const char *type;           /* never NULL */
+    const char *source;         /* "" when absent */
+    const uint8_t *payload;     /* one msgpack value; NULL when absent */
+    size_t payload_len;
+    uint32_t attempt;           /* 1 on the first delivery */
+    uint32_t timeout_ms;        /* when the worker will cancel it */
+} zo_handler_event_t;
+
+typedef struct {
+    uint32_t abi;               /* ZO_HANDLER_ABI */
+    const char *name;           /* for logs */
+    /*  Optional: once per route that uses the plugin, before any event.
+        *state is then passed to every other callback. 0, or -1 to refuse
+        the route (the worker does not start).  */
+    int (*init) (const zo_handler_conf_t *conf, void **state);
+    /*  Optional: at worker exit, after every event ended.  */
+    void (*fini) (void *state);
+    /*  Required: starts one event. Must eventually call
+        zo_handler_complete (here, or later from a callback).  */
+    void (*start) (void *state, zo_handler_t *h, const zo_handler_event_t *event);
+    /*  Optional: the event timed out or the worker is stopping; release
+        whatever refers to h. The worker has already reported the failure
+        and drops this handle's timers and fd watches itself; h is stale
+        once cancel returns.  */
+    void (*cancel) (void *state, zo_handler_t *h);
+} zo_handler_plugin_t;
+
+/*  A route option as a string, or dflt when absent.  */
+const char *zo_handler_conf_get (const zo_handler_conf_t *conf, const char *key,
+                                 const char *dflt);
+
+/*  Ends the event: ok (non-zero) or failed. result is one msgpack value of
+    len bytes (NULL/0: none), copied; error is the failure's text (may be
+    NULL). Returns 0, or -1 if h is stale or result is not one well-formed
+    value (the event then fails with an error saying so). After it h is
+    stale.  */
+int zo_handler_complete (zo_handler_t *h, int ok, const void *result, size_t len,
+                         const char *error);
+/*  Same, with the result as JSON text (NULL: none); -1 on bad JSON.  */
+int zo_handler_complete_json (zo_handler_t *h, int ok, const char *json,
+                              const char *error);
+/*  Like complete(ok = 0) but the failure is final: not retried.  */
+int zo_handler_fail_final (zo_handler_t *h, const char *error);
+
+/*  Adds a follow-up event of `type` with a payload (one msgpack value, or
+    JSON text; NULL: none), submitted with this event's result (DONE.emit).
+    Its id is "<this id>.<n>", so a retried event emits the same ids and the
+    broker deduplicates them. At most 100 per event. 0 or -1.  */
+int zo_handler_emit (zo_handler_t *h, const char *type, const void *payload, size_t len);
+int zo_handler_emit_json (zo_handler_t *h, const char *type, const char *json);
+
+/*  The payload as JSON text (malloc'd, caller frees; "null" when absent),
+    NULL if h is stale.  */
+char *zo_handler_payload_json (zo_handler_t *h);
+
+/*  A per-event pointer for the handler's own use (NULL at start).  */
+void zo_handler_set_data (zo_handler_t *h, void *data);
+void *zo_handler_data (zo_handler_t *h);
+
+/*  A one-shot timer on the worker's loop: cb(h, arg) after ms. At most 8
+    pending per event; all are dropped when the event ends. Returns an id
+    > 0 or -1.  */
+typedef void (zo_handler_timer_fn) (zo_handler_t *h, void *arg);
+int zo_handler_timer (zo_handler_t *h, uint64_t ms, zo_handler_timer_fn *cb, void *arg);
+void zo_handler_timer_cancel (zo_handler_t *h, int id);
+
+/*  Watches fd (not owned: the handler closes it) for ZO_HANDLER_READ and/or
+    ZO_HANDLER_WRITE; cb gets what happened (ZO_HANDLER_ERROR too). At most
+    4 fds per event, unwatched when the event ends. 0 or -1.  */
+#define ZO_HANDLER_READ  1
+#define ZO_HANDLER_WRITE 2
+#define ZO_HANDLER_ERROR 4
+typedef void (zo_handler_fd_fn) (zo_handler_t *h, int fd, int events, void *arg);
+int zo_handler_watch (zo_handler_t *h, int fd, int events, zo_handler_fd_fn *cb, void *arg);
+void zo_handler_unwatch (zo_handler_t *h, int fd);
+
+/*  Logs a line through the worker's log (level: 0 error, 1 warning,
+    2 info, 3 debug), prefixed with the event id.  */
+void zo_handler_log (zo_handler_t *h, int level, const char *text);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,424 @@
+/*  plugin: see plugin.h.  */
+#include "plugin.h"
+
+#include <czmq.h>
+#include <dlfcn.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zo_json.h"
+
+/*  Open libraries, shared by the routes that use them.  */
+typedef struct s_lib {
+    struct s_lib *next;
+    char *path;
+    char *symbol;
+    void *dl;
+    const zo_handler_plugin_t *plugin;
+    unsigned refs;
+} s_lib_t;
+
+static s_lib_t *s_libs;
+
+/*  A route's state.  */
+typedef struct {
+    const zo_handler_plugin_t *plugin;
+    void *state;
+} s_route_t;
+
+const zo_handler_plugin_t *
+zo_plugin_open (const char *path, const char *symbol, char *why, size_t why_size)
+{
+    if (!symbol || !*symbol)
+        symbol = "zorch_handler_v1";
+    for (s_lib_t *lib = s_libs; lib; lib = lib->next)
+        if (streq (lib->path, path) && streq (lib->symbol, symbol)) {
+            lib->refs++;
+            return lib->plugin;
+        }
+    void *dl = dlopen (path, RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
+        snprintf (why, why_size, "dlopen: %s", dlerror ());
+        return NULL;
+    }
+    const zo_handler_plugin_t *plugin = dlsym (dl, symbol);
+    if (!plugin) {
+        snprintf (why, why_size, "%s: no symbol %s", path, symbol);
+        dlclose (dl);
+        return NULL;
+    }
+    if (plugin->abi != ZO_HANDLER_ABI || !plugin->start) {
+        snprintf (why, why_size, "%s: %s has ABI %u (want %u) or no start", path, symbol,
+                  plugin->abi, ZO_HANDLER_ABI);
+        dlclose (dl);
+        return NULL;
+    }
+    s_lib_t *lib = calloc (1, sizeof (*lib));
+    if (!lib || !(lib->path = strdup (path)) || !(lib->symbol = strdup (symbol))) {
+        if (lib)
+            free (lib->path);
+        free (lib);
+        dlclose (dl);
+        snprintf (why, why_size, "out of memory");
+        return NULL;
+    }
+    lib->dl = dl;
+    lib->plugin = plugin;
+    lib->refs = 1;
+    lib->next = s_libs;
+    s_libs = lib;
+    return plugin;
+}
+
+void
+zo_plugin_close (const zo_handler_plugin_t *plugin)
+{
+    for (s_lib_t **link = &s_libs; *link; link = &(*link)->next) {
+        s_lib_t *lib = *link;
+        if (lib->plugin == plugin) {
+            if (--lib->refs == 0) {
+                *link = lib->next;
+                dlclose (lib->dl);
+                free (lib->path);
+                free (lib->symbol);
+                free (lib);
+            }
+            return;
+        }
+    }
+}
+
+static int
+s_bind (zo_route_t *route, const char *plugin_dir, char *why, size_t why_size)
+{
+    char path [4096];
+    const char *given = zo_route_opt (route, "path", NULL);
+    if (streq (route->handler, "plugin")) {
+        if (!given || !*given) {
+            snprintf (why, why_size, "handler = plugin needs a path");
+            return -1;
+        }
+        if (given [0] != '/' && plugin_dir && *plugin_dir)
+            snprintf (path, sizeof (path), "%s/%s", plugin_dir, given);
+        else
+        if (!strchr (given, '/'))
+            snprintf (path, sizeof (path), "./%s", given);
+        else
+            snprintf (path, sizeof (path), "%s", given);
+    }
+    else {
+        if (!plugin_dir || !*plugin_dir) {
+            snprintf (why, why_size, "unknown handler (and no worker/plugin_dir to look in)");
+            return -1;
+        }
+        snprintf (path, sizeof (path), "%s/%s.so", plugin_dir, route->handler);
+    }
+    s_route_t *state = calloc (1, sizeof (*state));
+    if (!state) {
+        snprintf (why, why_size, "out of memory");
+        return -1;
+    }
+    state->plugin = zo_plugin_open (path, zo_route_opt (route, "symbol", NULL), why, why_size);
+    if (!state->plugin) {
+        free (state);
+        return -1;
+    }
+    if (state->plugin->init
+    &&  state->plugin->init ((const zo_handler_conf_t *) route, &state->state)) {
+        snprintf (why, why_size, "%s: init refused the route", path);
+        zo_plugin_close (state->plugin);
+        free (state);
+        return -1;
+    }
+    route->state = state;
+    return 0;
+}
+
+static void
+s_fini (zo_route_t *route)
+{
+    s_route_t *state = route->state;
+    if (!state)
+        return;
+    if (state->plugin->fini)
+        state->plugin->fini (state->state);
+    zo_plugin_close (state->plugin);
+    free (state);
+    route->state = NULL;
+}
+
+static void
+s_start (zo_slot_t *slot)
+{
+    s_route_t *state = slot->route->state;
+    zo_span_t payload = slot->item.event.payload;
+    slot->view = (zo_handler_event_t) {
+        .id = slot->id, .type = slot->type, .source = slot->source,
+        .payload = payload.len ? payload.ptr : NULL, .payload_len = payload.len,
+        .attempt = slot->item.attempt, .timeout_ms = (uint32_t) slot->timeout_ms,
+    };
+    state->plugin->start (state->state, zo_slot_handle (slot), &slot->view);
+}
+
+static void
+s_cancel (zo_slot_t *slot)
+{
+    s_route_t *state = slot->route->state;
+    if (state->plugin->cancel)
+        state->plugin->cancel (state->state, zo_slot_handle (slot));
+}
+
+const zo_kind_t zo_kind_plugin = { "plugin", s_bind, s_fini, s_start, s_cancel };
+
+/*  The public API (zorch/handler.h).  */
+
+const char *
+zo_handler_conf_get (const zo_handler_conf_t *conf, const char *key, const char *dflt)
+{
+    return conf ? zo_route_opt ((const zo_route_t *) conf, key, dflt) : dflt;
+}
+
+static bool
+s_one_value (const void *data, size_t len)
+{
+    zo_mp_t cur;
+    zo_mp_init (&cur, data, len);
+    return zo_mp_skip (&cur, NULL) == 0 && zo_mp_left (&cur) == 0;
+}
+
+static int
+s_complete (zo_handler_t *h, int ok, const void *result, size_t len, const char *error, bool final)
+{
+    zo_slot_t *slot = zo_inflight_slot (h, false);
+    if (!slot)
+        return -1;
+    if (len && (!result || len > ZO_MAX_FRAME / 2 || !s_one_value (result, len))) {
+        zo_slot_complete (slot, false, (zo_span_t) { NULL, 0 },
+                          len > ZO_MAX_FRAME / 2 ? "handler result too large"
+                                                 : "handler result is not one msgpack value",
+                          false);
+        return -1;
+    }
+    zo_slot_complete (slot, ok != 0, (zo_span_t) { result, (uint32_t) len }, error, final);
+    return 0;
+}
+
+int
+zo_handler_complete (zo_handler_t *h, int ok, const void *result, size_t len, const char *error)
+{
+    return s_complete (h, ok, result, len, error, false);
+}
+
+int
+zo_handler_fail_final (zo_handler_t *h, const char *error)
+{
+    return s_complete (h, 0, NULL, 0, error, true);
+}
+
+/*  JSON text to msgpack in sbuf. 0 or -1.  */
+static int
+s_json_to_mp (const char *json, msgpack_sbuffer *sbuf)
+{
+    json_error_t jerr;
+    json_t *value = json_loads (json, JSON_DECODE_ANY, &jerr);
+    if (!value)
+        return -1;
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, sbuf, msgpack_sbuffer_write);
+    int rc = zo_json_pack (&pk, value);
+    json_decref (value);
+    return rc;
+}
+
+int
+zo_handler_complete_json (zo_handler_t *h, int ok, const char *json, const char *error)
+{
+    if (!json)
+        return s_complete (h, ok, NULL, 0, error, false);
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    int rc;
+    if (s_json_to_mp (json, &sbuf)) {
+        zo_slot_t *slot = zo_inflight_slot (h, false);
+        if (slot)
+            zo_slot_complete (slot, false, (zo_span_t) { NULL, 0 }, "handler result is not JSON", false);
+        rc = -1;
+    }
+    else
+        rc = s_complete (h, ok, sbuf.data, sbuf.size, error, false);
+    msgpack_sbuffer_destroy (&sbuf);
+    return rc;
+}
+
+int
+zo_handler_emit (zo_handler_t *h, const char *type, const void *payload, size_t len)
+{
+    zo_slot_t *slot = zo_inflight_slot (h, false);
+    if (!slot || (len && !payload))
+        return -1;
+    return zo_slot_emit (slot, type, payload, len);
+}
+
+int
+zo_handler_emit_json (zo_handler_t *h, const char *type, const char *json)
+{
+    if (!json)
+        return zo_handler_emit (h, type, NULL, 0);
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    int rc = s_json_to_mp (json, &sbuf) ? -1 : zo_handler_emit (h, type, sbuf.data, sbuf.size);
+    msgpack_sbuffer_destroy (&sbuf);
+    return rc;
+}
+
+char *
+zo_handler_payload_json (zo_handler_t *h)
+{
+    zo_slot_t *slot = zo_inflight_slot (h, true);
+    if (!slot)
+        return NULL;
+    json_t *value = zo_json_from_span (slot->item.event.payload);
+    if (!value)
+        return NULL;
+    char *text = json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref (value);
+    return text;
+}
+
+void
+zo_handler_set_data (zo_handler_t *h, void *data)
+{
+    zo_slot_t *slot = zo_inflight_slot (h, true);
+    if (slot)
+        slot->user = data;
+}
+
+void *
+zo_handler_data (zo_handler_t *h)
+{
+    zo_slot_t *slot = zo_inflight_slot (h, true);
+    return slot ? slot->user : NULL;
+}
+
+static int
+s_timer_fire (zo_loop_t *loop, int id, void *arg)
+{
+    zo_slot_t *slot = arg;
+    for (int i = 0; i < ZO_SLOT_TIMERS; i++)
+        if (slot->timers [i].id == id) {
+            slot->timers [i].id = 0;
+            if (slot->state == ZO_SLOT_RUNNING)
+                slot->timers [i].cb (zo_slot_handle (slot), slot->timers [i].arg);
+            break;
+        }
+    return 0;
+}
+
+int
+zo_handler_timer (zo_handler_t *h, uint64_t ms, zo_handler_timer_fn *cb, void *arg)
+{
+    zo_slot_t *slot = zo_inflight_slot (h, false);
+    if (!slot || !cb)
+        return -1;
+    for (int i = 0; i < ZO_SLOT_TIMERS; i++)
+        if (slot->timers [i].id == 0) {
+            int id = zo_loop_timer (zo_inflight_loop (slot->owner), ms, s_timer_fire, slot);
+            if (id <= 0)
+                return -1;
+            slot->timers [i].id = id;
+            slot->timers [i].cb = cb;
+            slot->timers [i].arg = arg;
+            return id;
+        }
+    return -1;
+}
+
+void
+zo_handler_timer_cancel (zo_handler_t *h, int id)
+{
+    zo_slot_t *slot = zo_inflight_slot (h, true);
+    if (!slot || id <= 0)
+        return;
+    for (int i = 0; i < ZO_SLOT_TIMERS; i++)
+        if (slot->timers [i].id == id) {
+            zo_loop_cancel (zo_inflight_loop (slot->owner), id);
+            slot->timers [i].id = 0;
+        }
+}
+
+static int
+s_fd_fire (zo_loop_t *loop, int fd, short revents, void *arg)
+{
+    zo_slot_t *slot = arg;
+    for (int i = 0; i < ZO_SLOT_FDS; i++)
+        if (slot->fds [i].fd == fd) {
+            int events = ((revents & ZMQ_POLLIN) ? ZO_HANDLER_READ : 0)
+                       | ((revents & ZMQ_POLLOUT) ? ZO_HANDLER_WRITE : 0)
+                       | ((revents & ZMQ_POLLERR) ? ZO_HANDLER_ERROR : 0);
+            if (slot->state == ZO_SLOT_RUNNING)
+                slot->fds [i].cb (zo_slot_handle (slot), fd, events, slot->fds [i].arg);
+            break;
+        }
+    return 0;
+}
+
+int
+zo_handler_watch (zo_handler_t *h, int fd, int events, zo_handler_fd_fn *cb, void *arg)
+{
+    zo_slot_t *slot = zo_inflight_slot (h, false);
+    if (!slot || !cb || fd < 0)
+        return -1;
+    short zevents = (short) (((events & ZO_HANDLER_READ) ? ZMQ_POLLIN : 0)
+                           | ((events & ZO_HANDLER_WRITE) ? ZMQ_POLLOUT : 0));
+    for (int i = 0; i < ZO_SLOT_FDS; i++)
+        if (slot->fds [i].fd == fd) {
+            slot->fds [i].events = events;
+            slot->fds [i].cb = cb;
+            slot->fds [i].arg = arg;
+            zo_loop_set_fd_events (zo_inflight_loop (slot->owner), fd, zevents);
+            return 0;
+        }
+    for (int i = 0; i < ZO_SLOT_FDS; i++)
+        if (slot->fds [i].fd < 0) {
+            if (zo_loop_add_fd (zo_inflight_loop (slot->owner), fd, zevents, s_fd_fire, slot))
+                return -1;
+            slot->fds [i].fd = fd;
+            slot->fds [i].events = events;
+            slot->fds [i].cb = cb;
+            slot->fds [i].arg = arg;
+            return 0;
+        }
+    return -1;
+}
+
+void
+zo_handler_unwatch (zo_handler_t *h, int fd)
+{
+    zo_slot_t *slot = zo_inflight_slot (h, true);
+    if (!slot)
+        return;
+    for (int i = 0; i < ZO_SLOT_FDS; i++)
+        if (slot->fds [i].fd == fd) {
+            zo_loop_remove_fd (zo_inflight_loop (slot->owner), fd);
+            slot->fds [i].fd = -1;
+        }
+}
+
+void
+zo_handler_log (zo_handler_t *h, int level, const char *text)
+{
+    zo_slot_t *slot = zo_inflight_slot (h, true);
+    const char *id = slot ? slot->id : "?";
+    if (level <= 0)
+        zsys_error ("event %s: %s", id, text);
+    else
+    if (level == 1)
+        zsys_warning ("event %s: %s", id, text);
+    else
+    if (level == 2)
+        zsys_info ("event %s: %s", id, text);
+    else
+        zsys_debug ("event %s: %s", id, text);
+}

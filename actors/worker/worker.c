@@ -1,0 +1,555 @@
+/*  worker: see worker.h.  */
+#include "worker.h"
+
+#include <czmq.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inflight.h"
+#include "routes.h"
+#include "zo_proto.h"
+
+/*  A DONE is flushed early when its bytes reach this (below max_frame).  */
+#define S_ARENA_MAX  (768 * 1024)
+/*  A single result larger than this fails instead.  */
+#define S_RESULT_MAX (512 * 1024)
+
+/*  A received frame, kept alive while items that point into it run.  */
+typedef struct s_frame {
+    zmq_msg_t msg;
+    uint32_t refs;
+    struct s_frame *next_free;
+} s_frame_t;
+
+/*  A pending result / emitted event, as offsets into the arena (which may
+    move when it grows); pointers are made at flush time.  */
+typedef struct {
+    uint32_t id_off, id_len, res_off, res_len, err_off, err_len;
+    uint32_t emit_first, emit_count;
+    uint64_t took_ns;
+    bool ok, final;
+} s_pend_t;
+
+typedef struct {
+    uint32_t id_off, id_len, type_off, type_len, payload_off, payload_len;
+} s_pemit_t;
+
+struct _zo_worker_t {
+    zo_actor_t *actor;
+    zo_loop_t *loop;
+    const char *endpoint;
+    uint32_t capacity;
+    uint64_t heartbeat_ms;
+    uint64_t grace_ms;
+    void *socket;
+    zo_proto_t *decoder;
+    zo_routes_t *routes;
+    zo_inflight_t *inflight;
+    /* flow control */
+    uint32_t granted;           /* credit the broker has and has not used */
+    uint64_t last_send_ms, last_recv_ms, ready_ms;
+    int hb_ticker;
+    bool stopping, stopped;
+    int grace_timer;
+    /* the next DONE */
+    s_pend_t pend [ZO_MAX_BATCH];
+    uint32_t n_pend;
+    s_pemit_t pemit [ZO_MAX_BATCH];
+    uint32_t n_pemit;
+    uint8_t *arena;
+    size_t arena_len, arena_cap;
+    zo_result_t out_results [ZO_MAX_BATCH];
+    zo_event_t out_events [ZO_MAX_BATCH];
+    msgpack_sbuffer out;
+    s_frame_t *frames_free;
+    /* metrics */
+    uint64_t *protocol_errors, *over_credit, *reconnects, *send_errors, *dropped, *dones;
+    double *inflight_gauge, *credit_gauge;
+};
+
+static int s_on_socket (zo_loop_t *loop, void *socket, void *arg);
+
+static int
+s_send (zo_worker_t *self, const zo_msg_t *msg)
+{
+    self->out.size = 0;
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &self->out, msgpack_sbuffer_write);
+    zo_proto_encode (&pk, msg);
+    if (zmq_send (self->socket, self->out.data, self->out.size, ZMQ_DONTWAIT) < 0) {
+        (*self->send_errors)++;
+        zo_log_warning ("worker: cannot send %s: %s", zo_cmd_name (msg->cmd),
+                        zmq_strerror (zmq_errno ()));
+        return -1;
+    }
+    self->last_send_ms = zo_loop_now_ms (self->loop);
+    return 0;
+}
+
+/*  What can be granted now: free slots not yet promised.  */
+static uint32_t
+s_free_credit (zo_worker_t *self)
+{
+    if (self->stopping)
+        return 0;
+    uint32_t used = zo_inflight_count (self->inflight) + self->granted;
+    return used < self->capacity ? self->capacity - used : 0;
+}
+
+static void
+s_send_ready (zo_worker_t *self)
+{
+    uint32_t inflight = zo_inflight_count (self->inflight);
+    uint32_t credit = self->stopping || inflight >= self->capacity ? 0 : self->capacity - inflight;
+    zo_msg_t msg = { .cmd = ZO_CMD_READY, .name = zo_span_str (self->actor->name),
+                     .capacity = self->capacity, .credit = credit };
+    if (s_send (self, &msg) == 0) {
+        self->granted = credit;
+        *self->credit_gauge = credit;
+    }
+    self->ready_ms = zo_loop_now_ms (self->loop);
+}
+
+static int
+s_connect (zo_worker_t *self)
+{
+    self->socket = zo_actor_socket (self->actor, ZMQ_DEALER, self->endpoint, false);
+    if (!self->socket)
+        return -1;
+    if (zo_loop_add_socket (self->loop, self->socket, s_on_socket, self)) {
+        zmq_close (self->socket);
+        self->socket = NULL;
+        return -1;
+    }
+    self->last_recv_ms = zo_loop_now_ms (self->loop);
+    s_send_ready (self);
+    return 0;
+}
+
+static void
+s_disconnect (zo_worker_t *self, int linger)
+{
+    if (!self->socket)
+        return;
+    zo_loop_remove_socket (self->loop, self->socket);
+    zmq_setsockopt (self->socket, ZMQ_LINGER, &linger, sizeof (linger));
+    zmq_close (self->socket);
+    self->socket = NULL;
+}
+
+/*  Sends what is pending as one DONE (or a bare CREDIT).  */
+static void
+s_flush (zo_worker_t *self)
+{
+    if (!self->socket) {
+        *self->dropped += self->n_pend;
+        self->n_pend = self->n_pemit = 0;
+        self->arena_len = 0;
+        return;
+    }
+    uint32_t credit = s_free_credit (self);
+    if (self->n_pend == 0 && credit == 0)
+        return;
+    zo_msg_t msg = { .cmd = self->n_pend ? ZO_CMD_DONE : ZO_CMD_CREDIT, .credit = credit };
+    if (self->n_pend) {
+        for (uint32_t i = 0; i < self->n_pemit; i++) {
+            s_pemit_t *p = &self->pemit [i];
+            self->out_events [i] = (zo_event_t) {
+                .id = { self->arena + p->id_off, p->id_len },
+                .type = { self->arena + p->type_off, p->type_len },
+                .payload = { p->payload_len ? self->arena + p->payload_off : NULL, p->payload_len },
+            };
+        }
+        for (uint32_t i = 0; i < self->n_pend; i++) {
+            s_pend_t *p = &self->pend [i];
+            self->out_results [i] = (zo_result_t) {
+                .id = { self->arena + p->id_off, p->id_len },
+                .ok = p->ok,
+                .result = { p->res_len ? self->arena + p->res_off : NULL, p->res_len },
+                .error = { p->err_len ? self->arena + p->err_off : NULL, p->err_len },
+                .took_ns = p->took_ns,
+                .final = p->final,
+                .emit = p->emit_count ? &self->out_events [p->emit_first] : NULL,
+                .emit_count = p->emit_count,
+            };
+        }
+        msg.results_ = self->out_results;
+        msg.n_results = self->n_pend;
+        (*self->dones)++;
+    }
+    if (s_send (self, &msg) == 0)
+        self->granted += credit;
+    else
+    if (self->n_pend)
+        *self->dropped += self->n_pend;
+    *self->credit_gauge = self->granted;
+    self->n_pend = 0;
+    self->n_pemit = 0;
+    self->arena_len = 0;
+}
+
+static int
+s_arena_put (zo_worker_t *self, const void *data, size_t len, uint32_t *off)
+{
+    if (self->arena_len + len > self->arena_cap) {
+        size_t cap = self->arena_cap ? self->arena_cap : 64 * 1024;
+        while (cap < self->arena_len + len)
+            cap *= 2;
+        uint8_t *arena = realloc (self->arena, cap);
+        if (!arena)
+            return -1;
+        self->arena = arena;
+        self->arena_cap = cap;
+    }
+    *off = (uint32_t) self->arena_len;
+    if (len)
+        memcpy (self->arena + self->arena_len, data, len);
+    self->arena_len += len;
+    return 0;
+}
+
+/*  The inflight sink: appends one outcome to the next DONE.  */
+static void
+s_on_result (void *arg, const zo_result_t *res, const zo_event_t *emits, uint32_t n_emits)
+{
+    zo_worker_t *self = arg;
+    size_t bytes = res->id.len + res->result.len + res->error.len;
+    for (uint32_t i = 0; i < n_emits; i++)
+        bytes += emits [i].id.len + emits [i].type.len + emits [i].payload.len;
+    bool too_large = bytes > S_RESULT_MAX;
+    if (too_large) {
+        zo_log_warning ("worker: result of %.*s is %zu bytes, over %d: reported as failed",
+                        (int) res->id.len, res->id.ptr, bytes, S_RESULT_MAX);
+        n_emits = 0;
+    }
+    if (self->n_pend == ZO_MAX_BATCH || self->n_pemit + n_emits > ZO_MAX_BATCH
+    ||  self->arena_len + bytes > S_ARENA_MAX)
+        s_flush (self);
+    s_pend_t *p = &self->pend [self->n_pend];
+    memset (p, 0, sizeof (*p));
+    p->ok = res->ok && !too_large;
+    p->final = res->final;
+    p->took_ns = res->took_ns;
+    p->id_len = res->id.len;
+    int rc = s_arena_put (self, res->id.ptr, res->id.len, &p->id_off);
+    if (too_large) {
+        const char *error = "result too large";
+        p->err_len = (uint32_t) strlen (error);
+        rc |= s_arena_put (self, error, p->err_len, &p->err_off);
+    }
+    else {
+        p->res_len = res->result.len;
+        p->err_len = res->error.len;
+        rc |= s_arena_put (self, res->result.ptr, res->result.len, &p->res_off);
+        rc |= s_arena_put (self, res->error.ptr, res->error.len, &p->err_off);
+        p->emit_first = self->n_pemit;
+        for (uint32_t i = 0; i < n_emits && rc == 0; i++) {
+            s_pemit_t *e = &self->pemit [self->n_pemit + i];
+            e->id_len = emits [i].id.len;
+            e->type_len = emits [i].type.len;
+            e->payload_len = emits [i].payload.len;
+            rc |= s_arena_put (self, emits [i].id.ptr, e->id_len, &e->id_off);
+            rc |= s_arena_put (self, emits [i].type.ptr, e->type_len, &e->type_off);
+            rc |= s_arena_put (self, emits [i].payload.ptr, e->payload_len, &e->payload_off);
+        }
+        p->emit_count = n_emits;
+    }
+    if (rc) {
+        (*self->dropped)++;
+        zo_log_error ("worker: out of memory, result of %.*s dropped", (int) res->id.len, res->id.ptr);
+        return;
+    }
+    self->n_pemit += p->emit_count;
+    self->n_pend++;
+}
+
+static void
+s_frame_release (void *arg, void *frame_)
+{
+    zo_worker_t *self = arg;
+    s_frame_t *frame = frame_;
+    assert (frame->refs > 0);
+    if (--frame->refs == 0) {
+        zmq_msg_close (&frame->msg);
+        frame->next_free = self->frames_free;
+        self->frames_free = frame;
+    }
+}
+
+static void
+s_on_dispatch (zo_worker_t *self, const zo_msg_t *msg, s_frame_t *frame)
+{
+    for (uint32_t i = 0; i < msg->n_items; i++) {
+        const zo_item_t *item = &msg->items [i];
+        if (self->granted > 0)
+            self->granted--;
+        else {
+            (*self->over_credit)++;
+            zo_log_warning ("worker: broker sent %.*s beyond the credit granted",
+                            (int) item->event.id.len, item->event.id.ptr);
+        }
+        frame->refs++;
+        if (zo_inflight_start (self->inflight, item, frame)) {
+            frame->refs--;
+            zo_result_t res = { .id = item->event.id, .ok = false,
+                                .error = zo_span_str ("worker over capacity") };
+            s_on_result (self, &res, NULL, 0);
+        }
+    }
+    *self->credit_gauge = self->granted;
+}
+
+static void
+s_on_message (zo_worker_t *self, s_frame_t *frame)
+{
+    zo_msg_t msg;
+    if (zo_proto_decode (self->decoder, zmq_msg_data (&frame->msg), zmq_msg_size (&frame->msg), &msg)) {
+        (*self->protocol_errors)++;
+        zo_log_warning ("worker: bad message from broker: %s", zo_proto_errstr (self->decoder));
+        return;
+    }
+    switch (msg.cmd) {
+        case ZO_CMD_DISPATCH:
+            s_on_dispatch (self, &msg, frame);
+            break;
+        case ZO_CMD_HEARTBEAT:
+        case ZO_CMD_PONG:
+            break;
+        case ZO_CMD_PING: {
+            zo_msg_t pong = { .cmd = ZO_CMD_PONG, .seq = msg.seq };
+            s_send (self, &pong);
+            break;
+        }
+        case ZO_CMD_ERROR:
+            if (zo_err_lookup (msg.code) == ZO_ERR_NOT_READY) {
+                /*  Replies to what was sent before the last READY say
+                    nothing new: answer once per heartbeat at most.  */
+                uint64_t now = zo_loop_now_ms (self->loop);
+                if (now - self->ready_ms >= self->heartbeat_ms || self->ready_ms == 0) {
+                    zo_log_info ("worker: broker does not know us (not_ready): READY again");
+                    s_send_ready (self);
+                }
+            }
+            else {
+                (*self->protocol_errors)++;
+                zo_log_warning ("worker: broker says %.*s: %.*s", (int) msg.code.len, msg.code.ptr,
+                                (int) msg.reason.len, msg.reason.ptr);
+            }
+            break;
+        default:
+            (*self->protocol_errors)++;
+            zo_log_warning ("worker: unexpected %s from broker", zo_cmd_name (msg.cmd));
+    }
+}
+
+static int
+s_on_socket (zo_loop_t *loop, void *socket, void *arg)
+{
+    zo_worker_t *self = arg;
+    while (self->socket == socket) {
+        s_frame_t *frame = self->frames_free;
+        if (frame)
+            self->frames_free = frame->next_free;
+        else
+        if (!(frame = malloc (sizeof (*frame)))) {
+            zo_log_error ("worker: out of memory");
+            break;
+        }
+        zmq_msg_init (&frame->msg);
+        frame->refs = 1;        /* ours, while we read it */
+        if (zmq_msg_recv (&frame->msg, socket, ZMQ_DONTWAIT) < 0) {
+            s_frame_release (self, frame);
+            break;
+        }
+        self->last_recv_ms = zo_loop_now_ms (loop);
+        if (zmq_msg_more (&frame->msg)) {
+            /*  One frame per message: drop the rest of this one.  */
+            (*self->protocol_errors)++;
+            zmq_msg_t part;
+            zmq_msg_init (&part);
+            int more = 1;
+            while (more && zmq_msg_recv (&part, socket, ZMQ_DONTWAIT) >= 0)
+                more = zmq_msg_more (&part);
+            zmq_msg_close (&part);
+        }
+        else
+            s_on_message (self, frame);
+        s_frame_release (self, frame);
+    }
+    return 0;
+}
+
+static void
+s_say_bye (zo_worker_t *self)
+{
+    s_flush (self);
+    zo_msg_t bye = { .cmd = ZO_CMD_BYE };
+    if (self->socket)
+        s_send (self, &bye);
+    zo_log_info ("worker: %s stopped", self->actor->name);
+    self->stopped = true;
+    zo_loop_stop (self->loop);
+}
+
+static int
+s_before_sleep (zo_loop_t *loop, void *arg)
+{
+    zo_worker_t *self = arg;
+    if (self->stopping) {
+        if (zo_inflight_count (self->inflight) == 0 && !self->stopped)
+            s_say_bye (self);
+        return self->stopped ? -1 : 0;
+    }
+    s_flush (self);
+    return 0;
+}
+
+static int
+s_on_grace (zo_loop_t *loop, int id, void *arg)
+{
+    zo_worker_t *self = arg;
+    self->grace_timer = 0;
+    zo_log_warning ("worker: grace over, %u events cancelled (they will be retried)",
+                    zo_inflight_count (self->inflight));
+    zo_inflight_cancel_all (self->inflight, "worker stopping", false);
+    return 0;
+}
+
+static int
+s_on_signal (zo_loop_t *loop, int signum, void *arg)
+{
+    zo_worker_t *self = arg;
+    if (self->stopping) {
+        zo_log_info ("worker: second signal, cancelling what runs");
+        zo_inflight_cancel_all (self->inflight, "worker stopping", false);
+        return 0;
+    }
+    self->stopping = true;
+    zo_log_info ("worker: stopping, %u events in flight (grace %" PRIu64 " ms)",
+                 zo_inflight_count (self->inflight), self->grace_ms);
+    if (zo_inflight_count (self->inflight))
+        self->grace_timer = zo_loop_timer (loop, self->grace_ms, s_on_grace, self);
+    return 0;
+}
+
+static int
+s_on_heartbeat (zo_loop_t *loop, int id, void *arg)
+{
+    zo_worker_t *self = arg;
+    uint64_t now = zo_loop_now_ms (loop);
+    if (now - self->last_recv_ms >= 3 * self->heartbeat_ms) {
+        (*self->reconnects)++;
+        zo_log_warning ("worker: broker silent for %" PRIu64 " ms, reconnecting to %s",
+                        now - self->last_recv_ms, self->endpoint);
+        s_disconnect (self, 0);
+        if (s_connect (self))
+            self->last_recv_ms = now;       /* try again in 3 intervals */
+        return 0;
+    }
+    if (self->socket && now - self->last_send_ms >= self->heartbeat_ms) {
+        zo_msg_t hb = { .cmd = ZO_CMD_HEARTBEAT };
+        s_send (self, &hb);
+    }
+    return 0;
+}
+
+zo_worker_t *
+zo_worker_new (zo_actor_t *actor)
+{
+    zo_worker_t *self = calloc (1, sizeof (*self));
+    if (!self)
+        return NULL;
+    zo_conf_t *conf = actor->conf;
+    self->actor = actor;
+    self->loop = actor->loop;
+    self->endpoint = zo_conf_str (conf, "worker/broker", "tcp://127.0.0.1:7011");
+    int64_t capacity = zo_conf_int (conf, "worker/capacity", 1000);
+    if (capacity < 1 || capacity > 1000000) {
+        zo_log_error ("worker: worker/capacity %" PRId64 " is out of 1..1000000", capacity);
+        goto fail;
+    }
+    self->capacity = (uint32_t) capacity;
+    zo_stats_t *stats = actor->stats;
+    self->protocol_errors = zo_stats_counter (stats, "protocol_errors_total");
+    self->over_credit = zo_stats_counter (stats, "over_credit_total");
+    self->reconnects = zo_stats_counter (stats, "reconnects_total");
+    self->send_errors = zo_stats_counter (stats, "send_errors_total");
+    self->dropped = zo_stats_counter (stats, "dropped_total");
+    self->dones = zo_stats_counter (stats, "done_messages_total");
+    *zo_stats_gauge (stats, "capacity") = (double) capacity;
+    self->credit_gauge = zo_stats_gauge (stats, "credit");
+    self->heartbeat_ms = zo_conf_ms (conf, "worker/heartbeat", 1000);
+    if (self->heartbeat_ms == 0)
+        self->heartbeat_ms = 1000;
+    self->grace_ms = zo_conf_ms (conf, "worker/grace", 10000);
+    uint64_t timeout = zo_conf_ms (conf, "worker/timeout", 30000);
+    int64_t attempts = zo_conf_int (conf, "worker/attempts", 3);
+    self->routes = zo_routes_new (timeout, attempts > 0 ? (uint32_t) attempts : 3,
+                                  zo_conf_str (conf, "worker/plugin_dir", ""));
+    if (!self->routes)
+        goto fail;
+    if (zo_routes_load (self->routes, zconfig_locate (zo_conf_tree (conf), "worker/routes"))) {
+        zo_log_error ("worker: %s", zo_routes_errstr (self->routes));
+        goto fail;
+    }
+    if (zo_routes_size (self->routes) == 0)
+        zo_log_warning ("worker: no routes: every event will fail with 'no route'");
+    self->inflight = zo_inflight_new (self->loop, self->routes, self->capacity, actor->stats,
+                                      s_on_result, self);
+    self->decoder = zo_proto_new ();
+    if (!self->inflight || !self->decoder)
+        goto fail;
+    zo_inflight_set_release (self->inflight, s_frame_release, self);
+    msgpack_sbuffer_init (&self->out);
+
+
+    uint64_t tick = self->heartbeat_ms / 4 ? self->heartbeat_ms / 4 : 1;
+    self->hb_ticker = zo_loop_ticker (self->loop, tick, s_on_heartbeat, self);
+    if (self->hb_ticker < 0
+    ||  zo_loop_on_signal (self->loop, SIGTERM, s_on_signal, self)
+    ||  zo_loop_on_signal (self->loop, SIGINT, s_on_signal, self))
+        goto fail;
+    zo_loop_set_before_sleep (self->loop, s_before_sleep, self);
+    zo_loop_set_spin (self->loop, (uint32_t) zo_conf_int (conf, "worker/spin", 0));
+    if (s_connect (self))
+        goto fail;
+    zo_log_info ("worker: %s ready broker=%s capacity=%u routes=%zu", actor->name, self->endpoint,
+                 self->capacity, zo_routes_size (self->routes));
+    return self;
+fail:
+    zo_worker_destroy (&self);
+    return NULL;
+}
+
+void
+zo_worker_destroy (zo_worker_t **self_p)
+{
+    assert (self_p);
+    zo_worker_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->hb_ticker > 0)
+        zo_loop_cancel (self->loop, self->hb_ticker);
+    if (self->grace_timer > 0)
+        zo_loop_cancel (self->loop, self->grace_timer);
+    zo_loop_set_before_sleep (self->loop, NULL, NULL);
+    /*  Events still running are dropped, not reported: without the BYE
+        the broker takes them back when our heartbeats stop.  */
+    void *socket = self->socket;
+    self->socket = NULL;
+    zo_inflight_destroy (&self->inflight);
+    self->socket = socket;
+    s_disconnect (self, 1000);
+    zo_routes_destroy (&self->routes);
+    zo_proto_destroy (&self->decoder);
+    msgpack_sbuffer_destroy (&self->out);
+    while (self->frames_free) {
+        s_frame_t *frame = self->frames_free;
+        self->frames_free = frame->next_free;
+        free (frame);
+    }
+    free (self->arena);
+    free (self);
+    *self_p = NULL;
+}

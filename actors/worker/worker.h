@@ -1,0 +1,30 @@
+/*  worker: the zorch-worker actor. Connects a DEALER to the broker's back
+    socket, announces itself with READY, runs DISPATCHed items in its
+    inflight table (up to worker/capacity at once) and reports them in one
+    DONE per loop iteration, whose credit keeps the window full. Sends
+    HEARTBEAT when it has been quiet for worker/heartbeat, reconnects when
+    the broker has been silent for 3 of them, answers ERROR not_ready with
+    READY. On SIGTERM/SIGINT it grants no more credit, lets what runs
+    finish (at most worker/grace, then cancels the rest as failed,
+    non-final, "worker stopping"), flushes DONE, sends BYE and stops the
+    loop.
+
+    Config: worker/broker, capacity, heartbeat, timeout, attempts, grace,
+    plugin_dir, routes (routes.h), spin.
+*/
+#ifndef ZO_WORKER_H_INCLUDED
+#define ZO_WORKER_H_INCLUDED
+
+#include "zo_actor.h"
+
+typedef struct _zo_worker_t zo_worker_t;
+
+/*  Builds the worker from the actor's configuration, connects, sends
+    READY and hooks itself into the actor's loop. NULL after logging why
+    (bad routes, plugin not found, no socket).  */
+zo_worker_t *zo_worker_new (zo_actor_t *actor);
+/*  Closes the socket (lingering briefly so a last DONE and BYE get out)
+    and frees everything; events still running are dropped.  */
+void zo_worker_destroy (zo_worker_t **self_p);
+
+#endif
