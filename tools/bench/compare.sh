@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Runs the raw-ZeroMQ floor (shared/bench/floor) and `zorch bench --spawn` on the
+# same workloads, alternating runs, and prints the median of each figure with the
+# zorch/floor ratio. These machines are shared and noisy: the ratio, measured in the
+# same run, is the figure to quote.
+#
+#   tools/bench/compare.sh                      # W1 W2 W3 W4, 3 repeats, tcp
+#   REPS=5 ONLY="W1 W4" tools/bench/compare.sh
+#   TRANSPORT=ipc tools/bench/compare.sh
+#
+# Environment: FLOOR_SRC (default ../shared/bench/floor beside the checkout),
+# ZORCH (default build/tools/zorch), REPS, ONLY, TRANSPORT, SCRATCH.
+# Needs: gcc, make, pkg-config, libzmq3-dev, libmsgpack-dev, python3.
+# Run it alone: a build or test suite running beside it distorts every figure.
+set -euo pipefail
+top=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
+FLOOR_SRC=${FLOOR_SRC:-$top/../shared/bench/floor}
+ZORCH=${ZORCH:-$top/build/tools/zorch}
+REPS=${REPS:-3}
+ONLY=${ONLY:-"W1 W2 W3 W4"}
+TRANSPORT=${TRANSPORT:-tcp}
+SCRATCH=${SCRATCH:-$(mktemp -d /tmp/zorch-compare-XXXXXX)}
+[ -x "$ZORCH" ] || { echo "compare.sh: no zorch at $ZORCH (build first: deploy/setup.sh)" >&2; exit 2; }
+[ -f "$FLOOR_SRC/zfloor.c" ] || { echo "compare.sh: no floor at $FLOOR_SRC (set FLOOR_SRC)" >&2; exit 2; }
+
+cp "$FLOOR_SRC/zfloor.c" "$FLOOR_SRC/Makefile" "$SCRATCH/"
+make -s -C "$SCRATCH" zfloor
+floor=$SCRATCH/zfloor
+results=$SCRATCH/results.txt
+: > "$results"
+
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+# One floor run: broker, 2 workers, producer. Prints "eps p50 p95 p99 max" (µs).
+run_floor() {
+    local wl=$1 front back delay=0 args
+    case $TRANSPORT in
+        tcp) front=tcp://127.0.0.1:47601 back=tcp://127.0.0.1:47602 ;;
+        ipc) front=ipc://$SCRATCH/f.ipc back=ipc://$SCRATCH/b.ipc ;;
+    esac
+    case $wl in
+        W1) args="n=200000 inflight=1000 maxs=30" ;;
+        W2) args="n=50000 inflight=1000 maxs=30"; delay=10000 ;;
+        W3) args="rate=10000 dur=10" ;;
+        W4) args="n=20000 inflight=1 maxs=30" ;;
+    esac
+    "$floor" broker "$front" "$back" 2 fd 2>"$SCRATCH/fb.log" & local b=$!
+    "$floor" worker "$back" "$delay" 1000 2>/dev/null & local w1=$!
+    "$floor" worker "$back" "$delay" 1000 2>/dev/null & local w2=$!
+    pids=("$b" "$w1" "$w2")
+    for _ in $(seq 1 250); do grep -q "BROKER READY" "$SCRATCH/fb.log" 2>/dev/null && break; sleep 0.02; done
+    local line
+    line=$(timeout 90 "$floor" producer ep="$front" $args warmup=2000 label="$wl" 2>/dev/null | grep '^RESULT')
+    kill -TERM "$b" "$w1" "$w2" 2>/dev/null || true
+    wait "$b" "$w1" "$w2" 2>/dev/null || true
+    pids=()
+    echo "$line" | tr ' ' '\n' | awk -F= '{v[$1]=$2} END {print v["eps"], v["p50_us"], v["p95_us"], v["p99_us"], v["max_us"]}'
+}
+
+run_zorch() {
+    local wl=$1 json
+    json=$("$ZORCH" bench "$wl" --spawn --transport "$TRANSPORT" --json 2>/dev/null | tail -n 1)
+    python3 -c 'import json,sys
+o=json.loads(sys.argv[1]); l=o["latency_us"]
+print(o["throughput_eps"], l["p50"], l["p95"], l["p99"], l["max"], o["lost"], o["cpu_us_per_event"])' "$json"
+}
+
+for rep in $(seq 1 "$REPS"); do
+    for wl in $ONLY; do
+        echo "rep $rep $wl floor..." >&2
+        echo "$wl floor $(run_floor "$wl")" >> "$results"
+        echo "rep $rep $wl zorch..." >&2
+        echo "$wl zorch $(run_zorch "$wl")" >> "$results"
+    done
+done
+
+python3 - "$results" "$TRANSPORT" "$REPS" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+print(f"transport {sys.argv[2]}, medians of {sys.argv[3]} alternating runs; latency in µs")
+print(f"| workload | figure | floor | zorch | zorch/floor |")
+print(f"|---|---|---|---|---|")
+names = ["events/s", "p50", "p95", "p99", "max"]
+for wl in dict.fromkeys(r[0] for r in rows):
+    f = [list(map(float, r[2:7])) for r in rows if r[0] == wl and r[1] == "floor" and len(r) >= 7]
+    z = [list(map(float, r[2:9])) for r in rows if r[0] == wl and r[1] == "zorch" and len(r) >= 9]
+    if not f or not z:
+        print(f"| {wl} | (a run failed: see above) | | | |")
+        continue
+    for i, name in enumerate(names):
+        fm = statistics.median(x[i] for x in f)
+        zm = statistics.median(x[i] for x in z)
+        ratio = zm / fm if fm else float("nan")
+        print(f"| {wl} | {name} | {fm:.0f} | {zm:.0f} | {ratio:.2f} |")
+    print(f"| {wl} | zorch lost (max) | | {max(x[5] for x in z):.0f} | |")
+    print(f"| {wl} | zorch CPU µs/event | | {statistics.median(x[6] for x in z):.1f} | |")
+PY

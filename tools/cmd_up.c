@@ -1,0 +1,586 @@
+/*  zorch up: start a local cluster, keep it running, stop it cleanly.  */
+#include <czmq.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "zo_client.h"
+#include "zo_inject.h"
+#include "zo_loop.h"
+#include "zorch.h"
+
+#ifndef ZORCH_SOURCE_DEMO_DIR
+#define ZORCH_SOURCE_DEMO_DIR ""
+#endif
+#ifndef ZORCH_DATA_DEMO_DIR
+#define ZORCH_DATA_DEMO_DIR "/usr/share/zorch/demo"
+#endif
+
+static const char s_usage [] =
+    "usage: zorch up [--config F] [--workers N] [--demo] [--once] [--<section>-<key> V ...]\n"
+    "\n"
+    "Starts a local cluster: zorch-broker and N zorch-worker processes (more\n"
+    "actors as they exist), restarts any that crashes after up/restart_delay,\n"
+    "and on Ctrl-C or SIGTERM stops them all (SIGTERM, then SIGKILL after\n"
+    "up/stop_timeout) and exits 0.\n"
+    "\n"
+    "  --workers N    how many workers (default up/workers, 2)\n"
+    "  --demo         once the broker answers, send the demo events (GitHub\n"
+    "                 webhooks from deploy/demo, or $ZORCH_DEMO_DIR), wait for\n"
+    "                 their results and print what happened\n"
+    "  --once         with --demo: stop the cluster after the demo and exit\n"
+    "                 with its status\n"
+    "\n"
+    "--config and every --<section>-<key> flag are passed on to the actors.\n"
+    "Binaries are looked for in $ZORCH_BIN_DIR, next to this zorch (and in the\n"
+    "build tree's broker/ and actors/worker/), then on PATH.\n";
+
+typedef struct {
+    char name [32];           /* "broker", "worker-1" */
+    char *path;               /* binary */
+    char **argv;              /* NULL-terminated, argv[0] = path */
+    pid_t pid;                /* 0 when not running */
+    uint64_t started_ms;
+    uint64_t delay_ms;        /* last restart delay (doubles on crash loops) */
+    int restart_timer;
+} s_actor_t;
+
+typedef struct {
+    zo_conf_t *conf;
+    zo_loop_t *loop;
+    void *ctx;
+    s_actor_t *actors;
+    int n_actors;
+    uint64_t restart_delay_ms;
+    uint64_t stop_timeout_ms;
+    bool stopping;
+    uint64_t stop_started_ms;
+    int stop_ticker;
+    bool killed;
+    int exit_code;
+    /* demo */
+    bool demo, once;
+    char *front;               /* where the demo connects */
+    zo_client_t *ping;
+    int ping_timer;
+    int ping_tries;
+    zo_inject_t *inject;
+    int demo_row;
+} s_up_t;
+
+/*  ---------------------------------------------------------------------
+    Finding things  */
+
+static const char *
+s_find_demo_dir (void)
+{
+    static char path [PATH_MAX];
+    const char *env = getenv ("ZORCH_DEMO_DIR");
+    if (env && *env)
+        return env;
+    struct stat st;
+    if (*ZORCH_SOURCE_DEMO_DIR && stat (ZORCH_SOURCE_DEMO_DIR, &st) == 0)
+        return ZORCH_SOURCE_DEMO_DIR;
+    const char *rel [] = { "../deploy/demo", "../../deploy/demo", "../share/zorch/demo" };
+    for (size_t i = 0; i < sizeof rel / sizeof rel [0]; i++) {
+        snprintf (path, sizeof path, "%s/%s", zorch_exe_dir (), rel [i]);
+        if (stat (path, &st) == 0 && S_ISDIR (st.st_mode))
+            return path;
+    }
+    return ZORCH_DATA_DEMO_DIR;
+}
+
+/*  True if arg is a configuration flag the actors understand: --config,
+    --set, or --<section>-<key> for a section of the configuration.  */
+static bool
+s_is_conf_flag (zo_conf_t *conf, const char *arg, bool *takes_value)
+{
+    *takes_value = strchr (arg, '=') == NULL;
+    if (streq (arg, "-c"))
+        return true;
+    if (strncmp (arg, "--", 2))
+        return false;
+    const char *name = arg + 2;
+    size_t len = strcspn (name, "=");
+    if ((len == 6 && !strncmp (name, "config", 6)) || (len == 3 && !strncmp (name, "set", 3)))
+        return true;
+    const char *dash = memchr (name, '-', len);
+    if (!dash || dash == name || dash + 1 >= name + len)
+        return false;
+    char section [128];
+    size_t slen = (size_t) (dash - name);
+    if (slen >= sizeof section)
+        return false;
+    memcpy (section, name, slen);
+    section [slen] = 0;
+    return zconfig_locate (zo_conf_tree (conf), section) != NULL;
+}
+
+/*  ---------------------------------------------------------------------
+    Processes  */
+
+static int
+s_spawn (s_up_t *self, s_actor_t *actor)
+{
+    pid_t pid = fork ();
+    if (pid < 0) {
+        zsys_error ("up: cannot start %s: %s", actor->name, strerror (errno));
+        return -1;
+    }
+    if (pid == 0) {
+        //  The child: its own process group (so that Ctrl-C reaches only
+        //  zorch up, which then stops everyone in order), default signals.
+        setpgid (0, 0);
+        sigset_t none;
+        sigemptyset (&none);
+        sigprocmask (SIG_SETMASK, &none, NULL);
+        signal (SIGPIPE, SIG_DFL);
+        execv (actor->path, actor->argv);
+        fprintf (stderr, "zorch up: cannot run %s: %s\n", actor->path, strerror (errno));
+        _exit (127);
+    }
+    actor->pid = pid;
+    actor->started_ms = zo_loop_now_ms (self->loop);
+    zsys_info ("up: started %s (pid %d)", actor->name, (int) pid);
+    return 0;
+}
+
+static int
+s_on_restart (zo_loop_t *loop, int id, void *arg)
+{
+    s_up_t *self = arg;
+    for (int i = 0; i < self->n_actors; i++)
+        if (self->actors [i].restart_timer == id) {
+            self->actors [i].restart_timer = 0;
+            if (!self->stopping)
+                s_spawn (self, &self->actors [i]);
+        }
+    return 0;
+}
+
+static int
+s_running (s_up_t *self)
+{
+    int n = 0;
+    for (int i = 0; i < self->n_actors; i++)
+        n += self->actors [i].pid > 0;
+    return n;
+}
+
+static int
+s_on_child (zo_loop_t *loop, int signum, void *arg)
+{
+    s_up_t *self = arg;
+    int status;
+    pid_t pid;
+    while ((pid = waitpid (-1, &status, WNOHANG)) > 0) {
+        s_actor_t *actor = NULL;
+        for (int i = 0; i < self->n_actors; i++)
+            if (self->actors [i].pid == pid)
+                actor = &self->actors [i];
+        if (!actor)
+            continue;
+        actor->pid = 0;
+        char how [64];
+        bool crashed = true;
+        if (WIFSIGNALED (status))
+            snprintf (how, sizeof how, "was killed by signal %d (%s)", WTERMSIG (status),
+                      strsignal (WTERMSIG (status)));
+        else {
+            snprintf (how, sizeof how, "exited with status %d", WEXITSTATUS (status));
+            crashed = WEXITSTATUS (status) != 0;
+        }
+        if (self->stopping) {
+            zsys_info ("up: %s (pid %d) %s", actor->name, (int) pid, how);
+            continue;
+        }
+        if (!crashed) {
+            zsys_warning ("up: %s (pid %d) %s; not restarting it", actor->name, (int) pid, how);
+            continue;
+        }
+        //  Crash loops back off: a quick death doubles the delay (to 30 s).
+        uint64_t now = zo_loop_now_ms (loop);
+        if (now - actor->started_ms < 2000 && actor->delay_ms) {
+            actor->delay_ms *= 2;
+            if (actor->delay_ms > 30000)
+                actor->delay_ms = 30000;
+        }
+        else
+            actor->delay_ms = self->restart_delay_ms ? self->restart_delay_ms : 1;
+        zsys_warning ("up: %s (pid %d) %s; restarting it in %" PRIu64 " ms", actor->name,
+                      (int) pid, how, actor->delay_ms);
+        actor->restart_timer = zo_loop_timer (loop, actor->delay_ms, s_on_restart, self);
+    }
+    if (self->stopping && s_running (self) == 0)
+        return -1;
+    return 0;
+}
+
+static int
+s_on_stop_tick (zo_loop_t *loop, int id, void *arg)
+{
+    s_up_t *self = arg;
+    if (s_running (self) == 0)
+        return -1;
+    if (!self->killed && zo_loop_now_ms (loop) - self->stop_started_ms >= self->stop_timeout_ms) {
+        for (int i = 0; i < self->n_actors; i++)
+            if (self->actors [i].pid > 0) {
+                zsys_warning ("up: %s (pid %d) did not stop in time; killing it",
+                              self->actors [i].name, (int) self->actors [i].pid);
+                kill (self->actors [i].pid, SIGKILL);
+            }
+        self->killed = true;
+    }
+    return 0;
+}
+
+/*  Stops everything: SIGTERM to every actor (workers finish and say BYE
+    while the broker drains), SIGKILL after stop_timeout.  */
+static void
+s_stop (s_up_t *self)
+{
+    if (self->stopping)
+        return;
+    self->stopping = true;
+    self->stop_started_ms = zo_loop_now_ms (self->loop);
+    if (self->inject && !zo_inject_finished (self->inject))
+        zo_inject_stop (self->inject);
+    if (self->ping_timer) {
+        zo_loop_cancel (self->loop, self->ping_timer);
+        self->ping_timer = 0;
+    }
+    zsys_info ("up: stopping %d actor%s", s_running (self), s_running (self) == 1 ? "" : "s");
+    for (int i = 0; i < self->n_actors; i++) {
+        s_actor_t *actor = &self->actors [i];
+        if (actor->restart_timer) {
+            zo_loop_cancel (self->loop, actor->restart_timer);
+            actor->restart_timer = 0;
+        }
+        if (actor->pid > 0)
+            kill (actor->pid, SIGTERM);
+    }
+    self->stop_ticker = zo_loop_ticker (self->loop, 100, s_on_stop_tick, self);
+}
+
+static int
+s_on_signal (zo_loop_t *loop, int signum, void *arg)
+{
+    s_up_t *self = arg;
+    if (self->stopping) {
+        //  A second Ctrl-C: do not wait any longer.
+        self->stop_started_ms = 0;
+        return 0;
+    }
+    s_stop (self);
+    return s_running (self) == 0 ? -1 : 0;
+}
+
+/*  ---------------------------------------------------------------------
+    The demo  */
+
+static void
+s_demo_outcome (const zo_inject_outcome_t *o, void *arg)
+{
+    s_up_t *self = arg;
+    static const char *names [] = { "ok", "failed", "nacked", "duplicate", "lost", "invalid" };
+    if (self->demo_row++ == 0)
+        printf ("\n  %-3s %-34s %-9s %-10s %s\n", "#", "TYPE", "OUTCOME", "LATENCY", "DETAIL");
+    char lat [32] = "-";
+    if (o->latency_ns)
+        zorch_fmt_ns (lat, sizeof lat, o->latency_ns);
+    char detail [96] = "";
+    if (o->error.len)
+        snprintf (detail, sizeof detail, "%.*s", (int) (o->error.len < 90 ? o->error.len : 90),
+                  o->error.ptr);
+    else if (o->status == ZO_INJECT_OK)
+        snprintf (detail, sizeof detail, "%u attempt%s, result %u bytes", o->attempts,
+                  o->attempts == 1 ? "" : "s", o->result.len);
+    printf ("  %-3d %-34s %-9s %-10s %s\n", self->demo_row, o->type [0] ? o->type : "-",
+            names [o->status], lat, detail);
+    fflush (stdout);
+}
+
+static void
+s_demo_done (zo_inject_t *inject, void *arg)
+{
+    s_up_t *self = arg;
+    const zo_inject_stats_t *st = zo_inject_stats (inject);
+    int status = zorch_inject_status (st, true);
+    printf ("\n  demo: ");
+    zorch_inject_summary (stdout, st, false);
+    printf ("  demo %s\n\n", status == 0 ? "succeeded" : "FAILED");
+    fflush (stdout);
+    if (self->once) {
+        self->exit_code = status;
+        s_stop (self);
+    }
+}
+
+static json_t *
+s_load_demo (const char *dir)
+{
+    DIR *d = opendir (dir);
+    if (!d) {
+        zsys_error ("up: no demo events in %s: %s (set ZORCH_DEMO_DIR)", dir, strerror (errno));
+        return NULL;
+    }
+    zlistx_t *names = zlistx_new ();
+    zlistx_set_destructor (names, (zlistx_destructor_fn *) zstr_free);
+    zlistx_set_comparator (names, (zlistx_comparator_fn *) strcmp);
+    struct dirent *entry;
+    while ((entry = readdir (d))) {
+        size_t len = strlen (entry->d_name);
+        if (len > 5 && streq (entry->d_name + len - 5, ".json"))
+            zlistx_add_end (names, strdup (entry->d_name));
+    }
+    closedir (d);
+    zlistx_sort (names);
+    json_t *events = json_array ();
+    for (char *name = zlistx_first (names); name; name = zlistx_next (names)) {
+        char path [PATH_MAX], err [512];
+        snprintf (path, sizeof path, "%s/%s", dir, name);
+        json_t *some = zo_input_load_file (path, err, sizeof err);
+        if (!some) {
+            zsys_error ("up: demo: %s", err);
+            continue;
+        }
+        json_array_extend (events, some);
+        json_decref (some);
+    }
+    zlistx_destroy (&names);
+    if (json_array_size (events) == 0) {
+        zsys_error ("up: no demo events in %s", dir);
+        json_decref (events);
+        return NULL;
+    }
+    return events;
+}
+
+static void
+s_demo_start (s_up_t *self)
+{
+    const char *dir = s_find_demo_dir ();
+    json_t *events = s_load_demo (dir);
+    if (!events) {
+        self->exit_code = 1;
+        if (self->once)
+            s_stop (self);
+        return;
+    }
+    printf ("\n  demo: %zu events from %s -> %s\n", json_array_size (events), dir, self->front);
+    zo_input_t *input = zo_input_new_list (&events, 0);
+    zo_inject_opts_t opts;
+    zo_inject_opts_default (&opts);
+    opts.endpoint = self->front;
+    opts.wait = true;
+    opts.timeout_ms = 20000;
+    self->inject = zo_inject_new (self->loop, self->ctx, &opts, &input);
+    zo_input_destroy (&input);
+    if (!self->inject) {
+        self->exit_code = 1;
+        if (self->once)
+            s_stop (self);
+        return;
+    }
+    zo_inject_on_outcome (self->inject, s_demo_outcome, self);
+    zo_inject_on_done (self->inject, s_demo_done, self);
+    zo_inject_start (self->inject);
+}
+
+/*  Waits for the broker to answer PING (up to ~15 s), then starts the demo.  */
+static int
+s_on_ping (zo_loop_t *loop, int id, void *arg)
+{
+    s_up_t *self = arg;
+    self->ping_timer = 0;
+    if (self->stopping)
+        return 0;
+    if (zo_client_ping (self->ping, 150) == 0) {
+        zo_client_destroy (&self->ping);
+        s_demo_start (self);
+        return 0;
+    }
+    if (++self->ping_tries >= 75) {
+        zsys_error ("up: the broker does not answer at %s; no demo", self->front);
+        zo_client_destroy (&self->ping);
+        self->exit_code = 1;
+        if (self->once)
+            s_stop (self);
+        return 0;
+    }
+    self->ping_timer = zo_loop_timer (loop, 50, s_on_ping, self);
+    return 0;
+}
+
+/*  ---------------------------------------------------------------------  */
+
+static int
+s_add_actor (s_up_t *self, const char *name, const char *binary, const char *subdir,
+             char **pass, int n_pass, const char *extra_flag, const char *extra_value)
+{
+    s_actor_t *actor = &self->actors [self->n_actors];
+    snprintf (actor->name, sizeof actor->name, "%s", name);
+    actor->path = zorch_find_binary (binary, subdir);
+    if (!actor->path) {
+        fprintf (stderr, "zorch up: cannot find %s (looked in $ZORCH_BIN_DIR, %s, %s/../%s, "
+                 "PATH)\n", binary, zorch_exe_dir (), zorch_exe_dir (), subdir);
+        return -1;
+    }
+    actor->argv = calloc ((size_t) n_pass + 4, sizeof (char *));
+    int k = 0;
+    actor->argv [k++] = actor->path;
+    for (int i = 0; i < n_pass; i++)
+        actor->argv [k++] = pass [i];
+    if (extra_flag) {
+        actor->argv [k++] = (char *) extra_flag;
+        actor->argv [k++] = (char *) extra_value;
+    }
+    actor->delay_ms = 0;      /* first restart: after up/restart_delay */
+    self->n_actors++;
+    return 0;
+}
+
+int
+zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_argv)
+{
+    enum { O_WORKERS = 256, O_DEMO, O_ONCE, O_HELP };
+    static const struct option options [] = {
+        { "workers", required_argument, NULL, O_WORKERS },
+        { "demo", no_argument, NULL, O_DEMO },
+        { "once", no_argument, NULL, O_ONCE },
+        { "help", no_argument, NULL, O_HELP },
+        { NULL, 0, NULL, 0 }
+    };
+    long workers = zo_conf_int (conf, "up/workers", 2);
+    bool demo = false, once = false;
+    optind = 0;
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long (argc, argv, ":h", options, NULL)) != -1) {
+        char *end;
+        switch (opt) {
+            case O_WORKERS:
+                workers = strtol (optarg, &end, 10);
+                if (*end || end == optarg || workers < 0 || workers > 256) {
+                    fprintf (stderr, "zorch up: --workers wants 0..256, not '%s'\n", optarg);
+                    return 2;
+                }
+                break;
+            case O_DEMO: demo = true; break;
+            case O_ONCE: once = true; break;
+            case 'h':
+            case O_HELP:
+                printf ("%s", s_usage);
+                return 0;
+            case ':':
+                fprintf (stderr, "zorch up: %s needs a value\n", argv [optind - 1]);
+                return 2;
+            default:
+                fprintf (stderr, "zorch up: unknown option '%s'\n(zorch up --help for the "
+                         "options)\n", argv [optind - 1]);
+                return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf (stderr, "zorch up: unexpected argument '%s'\n", argv [optind]);
+        return 2;
+    }
+    if (once && !demo) {
+        fprintf (stderr, "zorch up: --once goes with --demo\n");
+        return 2;
+    }
+    if (workers < 0 || workers > 256) {
+        fprintf (stderr, "zorch up: up/workers must be 0..256\n");
+        return 2;
+    }
+
+    //  Configuration flags go on to every actor, as given.
+    char **pass = calloc ((size_t) full_argc + 1, sizeof (char *));
+    int n_pass = 0;
+    bool named = false;
+    for (int i = 1; i < full_argc; i++) {
+        bool takes_value;
+        if (streq (full_argv [i], "--"))
+            break;
+        if (!s_is_conf_flag (conf, full_argv [i], &takes_value))
+            continue;
+        if (!strncmp (full_argv [i], "--worker-name", 13))
+            named = true;
+        pass [n_pass++] = full_argv [i];
+        if (takes_value && i + 1 < full_argc)
+            pass [n_pass++] = full_argv [++i];
+    }
+
+    s_up_t self = { .conf = conf, .demo = demo, .once = once };
+    self.restart_delay_ms = zo_conf_ms (conf, "up/restart_delay", 500);
+    self.stop_timeout_ms = zo_conf_ms (conf, "up/stop_timeout", 15000);
+    self.actors = calloc ((size_t) workers + 1, sizeof (s_actor_t));
+    int status = 1;
+    if (s_add_actor (&self, "broker", "zorch-broker", "broker", pass, n_pass, NULL, NULL))
+        goto done;
+    for (long w = 1; w <= workers; w++) {
+        char name [32];
+        snprintf (name, sizeof name, "worker-%ld", w);
+        if (s_add_actor (&self, name, "zorch-worker", "actors/worker", pass, n_pass,
+                         named ? NULL : "--worker-name", NULL))
+            goto done;
+        s_actor_t *actor = &self.actors [self.n_actors - 1];
+        if (!named)
+            actor->argv [n_pass + 2] = strdup (name);
+    }
+
+    zo_signals_block ();
+    self.loop = zo_loop_new ();
+    self.ctx = zmq_ctx_new ();
+    if (!self.loop || !self.ctx)
+        goto done;
+    zo_loop_on_signal (self.loop, SIGCHLD, s_on_child, &self);
+    zo_loop_on_signal (self.loop, SIGINT, s_on_signal, &self);
+    zo_loop_on_signal (self.loop, SIGTERM, s_on_signal, &self);
+    zo_loop_on_signal (self.loop, SIGHUP, s_on_signal, &self);
+
+    zsys_info ("up: starting broker and %ld worker%s (Ctrl-C stops them)", workers,
+               workers == 1 ? "" : "s");
+    for (int i = 0; i < self.n_actors; i++)
+        if (s_spawn (&self, &self.actors [i]))
+            goto stop;
+    if (demo) {
+        self.front = zorch_client_endpoint (conf, zo_conf_str (conf, "broker/front", NULL));
+        self.ping = zo_client_new (self.ctx, self.front);
+        if (self.ping)
+            self.ping_timer = zo_loop_timer (self.loop, 100, s_on_ping, &self);
+    }
+    zo_loop_run (self.loop);
+stop:
+    if (!self.stopping)
+        s_stop (&self);
+    //  The loop stopped early (poll failure): reap what is left here.
+    if (s_running (&self) > 0)
+        zo_loop_run (self.loop);
+    status = self.exit_code;
+done:
+    zo_inject_destroy (&self.inject);
+    zo_client_destroy (&self.ping);
+    zo_loop_destroy (&self.loop);
+    if (self.ctx)
+        zmq_ctx_term (self.ctx);
+    for (int i = 0; i < self.n_actors; i++) {
+        if (self.actors [i].argv && !named && i > 0)
+            free (self.actors [i].argv [n_pass + 2]);
+        free (self.actors [i].argv);
+        free (self.actors [i].path);
+    }
+    free (self.actors);
+    free (pass);
+    free (self.front);
+    return status;
+}

@@ -1,0 +1,196 @@
+/*  zorch: the command-line tool (inject, dlq, up, proto-doc).  */
+#include "zorch.h"
+
+#include <czmq.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "zo_proto.h"
+
+static const char s_usage [] =
+    "usage: zorch <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  up         start a local cluster (broker + workers), supervise it\n"
+    "  inject     send events to the broker and report what happened\n"
+    "  dlq        list, replay or purge dead letters\n"
+    "  bench      run a standard workload (W1-W4) and report latency and cost\n"
+    "  proto-doc  print the wire protocol's field tables\n"
+    "\n"
+    "Every command finds the cluster on the default endpoints (broker front\n"
+    "tcp://127.0.0.1:7010) unless told otherwise. Configuration: --config FILE\n"
+    "(or $ZORCH_CONFIG), ZORCH_<SECTION>_<KEY> variables, --<section>-<key> VALUE\n"
+    "flags. `zorch <command> --help` for a command's options.\n";
+
+char *
+zorch_client_endpoint (zo_conf_t *conf, const char *flag)
+{
+    const char *ep = flag ? flag : zo_conf_str (conf, "inject/broker", "tcp://127.0.0.1:7010");
+    char *copy = NULL;
+    const char *star = strstr (ep, "://*:");
+    const char *any = strstr (ep, "://0.0.0.0:");
+    if (star)
+        copy = zsys_sprintf ("%.*s://127.0.0.1%s", (int) (star - ep), ep, star + 4);
+    else if (any)
+        copy = zsys_sprintf ("%.*s://127.0.0.1%s", (int) (any - ep), ep, any + 10);
+    else
+        copy = strdup (ep);
+    if (!copy) {
+        fprintf (stderr, "zorch: out of memory\n");
+        exit (1);
+    }
+    return copy;
+}
+
+void
+zorch_fmt_ns (char *buf, size_t size, uint64_t ns)
+{
+    if (ns < 1000)
+        snprintf (buf, size, "%" PRIu64 "ns", ns);
+    else if (ns < 1000000)
+        snprintf (buf, size, "%" PRIu64 "µs", ns / 1000);
+    else if (ns < 10000000)
+        snprintf (buf, size, "%.2fms", ns / 1e6);
+    else if (ns < 1000000000)
+        snprintf (buf, size, "%.1fms", ns / 1e6);
+    else
+        snprintf (buf, size, "%.2fs", ns / 1e9);
+}
+
+const char *
+zorch_exe_dir (void)
+{
+    static char dir [PATH_MAX];
+    if (!dir [0]) {
+        ssize_t n = readlink ("/proc/self/exe", dir, sizeof dir - 1);
+        if (n <= 0)
+            strcpy (dir, ".");
+        else {
+            dir [n] = 0;
+            char *slash = strrchr (dir, '/');
+            if (slash && slash != dir)
+                *slash = 0;
+            else
+                strcpy (dir, slash ? "/" : ".");
+        }
+    }
+    return dir;
+}
+
+static bool
+s_executable (const char *path)
+{
+    struct stat st;
+    return stat (path, &st) == 0 && S_ISREG (st.st_mode) && access (path, X_OK) == 0;
+}
+
+char *
+zorch_find_binary (const char *name, const char *subdir)
+{
+    char path [PATH_MAX];
+    const char *bin_dir = getenv ("ZORCH_BIN_DIR");
+    if (bin_dir && *bin_dir) {
+        snprintf (path, sizeof path, "%s/%s", bin_dir, name);
+        if (s_executable (path))
+            return strdup (path);
+        snprintf (path, sizeof path, "%s/%s/%s", bin_dir, subdir, name);
+        if (s_executable (path))
+            return strdup (path);
+    }
+    const char *dir = zorch_exe_dir ();
+    snprintf (path, sizeof path, "%s/%s", dir, name);
+    if (s_executable (path))
+        return strdup (path);
+    snprintf (path, sizeof path, "%s/../%s/%s", dir, subdir, name);
+    if (s_executable (path))
+        return strdup (path);
+    const char *env_path = getenv ("PATH");
+    if (env_path) {
+        char *copy = strdup (env_path);
+        char *save = NULL;
+        for (char *d = strtok_r (copy, ":", &save); d; d = strtok_r (NULL, ":", &save)) {
+            snprintf (path, sizeof path, "%s/%s", *d ? d : ".", name);
+            if (s_executable (path)) {
+                free (copy);
+                return strdup (path);
+            }
+        }
+        free (copy);
+    }
+    return NULL;
+}
+
+int
+main (int argc, char **argv)
+{
+    //  CZMQ must not install its own SIGINT/SIGTERM handlers: commands that
+    //  need signals take them on their loop, the others keep the defaults.
+    zsys_handler_set (NULL);
+    if (argc < 2) {
+        fprintf (stderr, "%s", s_usage);
+        return 2;
+    }
+    const char *cmd = argv [1];
+    if (streq (cmd, "--help") || streq (cmd, "-h") || streq (cmd, "help")) {
+        printf ("%s", s_usage);
+        return 0;
+    }
+    if (streq (cmd, "proto-doc")) {
+        if (argc > 2 && (streq (argv [2], "--help") || streq (argv [2], "-h"))) {
+            printf ("usage: zorch proto-doc\n\nPrints the field tables of proto/PROTOCOL.md.\n");
+            return 0;
+        }
+        if (argc > 2) {
+            fprintf (stderr, "zorch proto-doc: takes no arguments\n");
+            return 2;
+        }
+        zo_proto_print_doc ();
+        return 0;
+    }
+    int (*run) (zo_conf_t *, int, char **) = NULL;
+    bool up = streq (cmd, "up");
+    if (streq (cmd, "inject"))
+        run = zorch_inject;
+    else if (streq (cmd, "dlq"))
+        run = zorch_dlq;
+    else if (streq (cmd, "bench"))
+        run = zorch_bench;
+    else if (!up) {
+        fprintf (stderr, "zorch: unknown command '%s'\n\n%s", cmd, s_usage);
+        return 2;
+    }
+    zsys_set_logident ("zorch");
+
+    //  The subcommand sees argv[0] = its name. `up` also gets the original
+    //  arguments, to hand configuration flags on to the actors it starts.
+    int sub_argc = argc - 1;
+    char **sub_argv = calloc ((size_t) argc + 1, sizeof (char *));
+    char **full_argv = calloc ((size_t) argc + 1, sizeof (char *));
+    if (!sub_argv || !full_argv)
+        return 1;
+    memcpy (sub_argv, argv + 1, (size_t) sub_argc * sizeof (char *));
+    memcpy (full_argv, argv + 1, (size_t) sub_argc * sizeof (char *));
+    zo_conf_t *conf = zo_conf_new ();
+    if (!conf) {
+        fprintf (stderr, "zorch: the built-in configuration does not parse\n");
+        return 1;
+    }
+    int rc;
+    int left = zo_conf_load (conf, sub_argc, sub_argv, NULL);
+    if (left < 0) {
+        fprintf (stderr, "zorch %s: %s\n", cmd, zo_conf_errstr (conf));
+        rc = 2;
+    }
+    else if (up)
+        rc = zorch_up (conf, left, sub_argv, sub_argc, full_argv);
+    else
+        rc = run (conf, left, sub_argv);
+    zo_conf_destroy (&conf);
+    free (sub_argv);
+    free (full_argv);
+    return rc;
+}

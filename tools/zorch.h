@@ -1,0 +1,45 @@
+/*  The `zorch` command: shared pieces of its subcommands (internal).  */
+#ifndef ZORCH_H_INCLUDED
+#define ZORCH_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "zo_conf.h"
+#include "zo_inject.h"
+
+/*  Subcommands. argv[0] is the subcommand's name; conf holds defaults,
+    file, environment and --<section>-<key> flags already (they are gone
+    from argv). full_argv is the command line as given (for `up`, which
+    passes configuration flags on to the actors). Each returns the exit
+    status: 0 success, 1 failure, 2 usage error.  */
+int zorch_inject (zo_conf_t *conf, int argc, char **argv);
+int zorch_dlq (zo_conf_t *conf, int argc, char **argv);
+int zorch_bench (zo_conf_t *conf, int argc, char **argv);
+int zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_argv);
+
+/*  The broker's front endpoint for clients: --broker if given, else
+    inject/broker. A wildcard bind address (host "*" or 0.0.0.0) is
+    turned into 127.0.0.1. Returns a new string.  */
+char *zorch_client_endpoint (zo_conf_t *conf, const char *flag);
+
+/*  A duration for people: "412µs", "1.2ms", "3.40s".  */
+void zorch_fmt_ns (char *buf, size_t size, uint64_t ns);
+
+/*  Prints the end-of-run summary of an inject engine (one line, or one
+    JSON object with json).  */
+void zorch_inject_summary (FILE *out, const zo_inject_stats_t *stats, bool json);
+/*  0 when every event was acknowledged (and, with wait, succeeded); else 1.  */
+int zorch_inject_status (const zo_inject_stats_t *stats, bool wait);
+
+/*  The path of an actor binary (caller frees), looked for in
+    $ZORCH_BIN_DIR (and its <subdir>), next to this zorch, in the build
+    tree (<exe dir>/../<subdir>), then on PATH. NULL if not found.  */
+char *zorch_find_binary (const char *name, const char *subdir);
+
+/*  The directory the running zorch executable lives in (no trailing
+    slash), or "." when unknown.  */
+const char *zorch_exe_dir (void);
+
+#endif
