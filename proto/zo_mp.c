@@ -4,13 +4,6 @@
 
 #include <string.h>
 
-void
-zo_mp_init (zo_mp_t *self, const void *data, size_t size)
-{
-    self->pos = (const uint8_t *) data;
-    self->end = self->pos + size;
-}
-
 size_t
 zo_mp_left (const zo_mp_t *self)
 {
@@ -26,33 +19,33 @@ s_be (const uint8_t *p, int n)
     return v;
 }
 
+//  The type of every lead byte, so that peeking is one load. 0xc1 is
+//  never used by the format.
+static const uint8_t s_types [256] = {
+    [0x00 ... 0x7f] = ZO_MP_UINT,  [0x80 ... 0x8f] = ZO_MP_MAP,
+    [0x90 ... 0x9f] = ZO_MP_ARRAY, [0xa0 ... 0xbf] = ZO_MP_STR,
+    [0xc0] = ZO_MP_NIL,            [0xc1] = ZO_MP_INVALID,
+    [0xc2 ... 0xc3] = ZO_MP_BOOL,  [0xc4 ... 0xc6] = ZO_MP_BIN,
+    [0xc7 ... 0xc9] = ZO_MP_EXT,   [0xca ... 0xcb] = ZO_MP_FLOAT,
+    [0xcc ... 0xcf] = ZO_MP_UINT,  [0xd0 ... 0xd3] = ZO_MP_INT,
+    [0xd4 ... 0xd8] = ZO_MP_EXT,   [0xd9 ... 0xdb] = ZO_MP_STR,
+    [0xdc ... 0xdd] = ZO_MP_ARRAY, [0xde ... 0xdf] = ZO_MP_MAP,
+    [0xe0 ... 0xff] = ZO_MP_INT,
+};
+
+void
+zo_mp_init (zo_mp_t *self, const void *data, size_t size)
+{
+    self->pos = (const uint8_t *) data;
+    self->end = self->pos + size;
+}
+
 zo_mp_type_t
 zo_mp_peek (const zo_mp_t *self)
 {
     if (self->pos >= self->end)
         return ZO_MP_INVALID;
-    uint8_t b = *self->pos;
-    if (b <= 0x7f || b == 0xcc || b == 0xcd || b == 0xce || b == 0xcf)
-        return ZO_MP_UINT;
-    if (b >= 0xe0 || b == 0xd0 || b == 0xd1 || b == 0xd2 || b == 0xd3)
-        return ZO_MP_INT;
-    if ((b & 0xf0) == 0x80 || b == 0xde || b == 0xdf)
-        return ZO_MP_MAP;
-    if ((b & 0xf0) == 0x90 || b == 0xdc || b == 0xdd)
-        return ZO_MP_ARRAY;
-    if ((b & 0xe0) == 0xa0 || b == 0xd9 || b == 0xda || b == 0xdb)
-        return ZO_MP_STR;
-    if (b == 0xc0)
-        return ZO_MP_NIL;
-    if (b == 0xc2 || b == 0xc3)
-        return ZO_MP_BOOL;
-    if (b == 0xca || b == 0xcb)
-        return ZO_MP_FLOAT;
-    if (b == 0xc4 || b == 0xc5 || b == 0xc6)
-        return ZO_MP_BIN;
-    if ((b >= 0xd4 && b <= 0xd8) || b == 0xc7 || b == 0xc8 || b == 0xc9)
-        return ZO_MP_EXT;
-    return ZO_MP_INVALID;           //  0xc1, never used
+    return (zo_mp_type_t) s_types [*self->pos];
 }
 
 int
@@ -232,6 +225,16 @@ s_read_bytes (zo_mp_t *self, uint8_t fix, uint8_t fixmask, int l8, int l16, int 
 int
 zo_mp_read_str (zo_mp_t *self, zo_span_t *value)
 {
+    //  Short strings (keys, ids, types) are nearly all fixstr.
+    if (self->pos < self->end && (*self->pos & 0xe0) == 0xa0) {
+        uint32_t len = *self->pos & 0x1f;
+        if ((size_t) (self->end - self->pos) <= len)
+            return -1;
+        value->ptr = self->pos + 1;
+        value->len = len;
+        self->pos += len + 1;
+        return 0;
+    }
     return s_read_bytes (self, 0xa0, 0x1f, 0xd9, 0xda, 0xdb, value);
 }
 

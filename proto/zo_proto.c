@@ -182,8 +182,11 @@ static const char *s_err_names [ZO_ERR_COUNT] = {
 
 static const char *s_prio_names [] = { "normal", "high", "low" };
 
-//  Each object's fields as a contiguous index range in s_fields.
+//  Each object's fields as a contiguous index range in s_fields, and the
+//  length of every key and command name, so the hot paths never strlen.
 static struct { uint16_t first, count; } s_index [OBJ_COUNT];
+static uint8_t s_key_len [S_NFIELDS];
+static uint8_t s_name_len [OBJ_COUNT];
 static bool s_indexed;
 
 static void
@@ -191,7 +194,10 @@ s_build_index (void)
 {
     if (s_indexed)
         return;
+    for (int obj = 0; obj < OBJ_COUNT; obj++)
+        s_name_len [obj] = s_commands [obj].name ? (uint8_t) strlen (s_commands [obj].name) : 0;
     for (size_t i = 0; i < S_NFIELDS; i++) {
+        s_key_len [i] = (uint8_t) strlen (s_fields [i].key);
         int obj = s_fields [i].obj;
         if (s_index [obj].count == 0)
             s_index [obj].first = (uint16_t) i;
@@ -202,6 +208,15 @@ s_build_index (void)
         assert (s_index [obj].count <= 32);
     }
     s_indexed = true;
+}
+
+//  Built before main, so that decoders in several threads never race to
+//  build it.
+static void s_build_index_early (void) __attribute__ ((constructor));
+static void
+s_build_index_early (void)
+{
+    s_build_index ();
 }
 
 struct _zo_proto_t {
@@ -478,10 +493,11 @@ s_lookup_key (zo_proto_t *self, zo_mp_t *cur, int obj, const s_field_t **field, 
     if (zo_mp_peek (cur) != ZO_MP_STR || zo_mp_read_str (cur, &key))
         return s_fail (self, ZO_ERR_BAD_MSGPACK, "%s: a key is not a string", s_commands [obj].name);
     *field = NULL;
+    int first = s_index [obj].first;
     for (int i = 0; i < s_index [obj].count; i++) {
-        const s_field_t *f = &s_fields [s_index [obj].first + i];
-        if (zo_span_eq (key, f->key)) {
-            *field = f;
+        if (key.len == s_key_len [first + i]
+        &&  memcmp (key.ptr, s_fields [first + i].key, key.len) == 0) {
+            *field = &s_fields [first + i];
             *index = i;
             break;
         }
@@ -776,15 +792,16 @@ s_encode_object (msgpack_packer *pk, int obj, const void *base)
     }
     msgpack_pack_map (pk, n);
     if (obj < ZO_CMD_COUNT) {
-        s_pack_str (pk, "v");
+        msgpack_pack_str_with_body (pk, "v", 1);
         msgpack_pack_uint8 (pk, ZO_PROTO_VERSION);
-        s_pack_str (pk, "cmd");
-        s_pack_str (pk, s_commands [obj].name);
+        msgpack_pack_str_with_body (pk, "cmd", 3);
+        msgpack_pack_str_with_body (pk, s_commands [obj].name, s_name_len [obj]);
     }
+    int first = s_index [obj].first;
     for (int i = 0; i < s_index [obj].count; i++) {
-        const s_field_t *f = &s_fields [s_index [obj].first + i];
+        const s_field_t *f = &s_fields [first + i];
         if (f->required || s_present (f, base)) {
-            s_pack_str (pk, f->key);
+            msgpack_pack_str_with_body (pk, f->key, s_key_len [first + i]);
             s_encode_value (pk, f, base);
         }
     }
@@ -824,7 +841,7 @@ zo_cmd_t
 zo_cmd_lookup (zo_span_t name)
 {
     for (int cmd = ZO_CMD_INVALID + 1; cmd < ZO_CMD_COUNT; cmd++)
-        if (zo_span_eq (name, s_commands [cmd].name))
+        if (name.len == s_name_len [cmd] && memcmp (name.ptr, s_commands [cmd].name, name.len) == 0)
             return (zo_cmd_t) cmd;
     return ZO_CMD_INVALID;
 }
