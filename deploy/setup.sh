@@ -52,6 +52,10 @@ packages=(
     hyperfine              # BENCHMARKS.md timings
     xxd                    # tests/fuzz: inspecting crash inputs; hex dumps of frames
     jq                     # tests/integration: checks NDJSON results and dlq list --json
+    curl                   # tests/integration monitor_*: GETs /metrics, /health, /api/* from zorch-monitor
+    prometheus             # promtool: tests/integration/monitor_metrics checks /metrics (promtool check metrics)
+    chromium               # tests/integration/monitor_dashboard: loads the dashboard headless, takes a screenshot
+    wrk                    # benchmarks: /health latency of zorch-monitor under load
     git                    # the source tree
     ca-certificates        # TLS roots for libcurl (pool's HTTPS)
 )

@@ -26,14 +26,17 @@
 #endif
 
 static const char s_usage [] =
-    "usage: zorch up [--config F] [--workers N] [--demo] [--once] [--<section>-<key> V ...]\n"
+    "usage: zorch up [--config F] [--workers N] [--no-monitor] [--demo] [--once]\n"
+    "                [--<section>-<key> V ...]\n"
     "\n"
-    "Starts a local cluster: zorch-broker and N zorch-worker processes (more\n"
-    "actors as they exist), restarts any that crashes after up/restart_delay,\n"
+    "Starts a local cluster: zorch-broker, zorch-monitor (its dashboard on\n"
+    "monitor/http) and N zorch-worker processes, restarts any that crashes after\n"
+    "up/restart_delay,\n"
     "and on Ctrl-C or SIGTERM stops them all (SIGTERM, then SIGKILL after\n"
     "up/stop_timeout) and exits 0.\n"
     "\n"
     "  --workers N    how many workers (default up/workers, 2)\n"
+    "  --no-monitor   do not start zorch-monitor (default up/monitor, true)\n"
     "  --demo         once the broker answers, send the demo events (GitHub\n"
     "                 webhooks from deploy/demo, or $ZORCH_DEMO_DIR), wait for\n"
     "                 their results and print what happened\n"
@@ -42,7 +45,7 @@ static const char s_usage [] =
     "\n"
     "--config and every --<section>-<key> flag are passed on to the actors.\n"
     "Binaries are looked for in $ZORCH_BIN_DIR, next to this zorch (and in the\n"
-    "build tree's broker/ and actors/worker/), then on PATH.\n";
+    "build tree's broker/, actors/monitor/ and actors/worker/), then on PATH.\n";
 
 typedef struct {
     char name [32];           /* "broker", "worker-1" */
@@ -452,9 +455,10 @@ s_add_actor (s_up_t *self, const char *name, const char *binary, const char *sub
 int
 zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_argv)
 {
-    enum { O_WORKERS = 256, O_DEMO, O_ONCE, O_HELP };
+    enum { O_WORKERS = 256, O_NO_MONITOR, O_DEMO, O_ONCE, O_HELP };
     static const struct option options [] = {
         { "workers", required_argument, NULL, O_WORKERS },
+        { "no-monitor", no_argument, NULL, O_NO_MONITOR },
         { "demo", no_argument, NULL, O_DEMO },
         { "once", no_argument, NULL, O_ONCE },
         { "help", no_argument, NULL, O_HELP },
@@ -462,6 +466,7 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
     };
     long workers = zo_conf_int (conf, "up/workers", 2);
     bool demo = false, once = false;
+    bool monitor = zo_conf_bool (conf, "up/monitor", true);
     optind = 0;
     opterr = 0;
     int opt;
@@ -475,6 +480,7 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
                     return 2;
                 }
                 break;
+            case O_NO_MONITOR: monitor = false; break;
             case O_DEMO: demo = true; break;
             case O_ONCE: once = true; break;
             case 'h':
@@ -523,9 +529,12 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
     s_up_t self = { .conf = conf, .demo = demo, .once = once };
     self.restart_delay_ms = zo_conf_ms (conf, "up/restart_delay", 500);
     self.stop_timeout_ms = zo_conf_ms (conf, "up/stop_timeout", 15000);
-    self.actors = calloc ((size_t) workers + 1, sizeof (s_actor_t));
+    self.actors = calloc ((size_t) workers + 2, sizeof (s_actor_t));
     int status = 1;
     if (s_add_actor (&self, "broker", "zorch-broker", "broker", pass, n_pass, NULL, NULL))
+        goto done;
+    if (monitor
+    &&  s_add_actor (&self, "monitor", "zorch-monitor", "actors/monitor", pass, n_pass, NULL, NULL))
         goto done;
     for (long w = 1; w <= workers; w++) {
         char name [32];
@@ -548,8 +557,11 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
     zo_loop_on_signal (self.loop, SIGTERM, s_on_signal, &self);
     zo_loop_on_signal (self.loop, SIGHUP, s_on_signal, &self);
 
-    zsys_info ("up: starting broker and %ld worker%s (Ctrl-C stops them)", workers,
-               workers == 1 ? "" : "s");
+    zsys_info ("up: starting broker, %ld worker%s%s (Ctrl-C stops them)", workers,
+               workers == 1 ? "" : "s", monitor ? " and monitor" : "");
+    if (monitor)
+        zsys_info ("up: dashboard at http://%s/dashboard",
+                   zo_conf_str (conf, "monitor/http", "127.0.0.1:7080"));
     for (int i = 0; i < self.n_actors; i++)
         if (s_spawn (&self, &self.actors [i]))
             goto stop;

@@ -19,6 +19,7 @@ static const char s_usage [] =
     "  inject     send events to the broker and report what happened\n"
     "  dlq        list, replay or purge dead letters\n"
     "  bench      run a standard workload (W1-W4) and report latency and cost\n"
+    "  status     the cluster at a glance, from the monitor (--watch, --json)\n"
     "  proto-doc  print the wire protocol's field tables\n"
     "\n"
     "Every command finds the cluster on the default endpoints (broker front\n"
@@ -159,6 +160,8 @@ main (int argc, char **argv)
         run = zorch_dlq;
     else if (streq (cmd, "bench"))
         run = zorch_bench;
+    else if (streq (cmd, "status"))
+        run = zorch_status;
     else if (!up) {
         fprintf (stderr, "zorch: unknown command '%s'\n\n%s", cmd, s_usage);
         return 2;

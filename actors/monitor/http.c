@@ -1,0 +1,257 @@
+/*  zo_http: libmicrohttpd on the actor's loop (see http.h).
+*/
+#include <arpa/inet.h>
+#include <assert.h>
+#include <czmq.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <zmq.h>
+
+#include "http.h"
+
+//  How often MHD is run without a wake-up, for idle timeouts.
+#define S_TICK_MS 250
+//  MHD_run calls in a row while it reports ready work.
+#define S_RUNS_MAX 16
+
+struct _zo_http_t {
+    zo_loop_t *loop;
+    struct MHD_Daemon *daemon;
+    int epoll_fd;
+    int ticker;
+    zo_http_fn *fn;
+    void *arg;
+    char url [128];
+    uint64_t requests;
+};
+
+struct _zo_http_req_t {
+    struct MHD_Connection *conn;
+};
+
+static void
+s_log (void *arg, const char *fmt, va_list ap)
+{
+    char line [512];
+    vsnprintf (line, sizeof (line), fmt, ap);
+    size_t len = strlen (line);
+    while (len && line [len - 1] == '\n')
+        line [--len] = 0;
+    zsys_warning ("monitor: http: %s", line);
+}
+
+const char *
+zo_http_query (zo_http_req_t *req, const char *key)
+{
+    assert (req);
+    return MHD_lookup_connection_value (req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static enum MHD_Result
+s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+          const char *version, const char *upload_data, size_t *upload_data_size,
+          void **con_cls)
+{
+    zo_http_t *self = (zo_http_t *) cls;
+    //  The first call only announces the request: answering then makes
+    //  libmicrohttpd close the connection (no keep-alive).
+    static int s_seen;
+    if (*con_cls == NULL) {
+        *con_cls = &s_seen;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        *upload_data_size = 0;      //  a body is not used by any route
+        return MHD_YES;
+    }
+    zo_http_reply_t reply = { 0 };
+    if (!streq (method, "GET") && !streq (method, "HEAD")) {
+        static const char text [] = "{\"error\":\"only GET and HEAD\"}\n";
+        reply.status = 405;
+        reply.body = (char *) text;
+        reply.size = sizeof (text) - 1;
+        reply.body_static = true;
+    }
+    else {
+        zo_http_req_t req = { conn };
+        self->fn (&req, url, &reply, self->arg);
+    }
+    self->requests++;
+    struct MHD_Response *response = MHD_create_response_from_buffer (
+        reply.size, reply.body, reply.body_static? MHD_RESPMEM_PERSISTENT: MHD_RESPMEM_MUST_FREE);
+    if (!response) {
+        if (!reply.body_static)
+            free (reply.body);
+        return MHD_NO;
+    }
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE,
+                             reply.content_type? reply.content_type: "application/json");
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CACHE_CONTROL,
+                             reply.cache_control? reply.cache_control: "no-store");
+    if (reply.status == 405)
+        MHD_add_response_header (response, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    enum MHD_Result rc = MHD_queue_response (conn, (unsigned) (reply.status? reply.status: 200),
+                                             response);
+    MHD_destroy_response (response);
+    return rc;
+}
+
+//  Runs MHD until it has nothing ready (bounded).
+static void
+s_run (zo_http_t *self)
+{
+    for (int i = 0; i < S_RUNS_MAX; i++) {
+        MHD_run (self->daemon);
+        MHD_UNSIGNED_LONG_LONG timeout;
+        if (MHD_get_timeout (self->daemon, &timeout) != MHD_YES || timeout > 0)
+            break;
+    }
+}
+
+static int
+s_on_ready (zo_loop_t *loop, int fd, short revents, void *arg)
+{
+    s_run ((zo_http_t *) arg);
+    return 0;
+}
+
+static int
+s_on_tick (zo_loop_t *loop, int id, void *arg)
+{
+    s_run ((zo_http_t *) arg);
+    return 0;
+}
+
+//  Splits "http://host:port/", "host:port" or "[v6]:port" into host and
+//  port. -1 if it does not parse.
+static int
+s_split (const char *address, char *host, size_t host_size, char *port, size_t port_size)
+{
+    if (strncmp (address, "http://", 7) == 0)
+        address += 7;
+    const char *colon;
+    if (*address == '[') {
+        const char *close = strchr (address, ']');
+        if (!close || close [1] != ':')
+            return -1;
+        snprintf (host, host_size, "%.*s", (int) (close - address - 1), address + 1);
+        colon = close + 1;
+    }
+    else {
+        colon = strrchr (address, ':');
+        if (!colon)
+            return -1;
+        snprintf (host, host_size, "%.*s", (int) (colon - address), address);
+    }
+    snprintf (port, port_size, "%s", colon + 1);
+    char *slash = strchr (port, '/');
+    if (slash)
+        *slash = 0;
+    if (!*port || strspn (port, "0123456789") != strlen (port))
+        return -1;
+    if (streq (host, "*") || !*host)
+        snprintf (host, host_size, "0.0.0.0");
+    return 0;
+}
+
+zo_http_t *
+zo_http_new (zo_loop_t *loop, const char *address, unsigned max_conns,
+             zo_http_fn *fn, void *arg)
+{
+    assert (loop);
+    assert (address);
+    assert (fn);
+    char host [96], port [16];
+    if (s_split (address, host, sizeof (host), port, sizeof (port))) {
+        zsys_error ("monitor: http address '%s' is not host:port", address);
+        return NULL;
+    }
+    struct addrinfo hints = { 0 }, *info = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int gai = getaddrinfo (host, port, &hints, &info);
+    if (gai || !info) {
+        zsys_error ("monitor: http address '%s': %s", address, gai_strerror (gai));
+        return NULL;
+    }
+    zo_http_t *self = (zo_http_t *) calloc (1, sizeof (zo_http_t));
+    if (!self) {
+        freeaddrinfo (info);
+        return NULL;
+    }
+    self->loop = loop;
+    self->fn = fn;
+    self->arg = arg;
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    if (info->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    self->daemon = MHD_start_daemon (flags, 0, NULL, NULL, s_access, self,
+        MHD_OPTION_EXTERNAL_LOGGER, s_log, NULL,
+        MHD_OPTION_SOCK_ADDR, info->ai_addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned) (max_conns? max_conns: 256),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1,
+        MHD_OPTION_END);
+    int family = info->ai_family;
+    freeaddrinfo (info);
+    if (!self->daemon) {
+        zsys_error ("monitor: cannot serve HTTP on %s (address in use?)", address);
+        free (self);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    const union MHD_DaemonInfo *pi = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    self->epoll_fd = di? di->epoll_fd: -1;
+    unsigned bound = pi? pi->port: (unsigned) atoi (port);
+    //  A wildcard bind is reached through loopback.
+    const char *shown = streq (host, "0.0.0.0")? "127.0.0.1": streq (host, "::")? "::1": host;
+    if (family == AF_INET6)
+        snprintf (self->url, sizeof (self->url), "http://[%s]:%u", shown, bound);
+    else
+        snprintf (self->url, sizeof (self->url), "http://%s:%u", shown, bound);
+    if (self->epoll_fd < 0
+    ||  zo_loop_add_fd (loop, self->epoll_fd, ZMQ_POLLIN, s_on_ready, self)
+    ||  (self->ticker = zo_loop_ticker (loop, S_TICK_MS, s_on_tick, self)) < 0) {
+        zsys_error ("monitor: cannot put the HTTP server on the loop");
+        self->ticker = 0;
+        zo_http_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+zo_http_destroy (zo_http_t **self_p)
+{
+    assert (self_p);
+    zo_http_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->epoll_fd >= 0)
+        zo_loop_remove_fd (self->loop, self->epoll_fd);
+    if (self->ticker > 0)
+        zo_loop_cancel (self->loop, self->ticker);
+    if (self->daemon)
+        MHD_stop_daemon (self->daemon);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+zo_http_url (const zo_http_t *self)
+{
+    assert (self);
+    return self->url;
+}
+
+uint64_t
+zo_http_requests (const zo_http_t *self)
+{
+    assert (self);
+    return self->requests;
+}

@@ -1,0 +1,229 @@
+/*  zo_webhook: non-blocking JSON POSTs over curl multi (see webhook.h).
+*/
+#include <assert.h>
+#include <curl/curl.h>
+#include <czmq.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "webhook.h"
+
+#define S_TICK_MS 10
+
+struct _zo_webhook_t {
+    zo_loop_t *loop;
+    CURLM *multi;
+    char *url;
+    uint64_t timeout_ms;
+    uint32_t max_pending;
+    uint32_t pending;
+    int ticker;                 //  0 when idle
+    struct _s_xfer_t **xfers;   //  max_pending slots, NULL = free
+    struct curl_slist *headers;
+    uint64_t *sent, *failed, *dropped;
+    uint64_t counts [3];
+};
+
+//  What one transfer owns: its body and the curl easy handle.
+typedef struct _s_xfer_t {
+    CURL *easy;
+    char *body;
+} s_xfer_t;
+
+static size_t
+s_discard (char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    return size * nmemb;
+}
+
+zo_webhook_t *
+zo_webhook_new (zo_loop_t *loop, const char *url, uint64_t timeout_ms,
+                uint32_t max_pending, zo_stats_t *stats)
+{
+    assert (loop);
+    if (!url || !*url)
+        return NULL;
+    zo_webhook_t *self = (zo_webhook_t *) calloc (1, sizeof (zo_webhook_t));
+    if (!self)
+        return NULL;
+    self->loop = loop;
+    self->url = strdup (url);
+    self->timeout_ms = timeout_ms? timeout_ms: 5000;
+    self->max_pending = max_pending? max_pending: 16;
+    self->multi = curl_multi_init ();
+    self->headers = curl_slist_append (NULL, "Content-Type: application/json");
+    self->xfers = (s_xfer_t **) calloc (self->max_pending, sizeof (s_xfer_t *));
+    if (!self->url || !self->multi || !self->headers || !self->xfers) {
+        zsys_error ("monitor: cannot set up the webhook (out of memory)");
+        zo_webhook_destroy (&self);
+        return NULL;
+    }
+    if (stats) {
+        self->sent = zo_stats_counter (stats, "webhook_sent_total");
+        self->failed = zo_stats_counter (stats, "webhook_failed_total");
+        self->dropped = zo_stats_counter (stats, "webhook_dropped_total");
+    }
+    else {
+        self->sent = &self->counts [0];
+        self->failed = &self->counts [1];
+        self->dropped = &self->counts [2];
+    }
+    return self;
+}
+
+static void
+s_finish (zo_webhook_t *self, CURL *easy, CURLcode result)
+{
+    s_xfer_t *xfer = NULL;
+    curl_easy_getinfo (easy, CURLINFO_PRIVATE, (char **) &xfer);
+    long status = 0;
+    curl_easy_getinfo (easy, CURLINFO_RESPONSE_CODE, &status);
+    if (result == CURLE_OK && status >= 200 && status < 300)
+        (*self->sent)++;
+    else {
+        (*self->failed)++;
+        if (result != CURLE_OK)
+            zsys_warning ("monitor: webhook %s: %s", self->url, curl_easy_strerror (result));
+        else
+            zsys_warning ("monitor: webhook %s answered HTTP %ld", self->url, status);
+    }
+    curl_multi_remove_handle (self->multi, easy);
+    curl_easy_cleanup (easy);
+    for (uint32_t i = 0; i < self->max_pending; i++)
+        if (self->xfers [i] == xfer)
+            self->xfers [i] = NULL;
+    if (xfer) {
+        free (xfer->body);
+        free (xfer);
+    }
+    self->pending--;
+}
+
+static int
+s_tick (zo_loop_t *loop, int id, void *arg)
+{
+    zo_webhook_t *self = (zo_webhook_t *) arg;
+    int running = 0;
+    curl_multi_perform (self->multi, &running);
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read (self->multi, &left)))
+        if (msg->msg == CURLMSG_DONE)
+            s_finish (self, msg->easy_handle, msg->data.result);
+    if (self->pending == 0 && self->ticker) {
+        zo_loop_cancel (self->loop, self->ticker);
+        self->ticker = 0;
+    }
+    return 0;
+}
+
+void
+zo_webhook_destroy (zo_webhook_t **self_p)
+{
+    assert (self_p);
+    zo_webhook_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->ticker)
+        zo_loop_cancel (self->loop, self->ticker);
+    if (self->multi) {
+        //  Abort what is still in progress.
+        for (uint32_t i = 0; self->xfers && i < self->max_pending; i++) {
+            s_xfer_t *xfer = self->xfers [i];
+            if (!xfer)
+                continue;
+            curl_multi_remove_handle (self->multi, xfer->easy);
+            curl_easy_cleanup (xfer->easy);
+            free (xfer->body);
+            free (xfer);
+        }
+        curl_multi_cleanup (self->multi);
+    }
+    curl_slist_free_all (self->headers);
+    free (self->xfers);
+    free (self->url);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+zo_webhook_post (zo_webhook_t *self, const char *body)
+{
+    assert (self);
+    assert (body);
+    if (self->pending >= self->max_pending) {
+        (*self->dropped)++;
+        zsys_warning ("monitor: webhook: %u posts in progress already; this one is dropped",
+                      self->pending);
+        return -1;
+    }
+    s_xfer_t *xfer = (s_xfer_t *) calloc (1, sizeof (s_xfer_t));
+    if (xfer) {
+        xfer->body = strdup (body);
+        xfer->easy = curl_easy_init ();
+    }
+    if (!xfer || !xfer->body || !xfer->easy) {
+        if (xfer) {
+            if (xfer->easy)
+                curl_easy_cleanup (xfer->easy);
+            free (xfer->body);
+            free (xfer);
+        }
+        (*self->dropped)++;
+        return -1;
+    }
+    CURL *easy = xfer->easy;
+    curl_easy_setopt (easy, CURLOPT_URL, self->url);
+    curl_easy_setopt (easy, CURLOPT_POST, 1L);
+    curl_easy_setopt (easy, CURLOPT_POSTFIELDS, xfer->body);
+    curl_easy_setopt (easy, CURLOPT_POSTFIELDSIZE, (long) strlen (xfer->body));
+    curl_easy_setopt (easy, CURLOPT_HTTPHEADER, self->headers);
+    curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, (long) self->timeout_ms);
+    curl_easy_setopt (easy, CURLOPT_CONNECTTIMEOUT_MS, (long) self->timeout_ms);
+    curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, s_discard);
+    curl_easy_setopt (easy, CURLOPT_PRIVATE, (char *) xfer);
+    curl_easy_setopt (easy, CURLOPT_USERAGENT, "zorch-monitor");
+    if (curl_multi_add_handle (self->multi, easy) != CURLM_OK) {
+        curl_easy_cleanup (easy);
+        free (xfer->body);
+        free (xfer);
+        (*self->dropped)++;
+        return -1;
+    }
+    for (uint32_t i = 0; i < self->max_pending; i++)
+        if (!self->xfers [i]) {
+            self->xfers [i] = xfer;
+            break;
+        }
+    self->pending++;
+    if (!self->ticker) {
+        self->ticker = zo_loop_ticker (self->loop, S_TICK_MS, s_tick, self);
+        if (self->ticker < 0)
+            self->ticker = 0;
+    }
+    return 0;
+}
+
+const char *
+zo_webhook_url (const zo_webhook_t *self)
+{
+    assert (self);
+    return self->url;
+}
+
+void
+zo_webhook_counts (const zo_webhook_t *self, uint64_t *sent, uint64_t *failed, uint64_t *dropped)
+{
+    assert (self);
+    *sent = *self->sent;
+    *failed = *self->failed;
+    *dropped = *self->dropped;
+}
+
+uint32_t
+zo_webhook_pending (const zo_webhook_t *self)
+{
+    assert (self);
+    return self->pending;
+}
