@@ -113,7 +113,7 @@ s_build () {
 
 s_build build --buildtype=release
 if [ "$asan" -eq 1 ]; then
-    s_build build-asan -Dsanitize=true --buildtype=debug
+    s_build build-asan -Dsanitize=true --buildtype=debug -Db_lto=false
 fi
 if [ "$asan" -eq 1 ]; then
     echo "setup.sh: built $top/build and $top/build-asan"

@@ -85,4 +85,16 @@ meson test -C build-asan --print-errorlogs --timeout-multiplier 3 2>&1 |
     tee "$logs/test-build-asan.log"
 s_count "$logs/test-build-asan.log"
 
+#   Criterion runs each test in a child whose leak report does not change
+#   the test's status, so every sanitizer report in the full log counts as
+#   a failure of its own.
+reports=$(grep -cE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" \
+          build-asan/meson-logs/testlog.txt 2>/dev/null)
+if [ "${reports:-0}" -gt 0 ]; then
+    echo "test.sh: $reports sanitizer report(s) in build-asan/meson-logs/testlog.txt:" >&2
+    grep -nE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" \
+        build-asan/meson-logs/testlog.txt | head -20 >&2
+    failed=$((failed + 1))
+fi
+
 s_finish

@@ -123,6 +123,10 @@ zo_actor_init (zo_actor_t *self, const char *kind, int argc, char **argv,
         zsys_error ("%s: out of memory or file descriptors at start-up", kind);
         return -1;
     }
+    //  <kind>/spin: microseconds to keep polling before parking in the
+    //  kernel, so a message that follows soon is taken without a wake-up.
+    snprintf (path, sizeof (path), "%s/spin", kind);
+    zo_loop_set_spin (self->loop, (uint32_t) zo_conf_int (self->conf, path, 0));
     const char *endpoint = zo_conf_str (self->conf, "stats/endpoint", NULL);
     if (endpoint && zo_stats_connect (self->stats, self->zmq_ctx, endpoint)) {
         zsys_error ("%s: cannot connect stats to %s: %s", kind, endpoint,

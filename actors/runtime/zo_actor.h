@@ -5,7 +5,8 @@
     zo_actor_init blocks signals (zo_signals_block), reads the
     configuration (zo_conf: defaults, file, env, flags), answers --help and
     --print-config, sets the log identity ("zorch-<kind>"), makes the
-    ZeroMQ context and the loop, and a zo_stats that reports to
+    ZeroMQ context and the loop (spinning <kind>/spin microseconds before
+    it parks, when that key is set), and a zo_stats that reports to
     stats/endpoint every stats/interval (the ticker is started here).
 */
 #ifndef ZO_ACTOR_H_INCLUDED

@@ -511,7 +511,6 @@ zo_worker_new (zo_actor_t *actor)
     ||  zo_loop_on_signal (self->loop, SIGINT, s_on_signal, self))
         goto fail;
     zo_loop_set_before_sleep (self->loop, s_before_sleep, self);
-    zo_loop_set_spin (self->loop, (uint32_t) zo_conf_int (conf, "worker/spin", 0));
     if (s_connect (self))
         goto fail;
     zo_log_info ("worker: %s ready broker=%s capacity=%u routes=%zu", actor->name, self->endpoint,

@@ -2,29 +2,18 @@
 #   echo_fixture: real GitHub webhook payloads (nested objects, nulls,
 #   unicode, long arrays) go through the echo route and come back equal as
 #   JSON (compared with jq -S: same keys, same values, any order).
-#   Payloads: deploy/demo/*.json when present, else the shared fixtures
-#   (../shared/fixtures/github-webhooks beside the source tree).
+#   Payloads: deploy/demo/*.json, copied from the shared GitHub fixtures
+#   with their licence.
 source "$(dirname "$0")/lib.sh"
 zt_init echo_fixture 17190
 
 files=()
-if compgen -G "$ZT_SRC_DIR/deploy/demo/*.json" >/dev/null; then
-    for f in "$ZT_SRC_DIR"/deploy/demo/*.json; do files+=("$f"); done
-else
-    fx="$ZT_SRC_DIR/../shared/fixtures/github-webhooks"
-    [ -d "$fx" ] || fx=/work/shared/fixtures/github-webhooks
-    [ -d "$fx" ] || zt_fail "no fixtures: neither deploy/demo/*.json nor $fx"
-    for f in push/payload.json pull_request/opened.payload.json issues/opened.payload.json \
-             issue_comment/created.payload.json release/published.payload.json \
-             workflow_run/completed.payload.json star/created.payload.json; do
-        [ -f "$fx/$f" ] && files+=("$fx/$f")
-    done
-fi
+for f in "$ZT_SRC_DIR"/deploy/demo/*.json; do [ -f "$f" ] && files+=("$f"); done
 [ "${#files[@]}" -gt 0 ] || zt_fail "no fixture files found"
 zt_say "${#files[@]} payloads: ${files[*]##*/}"
 
-#   One event per payload. A deploy/demo file may already be an event
-#   ({id?, type, payload}); a fixture is a bare payload.
+#   One event per payload; a deploy/demo file is an event ({id?, type,
+#   payload}), a bare payload is taken as it is.
 : >"$T/events.ndjson"
 i=0
 for f in "${files[@]}"; do
