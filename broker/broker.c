@@ -363,6 +363,14 @@ s_update_gauges (zo_broker_t *self)
     *self->g [G_DEDUPE] = (double) zo_dedupe_size (self->dedupe);
 }
 
+//  Wakes the loop when held ACKs are due; before-sleep sends them.
+static int
+s_on_ack_timer (zo_loop_t *loop, int id, void *arg)
+{
+    ((zo_broker_t *) arg)->ack_timer = 0;
+    return 0;
+}
+
 static int
 s_before_sleep (zo_loop_t *loop, void *arg)
 {
@@ -370,7 +378,16 @@ s_before_sleep (zo_loop_t *loop, void *arg)
     if (self->finished)
         return 0;
     zo__back_dispatch (self);
-    zo_outbox_flush (self->outbox);
+    uint64_t now_ns = zo_loop_now_ns (loop);
+    uint64_t ack_due = zo_outbox_flush (self->outbox, now_ns);
+    if (ack_due && !self->ack_timer) {
+        //  Every ACK is held for the same delay, so the first one held is
+        //  always the first due: one timer at a time is enough.
+        self->ack_timer = zo_loop_timer_ns (loop, ack_due > now_ns ? ack_due - now_ns : 0,
+                                            s_on_ack_timer, self);
+        if (self->ack_timer < 0)
+            self->ack_timer = 0;
+    }
     zo_dlq_flush (self->dlq);
     s_update_gauges (self);
     if (self->draining && s_idle (self)) {
@@ -421,7 +438,7 @@ s_finish (zo_broker_t *self)
     if (self->finished)
         return;
     self->finished = true;
-    zo_outbox_flush (self->outbox);
+    zo_outbox_flush (self->outbox, UINT64_MAX);
     zo_dlq_flush (self->dlq);
     s_spool (self);
     s_update_gauges (self);
@@ -518,6 +535,7 @@ zo_broker_new (zo_actor_t *actor)
     self->retry_hint_ms = zo_conf_ms (conf, "broker/retry_hint", 100);
     self->retry_backoff_ms = zo_conf_ms (conf, "broker/retry_backoff", 100);
     self->grace_ms = zo_conf_ms (conf, "broker/grace", 10000);
+    self->ack_delay_ns = zo_conf_ms (conf, "broker/ack_delay", 1) * 1000000;
     uint64_t window = zo_conf_ms (conf, "broker/dedupe_window", 600000);
     int64_t dedupe_max = zo_conf_int (conf, "broker/dedupe_max", 1000000);
     self->data_dir = strdup (zo_conf_str (conf, "broker/data_dir", "/tmp/zorch"));
@@ -591,7 +609,7 @@ zo_broker_destroy (zo_broker_t **self_p)
     if (!self)
         return;
     if (!self->finished && self->evtab && self->dlq) {
-        zo_outbox_flush (self->outbox);
+        zo_outbox_flush (self->outbox, UINT64_MAX);
         s_spool (self);
     }
     if (self->loop) {

@@ -46,6 +46,7 @@ struct _zo_broker_t {
     size_t queue_max, max_frame, batch_max;
     uint32_t max_attempts;
     uint64_t deadline_ms, heartbeat_ms, retry_hint_ms, retry_backoff_ms, grace_ms;
+    uint64_t ack_delay_ns;       /* hold ACKs of SUBMITs that want results */
     char *data_dir;
 
     //  State.
@@ -63,6 +64,7 @@ struct _zo_broker_t {
     zo_rec_t **scratch;          /* records collected by the ticker */
     size_t scratch_cap;
     int ticker;
+    int ack_timer;               /* > 0 while one is armed */
     bool draining, finished;
     uint64_t drain_until_ms;
 

@@ -8,10 +8,16 @@
 #include <string.h>
 
 #include "evtab.h"
+#include "zo_proto.h"
 
 //  Past this many known producers an idle table is emptied, so that
 //  short-lived producers do not accumulate.
 #define S_KEEP_MAX 1024
+
+typedef struct {
+    uint64_t seq;
+    uint32_t accepted, duplicates;
+} s_ack_t;
 
 typedef struct {
     uint8_t ident [255];
@@ -20,6 +26,10 @@ typedef struct {
     size_t count;            /* results packed in sbuf */
     msgpack_sbuffer sbuf;
     msgpack_packer pk;
+    s_ack_t *acks;           /* ACKs held back, oldest first */
+    size_t n_acks, cap_acks;
+    uint64_t ack_due_ns;     /* when the oldest must go */
+    bool active;             /* in the active list */
 } s_box_t;
 
 struct _zo_outbox_t {
@@ -62,6 +72,7 @@ s_clear (zo_outbox_t *self)
         if (self->slots [i]) {
             *self->dropped += self->slots [i]->count;
             msgpack_sbuffer_destroy (&self->slots [i]->sbuf);
+            free (self->slots [i]->acks);
             free (self->slots [i]);
             self->slots [i] = NULL;
         }
@@ -142,10 +153,57 @@ s_pack_key (msgpack_packer *pk, const char *key)
     msgpack_pack_str_body (pk, key, len);
 }
 
-//  Sends one box's results as a RESULT message and empties it.
+//  Puts a box on the active list (once). 0 or -1 when out of memory.
+static int
+s_activate (zo_outbox_t *self, s_box_t *box)
+{
+    if (box->active)
+        return 0;
+    if (self->n_active == self->cap_active) {
+        size_t cap = self->cap_active ? self->cap_active * 2 : 16;
+        s_box_t **active = realloc (self->active, cap * sizeof (s_box_t *));
+        if (!active)
+            return -1;
+        self->active = active;
+        self->cap_active = cap;
+    }
+    self->active [self->n_active++] = box;
+    box->active = true;
+    return 0;
+}
+
+static void
+s_send_ack (zo_outbox_t *self, const void *ident, size_t ident_len, const s_ack_t *ack)
+{
+    zo_msg_t reply = { .cmd = ZO_CMD_ACK, .seq = ack->seq, .accepted = ack->accepted,
+                       .duplicates = ack->duplicates };
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buf, msgpack_sbuffer_write);
+    zo_proto_encode (&pk, &reply);
+    if (zmq_send (self->socket, ident, ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+    ||  zmq_send (self->socket, buf.data, buf.size, ZMQ_DONTWAIT) < 0)
+        (*self->dropped)++;
+    msgpack_sbuffer_destroy (&buf);
+}
+
+//  Sends the ACKs a box holds, oldest first.
+static void
+s_send_acks (zo_outbox_t *self, s_box_t *box)
+{
+    for (size_t i = 0; i < box->n_acks; i++)
+        s_send_ack (self, box->ident, box->ident_len, &box->acks [i]);
+    box->n_acks = 0;
+    box->ack_due_ns = 0;
+}
+
+//  Sends one box's results as a RESULT message and empties it; the ACKs
+//  it holds go first.
 static void
 s_send (zo_outbox_t *self, s_box_t *box)
 {
+    s_send_acks (self, box);
     if (!box->count)
         return;
     msgpack_sbuffer hbuf;
@@ -191,18 +249,9 @@ zo_outbox_add (zo_outbox_t *self, const void *ident, size_t ident_len,
         (*self->dropped)++;
         return;
     }
-    if (box->count == 0) {
-        if (self->n_active == self->cap_active) {
-            size_t cap = self->cap_active ? self->cap_active * 2 : 16;
-            s_box_t **active = realloc (self->active, cap * sizeof (s_box_t *));
-            if (!active) {
-                (*self->dropped)++;
-                return;
-            }
-            self->active = active;
-            self->cap_active = cap;
-        }
-        self->active [self->n_active++] = box;
+    if (s_activate (self, box)) {
+        (*self->dropped)++;
+        return;
     }
     msgpack_packer *pk = &box->pk;
     size_t error_len = error ? strlen (error) : 0;
@@ -237,13 +286,50 @@ zo_outbox_add (zo_outbox_t *self, const void *ident, size_t ident_len,
 }
 
 void
-zo_outbox_flush (zo_outbox_t *self)
+zo_outbox_ack (zo_outbox_t *self, const void *ident, size_t ident_len,
+               uint64_t seq, uint32_t accepted, uint32_t duplicates, uint64_t due_ns)
 {
-    for (size_t i = 0; i < self->n_active; i++)
-        s_send (self, self->active [i]);
-    self->n_active = 0;
-    if (self->size > S_KEEP_MAX)
+    s_ack_t ack = { seq, accepted, duplicates };
+    s_box_t *box = s_box (self, ident, ident_len);
+    if (box && box->n_acks == box->cap_acks) {
+        size_t cap = box->cap_acks ? box->cap_acks * 2 : 4;
+        s_ack_t *acks = realloc (box->acks, cap * sizeof (s_ack_t));
+        if (acks) {
+            box->acks = acks;
+            box->cap_acks = cap;
+        }
+    }
+    if (!box || box->n_acks == box->cap_acks || s_activate (self, box)) {
+        s_send_ack (self, ident, ident_len, &ack);
+        return;
+    }
+    if (box->n_acks == 0)
+        box->ack_due_ns = due_ns;
+    box->acks [box->n_acks++] = ack;
+}
+
+uint64_t
+zo_outbox_flush (zo_outbox_t *self, uint64_t now_ns)
+{
+    uint64_t next_due = 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < self->n_active; i++) {
+        s_box_t *box = self->active [i];
+        if (box->count || (box->n_acks && box->ack_due_ns <= now_ns))
+            s_send (self, box);
+        if (box->n_acks) {
+            //  Only ACKs not yet due: keep the box for a later flush.
+            if (!next_due || box->ack_due_ns < next_due)
+                next_due = box->ack_due_ns;
+            self->active [kept++] = box;
+        }
+        else
+            box->active = false;
+    }
+    self->n_active = kept;
+    if (self->size > S_KEEP_MAX && kept == 0)
         s_clear (self);
+    return next_due;
 }
 
 size_t

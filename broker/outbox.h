@@ -1,5 +1,12 @@
 /*  outbox: RESULT messages on their way to producers, batched per
-    producer (ROUTER identity) and sent once per loop iteration.
+    producer (ROUTER identity) and sent once per loop iteration, and the
+    ACKs of SUBMITs that asked for results, held back a little so they
+    travel with the first RESULT.
+
+    An ACK held back for up to ack_delay lets one wake-up of the producer
+    carry both the ACK and the RESULT of a fast event, instead of two; the
+    ACK always leaves before any RESULT to the same producer, and no later
+    than its due time.
 
     Results are packed as they come (one msgpack map each, per
     PROTOCOL.md "Events and results") into the producer's buffer; flush
@@ -20,8 +27,9 @@
 
 typedef struct _zo_outbox_t zo_outbox_t;
 
-/*  socket is the front ROUTER (borrowed). Results sent and dropped are
-    added to *sent and *dropped (both may be NULL).  */
+/*  socket is the front ROUTER (borrowed). Results sent are added to
+    *sent; results and ACKs that could not be sent to *dropped (both may
+    be NULL).  */
 zo_outbox_t *zo_outbox_new (void *socket, size_t batch_max, size_t max_bytes,
                             uint64_t *sent, uint64_t *dropped);
 /*  Frees pending results without sending them (counted as dropped).  */
@@ -32,8 +40,15 @@ void zo_outbox_destroy (zo_outbox_t **self_p);
 void zo_outbox_add (zo_outbox_t *self, const void *ident, size_t ident_len,
                     zo_span_t id, bool ok, zo_span_t result, const char *error,
                     uint64_t took_ns, uint32_t attempts);
-/*  Sends every pending batch.  */
-void zo_outbox_flush (zo_outbox_t *self);
+/*  Holds an ACK (seq, accepted, duplicates) for this producer until a
+    RESULT goes to it or due_ns passes, whichever is first. If it cannot be
+    held (out of memory) it is sent at once.  */
+void zo_outbox_ack (zo_outbox_t *self, const void *ident, size_t ident_len,
+                    uint64_t seq, uint32_t accepted, uint32_t duplicates, uint64_t due_ns);
+/*  Sends every pending RESULT batch, with the ACKs held for those
+    producers, and every ACK due by now_ns (UINT64_MAX: all of them).
+    Returns when the earliest ACK still held is due, or 0 if none is.  */
+uint64_t zo_outbox_flush (zo_outbox_t *self, uint64_t now_ns);
 /*  Results waiting for the next flush.  */
 size_t zo_outbox_pending (const zo_outbox_t *self);
 

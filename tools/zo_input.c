@@ -167,10 +167,13 @@ s_known_key (const char *key)
     return false;
 }
 
-int
-zo_input_encode (const json_t *json, bool fresh_id, msgpack_sbuffer *out,
-                 char id [ZO_MAX_ID + 1], char type [ZO_MAX_TYPE + 1],
-                 char *err, size_t errlen)
+/*  zo_input_encode, also telling where in the encoding the id's bytes and
+    the ts_ns value's lead byte are (offsets from where the event starts),
+    so that copies can be made by patching those two fields alone.  */
+static int
+s_encode (const json_t *json, bool fresh_id, msgpack_sbuffer *out,
+          char id [ZO_MAX_ID + 1], char type [ZO_MAX_TYPE + 1],
+          char *err, size_t errlen, size_t *id_off, size_t *ts_off)
 {
     assert (out);
     assert (id);
@@ -252,7 +255,9 @@ zo_input_encode (const json_t *json, bool fresh_id, msgpack_sbuffer *out,
     msgpack_packer_init (&pk, out, msgpack_sbuffer_write);
     msgpack_pack_map (&pk, n_keys);
     s_pack_str (&pk, "id");
-    s_pack_str (&pk, id);
+    msgpack_pack_str (&pk, strlen (id));
+    *id_off = out->size - mark;
+    msgpack_pack_str_body (&pk, id, strlen (id));
     s_pack_str (&pk, "type");
     s_pack_str (&pk, type_s);
     if (source) {
@@ -276,8 +281,10 @@ zo_input_encode (const json_t *json, bool fresh_id, msgpack_sbuffer *out,
         s_pack_str (&pk, "max_attempts");
         msgpack_pack_uint32 (&pk, max_attempts);
     }
+    //  Always 9 bytes (0xd3 + big-endian int64), so a copy can patch it.
     s_pack_str (&pk, "ts_ns");
-    msgpack_pack_int64 (&pk, ts_ns);
+    *ts_off = out->size - mark;
+    msgpack_pack_fix_int64 (&pk, ts_ns);
     json_object_foreach ((json_t *) json, key, value) {
         if (s_known_key (key))
             continue;
@@ -290,6 +297,15 @@ too_deep:
     out->size = mark;
     s_err (err, errlen, "the event nests too deep");
     return -1;
+}
+
+int
+zo_input_encode (const json_t *json, bool fresh_id, msgpack_sbuffer *out,
+                 char id [ZO_MAX_ID + 1], char type [ZO_MAX_TYPE + 1],
+                 char *err, size_t errlen)
+{
+    size_t id_off, ts_off;
+    return s_encode (json, fresh_id, out, id, type, err, errlen, &id_off, &ts_off);
 }
 
 json_t *
@@ -326,8 +342,18 @@ zo_input_load_file (const char *path, char *err, size_t errlen)
 /*  ---------------------------------------------------------------------
     Sources  */
 
+/*  A list element's encoding with a generated id, kept so that further
+    copies (--count) cost a memcpy and two patches, not a JSON walk.  */
+typedef struct {
+    char *bytes;
+    size_t size;
+    size_t id_off, ts_off;
+    char type [ZO_MAX_TYPE + 1];
+} s_copy_t;
+
 struct _zo_input_t {
     json_t *array;             /* list source */
+    s_copy_t *copies;          /* per element, made on its first copy */
     json_t *defaults;          /* fill in missing keys, or NULL */
     size_t index;              /* next element */
     uint64_t count;            /* 0 = unlimited / each once */
@@ -352,6 +378,8 @@ zo_input_new_list (json_t **array_p, uint64_t count)
     self->array = *array_p;
     *array_p = NULL;
     self->count = count;
+    if (count > json_array_size (self->array) && json_array_size (self->array))
+        self->copies = calloc (json_array_size (self->array), sizeof (s_copy_t));
     self->fd = -1;
     return self;
 }
@@ -382,6 +410,10 @@ zo_input_destroy (zo_input_t **self_p)
     zo_input_t *self = *self_p;
     if (!self)
         return;
+    if (self->copies)
+        for (size_t i = 0; i < json_array_size (self->array); i++)
+            free (self->copies [i].bytes);
+    free (self->copies);
     json_decref (self->array);
     json_decref (self->defaults);
     if (self->own_fd && self->fd >= 0)
@@ -435,14 +467,44 @@ s_next_list (zo_input_t *self, msgpack_sbuffer *out, char *id, char *type, char 
     bool fresh = self->index >= n;
     self->index++;
     char why [256];
+    s_copy_t *copy = self->copies && fresh ? &self->copies [i] : NULL;
+    if (copy && copy->bytes) {
+        //  A further copy: same bytes, a fresh id and the time now.
+        size_t at = out->size;
+        msgpack_sbuffer_write (out, copy->bytes, copy->size);
+        zo_input_id_new (id);
+        memcpy (out->data + at + copy->id_off, id, ZO_INPUT_ID_LEN);
+        struct timespec now;
+        clock_gettime (CLOCK_REALTIME, &now);
+        uint64_t ts = (uint64_t) now.tv_sec * 1000000000u + (uint64_t) now.tv_nsec;
+        for (int b = 0; b < 8; b++)
+            out->data [at + copy->ts_off + 1 + b] = (char) (ts >> (56 - 8 * b));
+        if (type)
+            memcpy (type, copy->type, sizeof copy->type);
+        self->produced++;
+        return 1;
+    }
     json_t *event = json_array_get (self->array, i);
     if (self->defaults && json_is_object (event))
         json_object_update_missing (event, self->defaults);
-    if (zo_input_encode (event, fresh, out, id, type, why,
-                         sizeof why)) {
+    size_t at = out->size, id_off, ts_off;
+    char etype [ZO_MAX_TYPE + 1];
+    if (s_encode (event, fresh, out, id, etype, why, sizeof why, &id_off, &ts_off)) {
         self->bad++;
         s_err (err, errlen, "event %zu: %s", i + 1, why);
         return -2;
+    }
+    if (type)
+        memcpy (type, etype, sizeof etype);
+    if (copy && strlen (id) == ZO_INPUT_ID_LEN) {
+        copy->bytes = malloc (out->size - at);
+        if (copy->bytes) {
+            memcpy (copy->bytes, out->data + at, out->size - at);
+            copy->size = out->size - at;
+            copy->id_off = id_off;
+            copy->ts_off = ts_off;
+            memcpy (copy->type, etype, sizeof etype);
+        }
     }
     self->produced++;
     return 1;

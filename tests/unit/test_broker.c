@@ -511,3 +511,47 @@ Test (broker, bye_takes_back_without_an_attempt)
     zmq_close (w2);
     kill (s_pid, SIGKILL);
 }
+
+//  The ACK of a SUBMIT that wants results is held back (broker/ack_delay)
+//  so it can travel with the first RESULT, but it always comes first, and
+//  comes on its own when no RESULT follows in time.
+Test (broker, held_ack_precedes_result_and_is_never_lost)
+{
+    s_start ("--broker-ack-delay", "50ms", NULL);
+    void *producer = s_dealer (s_front);
+    void *worker = s_dealer (s_back);
+    zo_msg_t msg;
+
+    //  No worker yet: the ACK still arrives, after about the delay.
+    const char *first [] = { "held-1" };
+    s_submit (producer, 1, first, 1, true);
+    cr_assert_not (s_recv (producer, &msg, 10), "the ACK was not held back");
+    s_expect (producer, &msg, ZO_CMD_ACK);
+    cr_assert_eq (msg.seq, 1);
+    cr_assert_eq (msg.accepted, 1);
+
+    //  With a worker answering at once: ACK, then RESULT, in that order.
+    s_ready (worker, 10);
+    s_expect (worker, &msg, ZO_CMD_DISPATCH);
+    s_done (worker, "held-1", true, NULL, false, 1);
+    s_expect (producer, &msg, ZO_CMD_RESULT);
+    const char *second [] = { "held-2" };
+    s_submit (producer, 2, second, 1, true);
+    s_expect (worker, &msg, ZO_CMD_DISPATCH);
+    cr_assert (s_eq (msg.items [0].event.id, "held-2"));
+    s_done (worker, "held-2", true, NULL, false, 1);
+    s_expect (producer, &msg, ZO_CMD_ACK);
+    cr_assert_eq (msg.seq, 2);
+    s_expect (producer, &msg, ZO_CMD_RESULT);
+    cr_assert (s_eq (msg.results_ [0].id, "held-2"));
+
+    //  Without results, the ACK is not held.
+    const char *third [] = { "plain-3" };
+    s_submit (producer, 3, third, 1, false);
+    cr_assert (s_recv (producer, &msg, 40), "an ACK without results was held back");
+    cr_assert_eq (msg.cmd, ZO_CMD_ACK);
+    cr_assert_eq (msg.seq, 3);
+    zmq_close (worker);
+    zmq_close (producer);
+    cr_assert_eq (s_stop (SIGTERM), 0);
+}

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "zo_input.h"
@@ -363,6 +364,43 @@ Test (input, list_repeats_with_fresh_ids)
     char id [ZO_MAX_ID + 1], err [256];
     cr_assert_eq (zo_input_next (input, &out, id, NULL, err, sizeof err), -1);
     msgpack_sbuffer_destroy (&out);
+    zhashx_destroy (&seen);
+    zo_input_destroy (&input);
+}
+
+//  Copies after the first round are made from the cached encoding with
+//  the id and ts_ns patched: each must decode to the same event with its
+//  own id and a current timestamp.
+Test (input, repeated_copies_decode_with_their_own_id_and_time)
+{
+    json_t *events = json_pack ("[{s:s, s:s, s:{s:s, s:i}}]", "type", "bench.x", "source", "gh",
+                                "payload", "k", "v", "n", 7);
+    zo_input_t *input = zo_input_new_list (&events, 50);
+    zhashx_t *seen = zhashx_new ();
+    struct timespec t0;
+    clock_gettime (CLOCK_REALTIME, &t0);
+    int64_t start_ns = (int64_t) t0.tv_sec * 1000000000 + t0.tv_nsec;
+    for (int i = 0; i < 50; i++) {
+        msgpack_sbuffer out;
+        msgpack_sbuffer_init (&out);
+        char id [ZO_MAX_ID + 1], type [ZO_MAX_TYPE + 1], err [256];
+        cr_assert_eq (zo_input_next (input, &out, id, type, err, sizeof err), 1);
+        cr_assert_str_eq (type, "bench.x");
+        s_decoded_t d;
+        cr_assert_eq (s_decode (&d, &out), 0, "copy %d: %s", i, zo_proto_errstr (d.dec));
+        const zo_event_t *ev = &d.msg.events [0];
+        cr_assert (s_span_is (ev->id, id), "copy %d: id %s not in its encoding", i, id);
+        cr_assert (s_span_is (ev->type, "bench.x"));
+        cr_assert (s_span_is (ev->source, "gh"));
+        cr_assert_geq (ev->ts_ns, start_ns, "copy %d: stale ts_ns", i);
+        json_t *payload = zo_json_from_span (ev->payload);
+        cr_assert_eq (json_integer_value (json_object_get (payload, "n")), 7);
+        json_decref (payload);
+        cr_assert_eq (zhashx_insert (seen, id, (void *) 1), 0, "id %s repeated", id);
+        s_decoded_free (&d);
+        msgpack_sbuffer_destroy (&out);
+    }
+    cr_assert_eq (zhashx_size (seen), 50);
     zhashx_destroy (&seen);
     zo_input_destroy (&input);
 }
