@@ -72,7 +72,7 @@ typedef struct {
 
 static const s_workload_t s_workloads [] = {
     { "W1", "bench.noop", "no-op, closed loop", 200000, 1000, 0 },
-    { "W2", "bench.sleep", "10 ms wait, closed loop", 50000, 1000, 0 },
+    { "W2", "bench.sleep", "handler waits, closed loop", 50000, 1000, 0 },
     { "W3", "bench.noop", "no-op, open loop", 0, 0, 10000 },
     { "W4", "bench.noop", "no-op, one at a time", 20000, 1, 0 },
 };
@@ -386,8 +386,8 @@ s_us (uint64_t ns)
 
 static void
 s_print (const s_workload_t *wl, const zo_inject_stats_t *st, const s_cluster_t *cluster,
-         const s_proc_t *self, uint32_t inflight, double rate, const char *transport,
-         int workers, bool spawned, bool json)
+         const s_proc_t *self, uint32_t inflight, double rate, uint32_t sleep_ms,
+         const char *transport, int workers, bool spawned, bool json)
 {
     const zo_hist_t *h = &st->latency;
     double elapsed = st->end_ns > st->start_ns ? (st->end_ns - st->start_ns) / 1e9 : 0;
@@ -419,6 +419,8 @@ s_print (const s_workload_t *wl, const zo_inject_stats_t *st, const s_cluster_t 
             "cpu_us_per_event", done ? round (cpu_total * 1e7 / done) / 10 : 0.0,
             "inflight", (json_int_t) inflight, "rate", rate,
             "transport", transport, "workers", workers, "spawned", spawned);
+        if (sleep_ms)
+            json_object_set_new (o, "sleep_ms", json_integer (sleep_ms));
         char *text = json_dumps (o, JSON_COMPACT | JSON_REAL_PRECISION (12));
         printf ("%s\n", text);
         free (text);
@@ -426,6 +428,8 @@ s_print (const s_workload_t *wl, const zo_inject_stats_t *st, const s_cluster_t 
         return;
     }
     printf ("%s  %s, ", wl->name, wl->what);
+    if (sleep_ms)
+        printf ("%u ms wait, ", sleep_ms);
     if (rate > 0)
         printf ("%.0f events/s", rate);
     else
@@ -644,8 +648,13 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
         p->cpu1 = s_proc_cpu (p->pid);
         p->peak_rss = s_proc_peak_rss (p->pid);
     }
-    s_print (wl, &st, &cluster, &self, (uint32_t) inflight, rate, transport,
-             spawn ? (int) workers : cluster.n - 1, spawn, json);
+    if (!spawn) {
+        workers = 0;
+        for (int i = 0; i < cluster.n; i++)
+            workers += strncmp (cluster.procs [i].name, "zorch-worker", 12) == 0;
+    }
+    s_print (wl, &st, &cluster, &self, (uint32_t) inflight, rate,
+             sleeping ? (uint32_t) sleep_ms : 0, transport, (int) workers, spawn, json);
     status = rc == 0 && st.lost == 0 && st.failed == 0 && st.nacked == 0 ? 0 : 1;
 done:
     zo_loop_destroy (&loop);
