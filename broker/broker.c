@@ -543,7 +543,7 @@ zo_broker_new (zo_actor_t *actor)
     //  are then noticed within that much.
     uint64_t tick_ms = zo_conf_ms (conf, "broker/tick", 0);
     if (tick_ms == 0)
-        tick_ms = self->heartbeat_ms / 10;
+        tick_ms = self->heartbeat_ms / 4;
 
     msgpack_sbuffer_init (&self->sbuf);
     msgpack_sbuffer_init (&self->evbuf);
