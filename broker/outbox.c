@@ -24,8 +24,10 @@ typedef struct {
     uint8_t ident_len;
     uint64_t hash;
     size_t count;            /* results packed in sbuf */
-    msgpack_sbuffer sbuf;
+    msgpack_sbuffer sbuf;    /* result maps, one after the other */
     msgpack_packer pk;
+    uint32_t *ends;          /* where each result map ends in sbuf */
+    size_t cap_ends;
     s_ack_t *acks;           /* ACKs held back, oldest first */
     size_t n_acks, cap_acks;
     uint64_t ack_due_ns;     /* when the oldest must go */
@@ -40,6 +42,8 @@ struct _zo_outbox_t {
     s_box_t **slots;         /* open addressing by identity */
     size_t mask, size;
     s_box_t **active;        /* boxes holding results */
+    zo_result_t *batch;      /* batch_max results, to encode a RESULT */
+    msgpack_sbuffer frame;   /* the RESULT being sent */
     size_t n_active, cap_active;
     size_t pending;
 };
@@ -58,10 +62,14 @@ zo_outbox_new (void *socket, size_t batch_max, size_t max_bytes,
     self->dropped = dropped ? dropped : &self->scratch_dropped;
     self->mask = 63;
     self->slots = calloc (self->mask + 1, sizeof (s_box_t *));
-    if (!self->slots) {
+    self->batch = calloc (self->batch_max, sizeof (zo_result_t));
+    if (!self->slots || !self->batch) {
+        free (self->slots);
+        free (self->batch);
         free (self);
         return NULL;
     }
+    msgpack_sbuffer_init (&self->frame);
     return self;
 }
 
@@ -73,6 +81,7 @@ s_clear (zo_outbox_t *self)
             *self->dropped += self->slots [i]->count;
             msgpack_sbuffer_destroy (&self->slots [i]->sbuf);
             free (self->slots [i]->acks);
+            free (self->slots [i]->ends);
             free (self->slots [i]);
             self->slots [i] = NULL;
         }
@@ -91,6 +100,8 @@ zo_outbox_destroy (zo_outbox_t **self_p)
     s_clear (self);
     free (self->slots);
     free (self->active);
+    free (self->batch);
+    msgpack_sbuffer_destroy (&self->frame);
     free (self);
     *self_p = NULL;
 }
@@ -143,14 +154,6 @@ s_box (zo_outbox_t *self, const void *ident, size_t len)
     self->slots [i] = box;
     self->size++;
     return box;
-}
-
-static void
-s_pack_key (msgpack_packer *pk, const char *key)
-{
-    size_t len = strlen (key);
-    msgpack_pack_str (pk, len);
-    msgpack_pack_str_body (pk, key, len);
 }
 
 //  Puts a box on the active list (once). 0 or -1 when out of memory.
@@ -206,29 +209,23 @@ s_send (zo_outbox_t *self, s_box_t *box)
     s_send_acks (self, box);
     if (!box->count)
         return;
-    msgpack_sbuffer hbuf;
-    msgpack_sbuffer_init (&hbuf);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &hbuf, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 3);
-    s_pack_key (&pk, "v");
-    msgpack_pack_uint8 (&pk, 1);
-    s_pack_key (&pk, "cmd");
-    s_pack_key (&pk, "RESULT");
-    s_pack_key (&pk, "results");
-    msgpack_pack_array (&pk, (uint32_t) box->count);
-
-    zmq_msg_t msg;
-    int rc = zmq_msg_init_size (&msg, hbuf.size + box->sbuf.size);
-    if (rc == 0) {
-        memcpy (zmq_msg_data (&msg), hbuf.data, hbuf.size);
-        memcpy ((char *) zmq_msg_data (&msg) + hbuf.size, box->sbuf.data, box->sbuf.size);
-        rc = zmq_send (self->socket, box->ident, box->ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        if (rc >= 0)
-            rc = zmq_msg_send (&msg, self->socket, ZMQ_DONTWAIT);
-        zmq_msg_close (&msg);
+    //  The results were encoded as they came; the RESULT wraps them.
+    assert (box->count <= self->batch_max);
+    uint32_t start = 0;
+    for (size_t i = 0; i < box->count; i++) {
+        self->batch [i].raw.ptr = (const uint8_t *) box->sbuf.data + start;
+        self->batch [i].raw.len = box->ends [i] - start;
+        start = box->ends [i];
     }
-    msgpack_sbuffer_destroy (&hbuf);
+    zo_msg_t result = { .cmd = ZO_CMD_RESULT, .results_ = self->batch,
+                        .n_results = (uint32_t) box->count };
+    msgpack_sbuffer_clear (&self->frame);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &self->frame, msgpack_sbuffer_write);
+    zo_proto_encode (&pk, &result);
+    int rc = zmq_send (self->socket, box->ident, box->ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    if (rc >= 0)
+        rc = zmq_send (self->socket, self->frame.data, self->frame.size, ZMQ_DONTWAIT);
     if (rc < 0)
         *self->dropped += box->count;
     else
@@ -253,32 +250,22 @@ zo_outbox_add (zo_outbox_t *self, const void *ident, size_t ident_len,
         (*self->dropped)++;
         return;
     }
-    msgpack_packer *pk = &box->pk;
-    size_t error_len = error ? strlen (error) : 0;
-    msgpack_pack_map (pk, 3 + (result.len > 0) + (error_len > 0) + (took_ns > 0));
-    s_pack_key (pk, "id");
-    msgpack_pack_str (pk, id.len);
-    msgpack_pack_str_body (pk, id.ptr, id.len);
-    s_pack_key (pk, "ok");
-    if (ok)
-        msgpack_pack_true (pk);
-    else
-        msgpack_pack_false (pk);
-    if (result.len) {
-        s_pack_key (pk, "result");
-        msgpack_sbuffer_write (&box->sbuf, (const char *) result.ptr, result.len);
+    if (box->count == box->cap_ends) {
+        size_t cap = box->cap_ends ? box->cap_ends * 2 : 16;
+        uint32_t *ends = realloc (box->ends, cap * sizeof (uint32_t));
+        if (!ends) {
+            (*self->dropped)++;
+            return;
+        }
+        box->ends = ends;
+        box->cap_ends = cap;
     }
-    if (error_len) {
-        s_pack_key (pk, "error");
-        msgpack_pack_str (pk, error_len);
-        msgpack_pack_str_body (pk, error, error_len);
-    }
-    if (took_ns) {
-        s_pack_key (pk, "took_ns");
-        msgpack_pack_uint64 (pk, took_ns);
-    }
-    s_pack_key (pk, "attempts");
-    msgpack_pack_uint32 (pk, attempts);
+    zo_result_t r = { .id = id, .ok = ok, .result = result, .error = zo_span_str (error),
+                      .took_ns = took_ns, .attempts = attempts };
+    if (r.error.len > ZO_MAX_TEXT)
+        r.error.len = ZO_MAX_TEXT;
+    zo_proto_encode_result (&box->pk, &r);
+    box->ends [box->count] = (uint32_t) box->sbuf.size;
     box->count++;
     self->pending++;
     if (box->count >= self->batch_max || box->sbuf.size >= self->max_bytes)

@@ -777,12 +777,14 @@ s_encode_value (msgpack_packer *pk, const s_field_t *f, const void *base)
 static void
 s_encode_object (msgpack_packer *pk, int obj, const void *base)
 {
-    if (obj == OBJ_EVENT) {
-        const zo_event_t *event = (const zo_event_t *) base;
-        if (event->raw.len) {
-            s_pack_raw (pk, event->raw);
-            return;
-        }
+    //  Events and results made elsewhere are written as they are.
+    if (obj == OBJ_EVENT && ((const zo_event_t *) base)->raw.len) {
+        s_pack_raw (pk, ((const zo_event_t *) base)->raw);
+        return;
+    }
+    if (obj == OBJ_RESULT && ((const zo_result_t *) base)->raw.len) {
+        s_pack_raw (pk, ((const zo_result_t *) base)->raw);
+        return;
     }
     uint32_t n = obj < ZO_CMD_COUNT ? 2 : 0;
     for (int i = 0; i < s_index [obj].count; i++) {
@@ -814,6 +816,13 @@ zo_proto_encode (msgpack_packer *pk, const zo_msg_t *msg)
     assert (msg->cmd > ZO_CMD_INVALID && msg->cmd < ZO_CMD_COUNT);
     s_build_index ();
     s_encode_object (pk, msg->cmd, msg);
+}
+
+void
+zo_proto_encode_result (msgpack_packer *pk, const zo_result_t *result)
+{
+    assert (pk && result);
+    s_encode_object (pk, OBJ_RESULT, result);
 }
 
 //  --------------------------------------------------------------------------

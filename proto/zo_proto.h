@@ -118,6 +118,8 @@ typedef struct {
     uint32_t emit_count;     /*   msg->events[emit_first .. +emit_count) */
     uint32_t emit_invalid;   /* DONE only: follow-up events dropped as invalid */
     const zo_event_t *emit;  /* encode only: follow-up events to write */
+    zo_span_t raw;           /* encode only: if set, written verbatim (a
+                                result map zo_proto_encode_result made) */
 } zo_result_t;
 
 /*  One dead letter (DLQ_ITEMS.items).  */
@@ -192,6 +194,11 @@ const char *zo_proto_errstr (const zo_proto_t *self);
     written; optional ones only when non-zero / non-empty. Asserts that the
     message is well-formed (a programming error otherwise).  */
 void zo_proto_encode (msgpack_packer *pk, const zo_msg_t *msg);
+
+/*  Appends one result map (not a whole message) to pk's buffer, for
+    those that collect results over time and send them later as the raw
+    results of one RESULT or DONE.  */
+void zo_proto_encode_result (msgpack_packer *pk, const zo_result_t *result);
 
 /*  Names. Never NULL: unknown values give "?".  */
 const char *zo_cmd_name (zo_cmd_t cmd);

@@ -499,3 +499,33 @@ Test (proto, protocol_md_matches_table)
     free (generated);
     cr_assert (same, "PROTOCOL.md tables are stale: run `zorch proto-doc` and paste its output");
 }
+
+//  Results encoded one by one, then sent as the raw results of a RESULT,
+//  decode as if they had been encoded with the message.
+Test (proto, results_encoded_ahead_travel_verbatim)
+{
+    msgpack_sbuffer ahead;
+    msgpack_sbuffer_init (&ahead);
+    msgpack_packer apk;
+    msgpack_packer_init (&apk, &ahead, msgpack_sbuffer_write);
+    zo_result_t first = { .id = zo_span_str ("r1"), .ok = true, .took_ns = 9, .attempts = 1 };
+    zo_result_t second = { .id = zo_span_str ("r2"), .error = zo_span_str ("nope"), .attempts = 3 };
+    zo_proto_encode_result (&apk, &first);
+    size_t cut = ahead.size;
+    zo_proto_encode_result (&apk, &second);
+    zo_result_t raw [2] = {
+        { .raw = { (const uint8_t *) ahead.data, (uint32_t) cut } },
+        { .raw = { (const uint8_t *) ahead.data + cut, (uint32_t) (ahead.size - cut) } },
+    };
+    zo_msg_t msg = { .cmd = ZO_CMD_RESULT, .results_ = raw, .n_results = 2 }, out;
+    s_round_trip (&msg, &out);
+    cr_assert_eq (out.n_results, 2);
+    cr_assert (s_eq (out.results_ [0].id, "r1"));
+    cr_assert (out.results_ [0].ok);
+    cr_assert_eq (out.results_ [0].took_ns, 9);
+    cr_assert (s_eq (out.results_ [1].id, "r2"));
+    cr_assert_not (out.results_ [1].ok);
+    cr_assert (s_eq (out.results_ [1].error, "nope"));
+    cr_assert_eq (out.results_ [1].attempts, 3);
+    msgpack_sbuffer_destroy (&ahead);
+}
