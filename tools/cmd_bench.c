@@ -465,18 +465,6 @@ s_usage_error (const char *what, const char *arg)
     return 2;
 }
 
-static int
-s_parse_u64 (const char *text, uint64_t *value)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull (text, &end, 10);
-    if (errno || end == text || *end || text [0] == '-')
-        return -1;
-    *value = v;
-    return 0;
-}
-
 int
 zorch_bench (zo_conf_t *conf, int argc, char **argv)
 {
@@ -506,36 +494,33 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
     opterr = 0;
     int opt;
     while ((opt = getopt_long (argc, argv, ":h", options, NULL)) != -1) {
-        char *end;
         switch (opt) {
             case O_EVENTS:
-                if (s_parse_u64 (optarg, &events) || events == 0)
+                if (zorch_parse_u64 (optarg, &events) || events == 0)
                     return s_usage_error ("--events wants a positive number, not", optarg);
                 break;
             case O_INFLIGHT:
-                if (s_parse_u64 (optarg, &inflight) || inflight == 0 || inflight > 1000000)
+                if (zorch_parse_u64 (optarg, &inflight) || inflight == 0 || inflight > 1000000)
                     return s_usage_error ("--inflight wants 1..1000000, not", optarg);
                 break;
             case O_RATE:
-                rate = strtod (optarg, &end);
-                if (*end || !(rate > 0))
+                if (zorch_parse_double (optarg, &rate) || !(rate > 0))
                     return s_usage_error ("--rate wants events per second, not", optarg);
                 break;
             case O_DURATION:
-                duration = strtod (optarg, &end);
-                if (*end || !(duration > 0))
+                if (zorch_parse_double (optarg, &duration) || !(duration > 0))
                     return s_usage_error ("--duration wants seconds, not", optarg);
                 break;
             case O_SLEEP:
-                if (s_parse_u64 (optarg, &sleep_ms) || sleep_ms == 0 || sleep_ms > 600000)
+                if (zorch_parse_u64 (optarg, &sleep_ms) || sleep_ms == 0 || sleep_ms > 600000)
                     return s_usage_error ("--sleep-ms wants 1..600000, not", optarg);
                 break;
             case O_WARMUP:
-                if (s_parse_u64 (optarg, &warmup))
+                if (zorch_parse_u64 (optarg, &warmup))
                     return s_usage_error ("--warmup wants a number, not", optarg);
                 break;
             case O_WORKERS:
-                if (s_parse_u64 (optarg, &workers) || workers == 0 || workers > S_MAX_WORKERS)
+                if (zorch_parse_u64 (optarg, &workers) || workers == 0 || workers > S_MAX_WORKERS)
                     return s_usage_error ("--workers wants 1..16, not", optarg);
                 break;
             case O_TRANSPORT:

@@ -80,30 +80,6 @@ s_usage_error (const char *fmt, const char *arg)
     fprintf (stderr, "\n(zorch inject --help for the options)\n");
 }
 
-static int
-s_parse_u64 (const char *text, uint64_t *value)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull (text, &end, 10);
-    if (errno || end == text || *end || text [0] == '-')
-        return -1;
-    *value = v;
-    return 0;
-}
-
-static int
-s_parse_double (const char *text, double *value)
-{
-    char *end;
-    errno = 0;
-    double v = strtod (text, &end);
-    if (errno || end == text || *end || !isfinite (v) || v < 0)
-        return -1;
-    *value = v;
-    return 0;
-}
-
 /*  ---------------------------------------------------------------------
     Summary (shared with `zorch up --demo`)  */
 
@@ -376,47 +352,47 @@ zorch_inject (zo_conf_t *conf, int argc, char **argv)
             case O_JSON:     json = true; break;
             case O_QUIET:    quiet = true; break;
             case O_DEADLINE:
-                if (s_parse_u64 (optarg, &deadline_ms) || deadline_ms > UINT32_MAX) {
+                if (zorch_parse_u64 (optarg, &deadline_ms) || deadline_ms > UINT32_MAX) {
                     s_usage_error ("--deadline-ms wants milliseconds, not '%s'", optarg);
                     return 2;
                 }
                 have_deadline = true;
                 break;
             case O_ATTEMPTS:
-                if (s_parse_u64 (optarg, &max_attempts) || max_attempts > UINT32_MAX) {
+                if (zorch_parse_u64 (optarg, &max_attempts) || max_attempts > UINT32_MAX) {
                     s_usage_error ("--max-attempts wants a number, not '%s'", optarg);
                     return 2;
                 }
                 have_attempts = true;
                 break;
             case O_COUNT:
-                if (s_parse_u64 (optarg, &count) || count == 0) {
+                if (zorch_parse_u64 (optarg, &count) || count == 0) {
                     s_usage_error ("--count wants a positive number, not '%s'", optarg);
                     return 2;
                 }
                 break;
             case O_INFLIGHT:
-                if (s_parse_u64 (optarg, &n) || n == 0 || n > 10000000) {
+                if (zorch_parse_u64 (optarg, &n) || n == 0 || n > 10000000) {
                     s_usage_error ("--inflight wants a positive number, not '%s'", optarg);
                     return 2;
                 }
                 inflight = n;
                 break;
             case O_BATCH:
-                if (s_parse_u64 (optarg, &n) || n == 0 || n > ZO_MAX_BATCH) {
+                if (zorch_parse_u64 (optarg, &n) || n == 0 || n > ZO_MAX_BATCH) {
                     s_usage_error ("--batch wants 1..1000, not '%s'", optarg);
                     return 2;
                 }
                 batch = n;
                 break;
             case O_RATE:
-                if (s_parse_double (optarg, &rate) || rate <= 0) {
+                if (zorch_parse_double (optarg, &rate) || rate <= 0) {
                     s_usage_error ("--rate wants events per second, not '%s'", optarg);
                     return 2;
                 }
                 break;
             case O_TIMEOUT:
-                if (s_parse_double (optarg, &timeout_s) || timeout_s <= 0) {
+                if (zorch_parse_double (optarg, &timeout_s) || timeout_s <= 0) {
                     s_usage_error ("--timeout wants seconds, not '%s'", optarg);
                     return 2;
                 }

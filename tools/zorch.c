@@ -2,6 +2,8 @@
 #include "zorch.h"
 
 #include <czmq.h>
+#include <math.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -87,6 +89,30 @@ s_executable (const char *path)
 {
     struct stat st;
     return stat (path, &st) == 0 && S_ISREG (st.st_mode) && access (path, X_OK) == 0;
+}
+
+int
+zorch_parse_u64 (const char *text, uint64_t *value)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull (text, &end, 10);
+    if (errno || end == text || *end || text [0] == '-')
+        return -1;
+    *value = v;
+    return 0;
+}
+
+int
+zorch_parse_double (const char *text, double *value)
+{
+    char *end;
+    errno = 0;
+    double v = strtod (text, &end);
+    if (errno || end == text || *end || !isfinite (v) || v < 0)
+        return -1;
+    *value = v;
+    return 0;
 }
 
 char *

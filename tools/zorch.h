@@ -34,6 +34,11 @@ void zorch_inject_summary (FILE *out, const zo_inject_stats_t *stats, bool json)
 /*  0 when every event was acknowledged (and, with wait, succeeded); else 1.  */
 int zorch_inject_status (const zo_inject_stats_t *stats, bool wait);
 
+/*  A whole decimal number / a non-negative finite number, for flags.
+    0, or -1 if text is anything else.  */
+int zorch_parse_u64 (const char *text, uint64_t *value);
+int zorch_parse_double (const char *text, double *value);
+
 /*  The path of an actor binary (caller frees), looked for in
     $ZORCH_BIN_DIR (and its <subdir>), next to this zorch, in the build
     tree (<exe dir>/../<subdir>), then on PATH. NULL if not found.  */
