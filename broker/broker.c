@@ -388,6 +388,12 @@ s_before_sleep (zo_loop_t *loop, void *arg)
         if (self->ack_timer < 0)
             self->ack_timer = 0;
     }
+    else
+    if (!ack_due && self->ack_timer) {
+        //  Every held ACK left with a RESULT: no reason to wake up.
+        zo_loop_cancel (loop, self->ack_timer);
+        self->ack_timer = 0;
+    }
     zo_dlq_flush (self->dlq);
     s_update_gauges (self);
     if (self->draining && s_idle (self)) {
