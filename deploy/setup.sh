@@ -56,6 +56,7 @@ packages=(
     prometheus             # promtool: tests/integration/monitor_metrics checks /metrics (promtool check metrics)
     chromium               # tests/integration/monitor_dashboard: loads the dashboard headless, takes a screenshot
     wrk                    # benchmarks: /health latency of zorch-monitor under load
+    python3                # tools/bench/compare.sh: medians and ratios of the runs
     git                    # the source tree
     ca-certificates        # TLS roots for libcurl (pool's HTTPS)
 )
