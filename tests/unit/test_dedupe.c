@@ -51,3 +51,35 @@ Test (dedupe, expiry_and_growth_keep_the_set_consistent)
         cr_assert_eq (zo_dedupe_seen (d, ((t + 1) << 20) | 7), t >= 19900, "%lu", t);
     zo_dedupe_destroy (&d);
 }
+
+//  The set grows a little at a time while ids keep coming and going: at
+//  every step, what it says it has seen must match a plain model (a FIFO
+//  of every id with its time), for ids in it, forgotten and never added.
+Test (dedupe, growth_in_steps_matches_a_model)
+{
+    enum { MAX = 30000, WINDOW = 4000, STEPS = 60000 };
+    zo_dedupe_t *d = zo_dedupe_new (WINDOW, MAX);
+    static uint64_t hashes [STEPS], times [STEPS];
+    uint64_t head = 0, tail = 0, seed = 12345;
+    for (uint64_t t = 0; t < STEPS; t++) {
+        //  Bursts of adds with pauses, so the window and the bound both bite.
+        uint64_t now = t + (t / 10000) * 3000;
+        zo_dedupe_expire (d, now);
+        while (head < tail && times [head] + WINDOW <= now)
+            head++;
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint64_t hash = (seed >> 1) | 1;
+        cr_assert_eq (zo_dedupe_add (d, hash, now), 0);
+        if (tail - head == MAX)
+            head++;
+        hashes [tail] = hash;
+        times [tail++] = now;
+        cr_assert_eq (zo_dedupe_size (d), tail - head, "step %lu", t);
+        if (t % 97 == 0)
+            for (uint64_t k = 0; k < tail; k += 1 + tail / 500)
+                cr_assert_eq (zo_dedupe_seen (d, hashes [k]), k >= head,
+                              "step %lu: id %lu (head %lu)", t, k, head);
+    }
+    cr_assert_not (zo_dedupe_seen (d, 2));      //  never added (added ids are odd)
+    zo_dedupe_destroy (&d);
+}
