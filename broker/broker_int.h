@@ -74,7 +74,7 @@ struct _zo_broker_t {
     zo_hist_t *latency;
 };
 
-//  broker.c: an event's fate. Each takes the record out of wherever its
+//  broker_fate.c: an event's fate. Each takes the record out of wherever its
 //  state says it is.
 
 /*  Accepts one valid event: a record in the table, the dedupe window and
