@@ -5,12 +5,8 @@
     while handlers run only marks it; the arrays are compacted after the
     dispatch pass, so indexes stay valid while we walk them.
 
-    Timers live in a slot array (stable records) ordered by a binary
-    min-heap of slot numbers keyed by (deadline, sequence); the sequence
-    makes ties run in creation order. Timer ids are a 31-bit counter, so
-    an id comes back only after two billion timers; a small open-addressing
-    map finds the slot of an id, which makes cancel O(log n) with no lazy
-    garbage left in the heap.
+    Timers are kept by zo_timers (a heap with an id map); the loop gives
+    them its clock and runs their handlers.
 
     Nothing here allocates per iteration: the arrays only grow when items
     or timers are added.
@@ -27,9 +23,9 @@
 #include <zmq.h>
 
 #include "zo_loop.h"
+#include "zo_timers.h"
 
 #define ZO_LOOP_MAX_ITEMS   4096        /* sockets + fds watched at once */
-#define ZO_LOOP_MAX_TIMERS  (1 << 24)   /* timers pending at once */
 #define ZO_LOOP_MAX_SIGNALS 65
 
 typedef struct {
@@ -38,17 +34,6 @@ typedef struct {
     void *arg;
     bool dead;                  /* removed; compacted after dispatch */
 } s_item_t;
-
-typedef struct {
-    uint64_t deadline;          /* ns, by the loop's clock */
-    uint64_t seq;               /* creation order, breaks deadline ties */
-    uint64_t interval;          /* ns; 0 for a one-shot timer */
-    zo_loop_timer_fn *fn;
-    void *arg;
-    int id;                     /* 0 while the slot is free */
-    uint32_t heap_pos;
-    uint32_t next_free;
-} s_timer_t;
 
 struct _zo_loop_t {
     //  Watched sockets and fds
@@ -59,19 +44,7 @@ struct _zo_loop_t {
     bool dispatching;           /* inside the dispatch pass */
     bool need_compact;
 
-    //  Timers
-    s_timer_t *slots;
-    uint32_t n_slots;
-    uint32_t max_slots;
-    uint32_t free_head;         /* UINT32_MAX when none */
-    uint32_t *heap;             /* slot numbers */
-    uint32_t heap_size;
-    int *map_keys;              /* id -> slot, open addressing; 0 = empty */
-    uint32_t *map_vals;
-    uint32_t map_cap;           /* power of two */
-    uint32_t map_used;
-    int next_id;
-    uint64_t next_seq;
+    zo_timers_t *timers;
 
     //  Signals
     int signal_fd;
@@ -153,13 +126,9 @@ zo_loop_new (void)
     self->max_items = 16;
     self->pollset = (zmq_pollitem_t *) calloc (self->max_items, sizeof (zmq_pollitem_t));
     self->items = (s_item_t *) calloc (self->max_items, sizeof (s_item_t));
-    self->map_cap = 64;
-    self->map_keys = (int *) calloc (self->map_cap, sizeof (int));
-    self->map_vals = (uint32_t *) calloc (self->map_cap, sizeof (uint32_t));
-    if (!self->pollset || !self->items || !self->map_keys || !self->map_vals)
+    self->timers = zo_timers_new ();
+    if (!self->pollset || !self->items || !self->timers)
         goto err;
-    self->free_head = UINT32_MAX;
-    self->next_id = 1;
     self->signal_fd = -1;
     sigemptyset (&self->signal_mask);
     self->clock = s_clock_mono;
@@ -181,10 +150,7 @@ zo_loop_destroy (zo_loop_t **self_p)
         close (self->signal_fd);
     free (self->pollset);
     free (self->items);
-    free (self->slots);
-    free (self->heap);
-    free (self->map_keys);
-    free (self->map_vals);
+    zo_timers_destroy (&self->timers);
     free (self);
     *self_p = NULL;
 }
@@ -302,171 +268,6 @@ zo_loop_remove_fd (zo_loop_t *self, int fd)
 }
 
 
-//  --------------------------------------------------------------------------
-//  The id -> slot map: linear probing, at most half full, deletion by
-//  backward shift so no tombstones build up.
-
-static uint32_t
-s_map_home (const zo_loop_t *self, int id)
-{
-    return ((uint32_t) id * 2654435761u) & (self->map_cap - 1);
-}
-
-static uint32_t
-s_map_find (const zo_loop_t *self, int id)
-{
-    uint32_t mask = self->map_cap - 1;
-    for (uint32_t i = s_map_home (self, id);; i = (i + 1) & mask) {
-        if (self->map_keys [i] == id)
-            return self->map_vals [i];
-        if (self->map_keys [i] == 0)
-            return UINT32_MAX;
-    }
-}
-
-static void
-s_map_put_raw (zo_loop_t *self, int id, uint32_t slot)
-{
-    uint32_t mask = self->map_cap - 1;
-    uint32_t i = s_map_home (self, id);
-    while (self->map_keys [i] != 0)
-        i = (i + 1) & mask;
-    self->map_keys [i] = id;
-    self->map_vals [i] = slot;
-}
-
-//  Makes room for one more entry (the map stays at most half full).
-static int
-s_map_reserve (zo_loop_t *self)
-{
-    if ((self->map_used + 1) * 2 <= self->map_cap)
-        return 0;
-    uint32_t old_cap = self->map_cap;
-    int *old_keys = self->map_keys;
-    uint32_t *old_vals = self->map_vals;
-    int *keys = (int *) calloc ((size_t) old_cap * 2, sizeof (int));
-    uint32_t *vals = (uint32_t *) calloc ((size_t) old_cap * 2, sizeof (uint32_t));
-    if (!keys || !vals) {
-        free (keys);
-        free (vals);
-        return -1;
-    }
-    self->map_keys = keys;
-    self->map_vals = vals;
-    self->map_cap = old_cap * 2;
-    for (uint32_t i = 0; i < old_cap; i++)
-        if (old_keys [i])
-            s_map_put_raw (self, old_keys [i], old_vals [i]);
-    free (old_keys);
-    free (old_vals);
-    return 0;
-}
-
-static void
-s_map_delete (zo_loop_t *self, int id)
-{
-    uint32_t mask = self->map_cap - 1;
-    uint32_t i = s_map_home (self, id);
-    while (self->map_keys [i] != id) {
-        if (self->map_keys [i] == 0)
-            return;
-        i = (i + 1) & mask;
-    }
-    //  Shift back every following entry that would no longer be reachable.
-    uint32_t hole = i;
-    for (uint32_t j = (i + 1) & mask; self->map_keys [j] != 0; j = (j + 1) & mask) {
-        uint32_t home = s_map_home (self, self->map_keys [j]);
-        //  Entry j may fill the hole if its home is not in (hole, j].
-        bool between = hole <= j? (home > hole && home <= j)
-                                : (home > hole || home <= j);
-        if (!between) {
-            self->map_keys [hole] = self->map_keys [j];
-            self->map_vals [hole] = self->map_vals [j];
-            hole = j;
-        }
-    }
-    self->map_keys [hole] = 0;
-    self->map_used--;
-}
-
-
-//  --------------------------------------------------------------------------
-//  The timer heap
-
-static bool
-s_timer_before (const zo_loop_t *self, uint32_t a, uint32_t b)
-{
-    const s_timer_t *ta = &self->slots [a];
-    const s_timer_t *tb = &self->slots [b];
-    return ta->deadline < tb->deadline
-        || (ta->deadline == tb->deadline && ta->seq < tb->seq);
-}
-
-static void
-s_heap_set (zo_loop_t *self, uint32_t pos, uint32_t slot)
-{
-    self->heap [pos] = slot;
-    self->slots [slot].heap_pos = pos;
-}
-
-static void
-s_heap_up (zo_loop_t *self, uint32_t pos)
-{
-    uint32_t slot = self->heap [pos];
-    while (pos > 0) {
-        uint32_t parent = (pos - 1) / 2;
-        if (!s_timer_before (self, slot, self->heap [parent]))
-            break;
-        s_heap_set (self, pos, self->heap [parent]);
-        pos = parent;
-    }
-    s_heap_set (self, pos, slot);
-}
-
-static void
-s_heap_down (zo_loop_t *self, uint32_t pos)
-{
-    uint32_t slot = self->heap [pos];
-    while (true) {
-        uint32_t child = pos * 2 + 1;
-        if (child >= self->heap_size)
-            break;
-        if (child + 1 < self->heap_size
-        && s_timer_before (self, self->heap [child + 1], self->heap [child]))
-            child++;
-        if (!s_timer_before (self, self->heap [child], slot))
-            break;
-        s_heap_set (self, pos, self->heap [child]);
-        pos = child;
-    }
-    s_heap_set (self, pos, slot);
-}
-
-static void
-s_heap_remove (zo_loop_t *self, uint32_t pos)
-{
-    assert (pos < self->heap_size);
-    self->heap_size--;
-    if (pos == self->heap_size)
-        return;
-    s_heap_set (self, pos, self->heap [self->heap_size]);
-    if (pos > 0 && s_timer_before (self, self->heap [pos], self->heap [(pos - 1) / 2]))
-        s_heap_up (self, pos);
-    else
-        s_heap_down (self, pos);
-}
-
-//  Releases a timer that is no longer in the heap.
-static void
-s_timer_free (zo_loop_t *self, uint32_t slot)
-{
-    s_map_delete (self, self->slots [slot].id);
-    self->slots [slot].id = 0;
-    self->slots [slot].fn = NULL;
-    self->slots [slot].next_free = self->free_head;
-    self->free_head = slot;
-}
-
 static void
 s_refresh_now (zo_loop_t *self)
 {
@@ -482,52 +283,8 @@ s_timer_new (zo_loop_t *self, uint64_t delay_ns, uint64_t interval_ns,
     //  Outside zo_loop_run the cached time may be old: read the clock.
     if (!self->running)
         s_refresh_now (self);
-
-    //  Make room first, so nothing needs undoing on failure.
-    if (self->free_head == UINT32_MAX && self->n_slots == self->max_slots) {
-        if (self->max_slots >= ZO_LOOP_MAX_TIMERS)
-            return -1;
-        uint32_t max = self->max_slots? self->max_slots * 2: 16;
-        s_timer_t *slots = (s_timer_t *) realloc (self->slots, max * sizeof (s_timer_t));
-        if (!slots)
-            return -1;
-        self->slots = slots;
-        uint32_t *heap = (uint32_t *) realloc (self->heap, max * sizeof (uint32_t));
-        if (!heap)
-            return -1;
-        self->heap = heap;
-        self->max_slots = max;
-    }
-    if (s_map_reserve (self))
-        return -1;
-
-    //  Ids are never 0 and skip any id still in use after a wrap.
-    int id;
-    do {
-        id = self->next_id;
-        self->next_id = self->next_id == INT_MAX? 1: self->next_id + 1;
-    } while (s_map_find (self, id) != UINT32_MAX);
-
-    uint32_t slot = self->free_head;
-    if (slot != UINT32_MAX)
-        self->free_head = self->slots [slot].next_free;
-    else
-        slot = self->n_slots++;
-    s_map_put_raw (self, id, slot);
-    self->map_used++;
-
-    s_timer_t *timer = &self->slots [slot];
-    timer->deadline = s_sat_add (self->now, delay_ns);
-    timer->seq = self->next_seq++;
-    timer->interval = interval_ns;
-    timer->fn = fn;
-    timer->arg = arg;
-    timer->id = id;
-    timer->next_free = UINT32_MAX;
-    self->heap [self->heap_size] = slot;
-    timer->heap_pos = self->heap_size++;
-    s_heap_up (self, timer->heap_pos);
-    return id;
+    return zo_timers_add (self->timers, s_sat_add (self->now, delay_ns), interval_ns,
+                          (zo_timers_fn *) fn, arg);
 }
 
 int
@@ -554,13 +311,7 @@ void
 zo_loop_cancel (zo_loop_t *self, int id)
 {
     assert (self);
-    if (id <= 0)
-        return;
-    uint32_t slot = s_map_find (self, id);
-    if (slot == UINT32_MAX)
-        return;
-    s_heap_remove (self, self->slots [slot].heap_pos);
-    s_timer_free (self, slot);
+    zo_timers_cancel (self->timers, id);
 }
 
 //  Runs the timers due by the cached time that existed when the pass
@@ -570,31 +321,13 @@ static int
 s_run_timers (zo_loop_t *self)
 {
     int ran = 0;
-    uint64_t seq_limit = self->next_seq;
-    while (self->heap_size > 0 && !self->stopped) {
-        uint32_t slot = self->heap [0];
-        s_timer_t *timer = &self->slots [slot];
-        if (timer->deadline > self->now || timer->seq >= seq_limit)
-            break;
-        int id = timer->id;
-        zo_loop_timer_fn *fn = timer->fn;
-        void *arg = timer->arg;
-        if (timer->interval) {
-            //  Tickers keep their phase; after a stall they skip the
-            //  missed beats instead of firing in a burst.
-            uint64_t next = s_sat_add (timer->deadline, timer->interval);
-            if (next <= self->now)
-                next = s_sat_add (self->now, timer->interval);
-            timer->deadline = next;
-            timer->seq = self->next_seq++;
-            s_heap_down (self, 0);
-        }
-        else {
-            s_heap_remove (self, 0);
-            s_timer_free (self, slot);
-        }
+    uint64_t mark = zo_timers_mark (self->timers);
+    int id;
+    zo_timers_fn *fn;
+    void *arg;
+    while (!self->stopped && zo_timers_pop (self->timers, self->now, mark, &id, &fn, &arg)) {
         ran++;
-        if (fn (self, id, arg) == -1)
+        if (((zo_loop_timer_fn *) fn) (self, id, arg) == -1)
             self->stopped = true;
     }
     return ran;
@@ -689,9 +422,9 @@ zo_loop_set_spin (zo_loop_t *self, uint32_t spin_us)
 static long
 s_timeout_ms (zo_loop_t *self)
 {
-    if (self->heap_size == 0)
+    if (zo_timers_size (self->timers) == 0)
         return -1;
-    uint64_t deadline = self->slots [self->heap [0]].deadline;
+    uint64_t deadline = zo_timers_first (self->timers);
     if (deadline <= self->now)
         return 0;
     uint64_t ms = (deadline - self->now + 999999u) / 1000000u;
@@ -704,8 +437,8 @@ s_poll (zo_loop_t *self)
     long timeout = s_timeout_ms (self);
     if (self->spin_ns && timeout != 0) {
         uint64_t end = s_sat_add (self->now, self->spin_ns);
-        if (self->heap_size && self->slots [self->heap [0]].deadline < end)
-            end = self->slots [self->heap [0]].deadline;
+        if (zo_timers_size (self->timers) && zo_timers_first (self->timers) < end)
+            end = zo_timers_first (self->timers);
         while (true) {
             int rc = zmq_poll (self->pollset, (int) self->n_items, 0);
             if (rc != 0)
@@ -764,7 +497,7 @@ zo_loop_run (zo_loop_t *self)
             break;
         if (self->stopped)
             break;
-        if (self->n_items == 0 && self->heap_size == 0)
+        if (self->n_items == 0 && zo_timers_size (self->timers) == 0)
             break;              //  Nothing could ever wake us.
         int rc = s_poll (self);
         s_refresh_now (self);
