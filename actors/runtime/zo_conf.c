@@ -411,19 +411,40 @@ zo_conf_bool (zo_conf_t *self, const char *path, bool dflt)
     return dflt;
 }
 
+static const s_unit_t s_durations [] = {
+    { "", 1 }, { "ms", 1 }, { "us", 1e-3 }, { "s", 1e3 }, { "m", 60e3 }, { "h", 3600e3 },
+    { "d", 86400e3 }, { NULL, 0 }
+};
+
+static const s_unit_t s_sizes [] = {
+    { "", 1 }, { "b", 1 },
+    { "k", 1024.0 }, { "kb", 1024.0 }, { "kib", 1024.0 },
+    { "m", 1048576.0 }, { "mb", 1048576.0 }, { "mib", 1048576.0 },
+    { "g", 1073741824.0 }, { "gb", 1073741824.0 }, { "gib", 1073741824.0 },
+    { NULL, 0 }
+};
+
+int
+zo_conf_parse_ms (const char *text, uint64_t *ms)
+{
+    return text ? s_parse_units (text, s_durations, ms) : -1;
+}
+
+int
+zo_conf_parse_size (const char *text, uint64_t *bytes)
+{
+    return text ? s_parse_units (text, s_sizes, bytes) : -1;
+}
+
 uint64_t
 zo_conf_ms (zo_conf_t *self, const char *path, uint64_t dflt)
 {
     assert (self);
-    static const s_unit_t units [] = {
-        { "", 1 }, { "ms", 1 }, { "s", 1e3 }, { "m", 60e3 }, { "h", 3600e3 },
-        { "d", 86400e3 }, { NULL, 0 }
-    };
     const char *value = s_value (self, path);
     uint64_t result;
     if (!value)
         return dflt;
-    if (s_parse_units (value, units, &result)) {
+    if (zo_conf_parse_ms (value, &result)) {
         s_bad_value (path, value, "a duration (250ms, 30s, 5m, 1h)");
         return dflt;
     }
@@ -434,18 +455,11 @@ uint64_t
 zo_conf_size (zo_conf_t *self, const char *path, uint64_t dflt)
 {
     assert (self);
-    static const s_unit_t units [] = {
-        { "", 1 }, { "b", 1 },
-        { "k", 1024.0 }, { "kb", 1024.0 }, { "kib", 1024.0 },
-        { "m", 1048576.0 }, { "mb", 1048576.0 }, { "mib", 1048576.0 },
-        { "g", 1073741824.0 }, { "gb", 1073741824.0 }, { "gib", 1073741824.0 },
-        { NULL, 0 }
-    };
     const char *value = s_value (self, path);
     uint64_t result;
     if (!value)
         return dflt;
-    if (s_parse_units (value, units, &result)) {
+    if (zo_conf_parse_size (value, &result)) {
         s_bad_value (path, value, "a size (64K, 16M, 1G)");
         return dflt;
     }

@@ -60,6 +60,13 @@ bool zo_conf_bool (zo_conf_t *self, const char *path, bool dflt);
 uint64_t zo_conf_ms (zo_conf_t *self, const char *path, uint64_t dflt);
 uint64_t zo_conf_size (zo_conf_t *self, const char *path, uint64_t dflt);
 
+/*  The same parsing for text that is not at a path (options of a list
+    entry such as a route): a duration in ms / a size in bytes, with the
+    suffixes above ("us" too for durations, rounded to ms). 0, or -1 if the
+    text does not parse.  */
+int zo_conf_parse_ms (const char *text, uint64_t *ms);
+int zo_conf_parse_size (const char *text, uint64_t *bytes);
+
 /*  The underlying tree, for walking lists such as worker/routes. Owned by
     self.  */
 zconfig_t *zo_conf_tree (zo_conf_t *self);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "zo_json.h"
+#include "zo_conf.h"
 
 extern char **environ;
 
@@ -66,13 +67,11 @@ s_bind (zo_route_t *route, const char *plugin_dir, char *why, size_t why_size)
     state->max_output = ZO_EXEC_MAX_OUTPUT;
     const char *max = zo_route_opt (route, "max_output", NULL);
     if (max) {
-        char *end;
-        double v = strtod (max, &end);
-        double scale = *end == 'K' ? 1024 : *end == 'M' ? 1048576 : *end == 'G' ? 1073741824 : 1;
-        if (v <= 0 || (*end && !strchr ("KMG", *end)))
+        uint64_t bytes;
+        if (zo_conf_parse_size (max, &bytes) || bytes == 0)
             snprintf (why, why_size, "bad max_output '%s', using 1M", max);
         else
-            state->max_output = (size_t) (v * scale);
+            state->max_output = bytes > ZO_MAX_FRAME ? ZO_MAX_FRAME : (size_t) bytes;
         if (state->max_output > ZO_MAX_FRAME / 2)
             state->max_output = ZO_MAX_FRAME / 2;
     }

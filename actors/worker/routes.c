@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "handlers.h"
+#include "zo_conf.h"
 
 #define ROUTES_MAX 256
 
@@ -69,36 +70,10 @@ zo_routes_destroy (zo_routes_t **self_p)
 int64_t
 zo_routes_parse_ms (const char *text)
 {
-    if (!text || !*text)
+    uint64_t ms;
+    if (zo_conf_parse_ms (text, &ms) || ms > 9000000000000000ull)
         return -1;
-    errno = 0;
-    char *end;
-    double value = strtod (text, &end);
-    if (errno || end == text || value < 0)
-        return -1;
-    while (*end == ' ')
-        end++;
-    double scale = 1;
-    if (*end == 0 || streq (end, "ms"))
-        scale = 1;
-    else
-    if (streq (end, "s"))
-        scale = 1000;
-    else
-    if (streq (end, "m"))
-        scale = 60000;
-    else
-    if (streq (end, "h"))
-        scale = 3600000;
-    else
-    if (streq (end, "us"))
-        scale = 0.001;
-    else
-        return -1;
-    double ms = value * scale;
-    if (ms > 9e15)
-        return -1;
-    return (int64_t) (ms + 0.5);
+    return (int64_t) ms;
 }
 
 int
