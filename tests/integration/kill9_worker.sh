@@ -6,20 +6,8 @@
 source "$(dirname "$0")/lib.sh"
 zt_init kill9_worker 17110
 
-cat >"$T/worker.conf" <<CONF
-worker
-    routes
-        route
-            match = "test.sleep"
-            handler = sleep
-            ms = 50
-CONF
-
 N=3000
-zt_broker
-zt_worker w1 --config "$T/worker.conf" --worker-capacity 20
-W1=$WORKER_PID
-zt_worker w2 --config "$T/worker.conf" --worker-capacity 20
+zt_sleep_pair 50
 
 zt_events "$T/events.ndjson" k9 "$N" test.sleep
 zt_say "injecting $N sleep events (50 ms each, 20 in flight per worker)"

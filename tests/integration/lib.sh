@@ -171,6 +171,24 @@ s_worker_ready () {
     [ "$(s_worker_lines "$1")" -gt "$2" ]
 }
 
+#   zt_sleep_pair MS: a broker and two workers w1, w2 (20 in flight each)
+#   whose route "test.sleep" waits MS ms (config in $T/worker.conf); W1 is
+#   w1's pid, for the tests that kill or stop it mid-run.
+zt_sleep_pair () {
+    cat >"$T/worker.conf" <<CONF
+worker
+    routes
+        route
+            match = "test.sleep"
+            handler = sleep
+            ms = $1
+CONF
+    zt_broker
+    zt_worker w1 --config "$T/worker.conf" --worker-capacity 20
+    W1=$WORKER_PID
+    zt_worker w2 --config "$T/worker.conf" --worker-capacity 20
+}
+
 #   True when a process has exited (gone, or a zombie waiting for us).
 zt_gone () {
     local st

@@ -5,20 +5,8 @@
 source "$(dirname "$0")/lib.sh"
 zt_init sigstop_worker 17120
 
-cat >"$T/worker.conf" <<CONF
-worker
-    routes
-        route
-            match = "test.sleep"
-            handler = sleep
-            ms = 200
-CONF
-
 N=600
-zt_broker
-zt_worker w1 --config "$T/worker.conf" --worker-capacity 20
-W1=$WORKER_PID
-zt_worker w2 --config "$T/worker.conf" --worker-capacity 20
+zt_sleep_pair 200
 
 zt_events "$T/events.ndjson" ss "$N" test.sleep
 zt_say "injecting $N sleep events (200 ms each, 20 in flight per worker)"
