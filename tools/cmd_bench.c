@@ -181,27 +181,9 @@ s_free_port (void)
 static pid_t
 s_spawn (const char *dir, const char *log_name, char **argv)
 {
-    pid_t pid = fork ();
-    if (pid == 0) {
-        //  The child must not inherit the parent's blocked signals, or
-        //  SIGTERM would never reach it.
-        sigset_t none;
-        sigemptyset (&none);
-        sigprocmask (SIG_SETMASK, &none, NULL);
-        //  Actors log through zsys, to stdout: both go to the run's log.
-        char log [128];
-        snprintf (log, sizeof log, "%s/%s.log", dir, log_name);
-        int fd = open (log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2 (fd, STDOUT_FILENO);
-            dup2 (fd, STDERR_FILENO);
-            close (fd);
-        }
-        execv (argv [0], argv);
-        fprintf (stderr, "cannot run %s: %s\n", argv [0], strerror (errno));
-        _exit (127);
-    }
-    return pid;
+    char log [128];
+    snprintf (log, sizeof log, "%s/%s.log", dir, log_name);
+    return zorch_spawn (argv, log);
 }
 
 static void

@@ -134,22 +134,10 @@ s_is_conf_flag (zo_conf_t *conf, const char *arg, bool *takes_value)
 static int
 s_spawn (s_up_t *self, s_actor_t *actor)
 {
-    pid_t pid = fork ();
+    pid_t pid = zorch_spawn (actor->argv, NULL);
     if (pid < 0) {
         zsys_error ("up: cannot start %s: %s", actor->name, strerror (errno));
         return -1;
-    }
-    if (pid == 0) {
-        //  The child: its own process group (so that Ctrl-C reaches only
-        //  zorch up, which then stops everyone in order), default signals.
-        setpgid (0, 0);
-        sigset_t none;
-        sigemptyset (&none);
-        sigprocmask (SIG_SETMASK, &none, NULL);
-        signal (SIGPIPE, SIG_DFL);
-        execv (actor->path, actor->argv);
-        fprintf (stderr, "zorch up: cannot run %s: %s\n", actor->path, strerror (errno));
-        _exit (127);
     }
     actor->pid = pid;
     actor->started_ms = zo_loop_now_ms (self->loop);

@@ -2,6 +2,8 @@
 #include "zorch.h"
 
 #include <czmq.h>
+#include <signal.h>
+#include <fcntl.h>
 #include <math.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -149,6 +151,34 @@ zorch_find_binary (const char *name, const char *subdir)
         free (copy);
     }
     return NULL;
+}
+
+pid_t
+zorch_spawn (char **argv, const char *log_path)
+{
+    pid_t pid = fork ();
+    if (pid != 0)
+        return pid;
+    //  The child: its own process group (a Ctrl-C at the terminal reaches
+    //  only the zorch command, which then stops its children in order) and
+    //  the default signal dispositions and mask the parent changed.
+    setpgid (0, 0);
+    sigset_t none;
+    sigemptyset (&none);
+    sigprocmask (SIG_SETMASK, &none, NULL);
+    signal (SIGPIPE, SIG_DFL);
+    if (log_path) {
+        //  Actors log through zsys, to stdout: both go to the log.
+        int fd = open (log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            dup2 (fd, STDOUT_FILENO);
+            dup2 (fd, STDERR_FILENO);
+            close (fd);
+        }
+    }
+    execv (argv [0], argv);
+    fprintf (stderr, "zorch: cannot run %s: %s\n", argv [0], strerror (errno));
+    _exit (127);
 }
 
 int

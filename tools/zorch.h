@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "zo_conf.h"
 #include "zo_inject.h"
@@ -43,6 +44,11 @@ int zorch_parse_double (const char *text, double *value);
     $ZORCH_BIN_DIR (and its <subdir>), next to this zorch, in the build
     tree (<exe dir>/../<subdir>), then on PATH. NULL if not found.  */
 char *zorch_find_binary (const char *name, const char *subdir);
+
+/*  Starts argv[0] with argv in a child of its own process group, with
+    default signals, stdout and stderr to log_path (NULL: inherited).
+    Returns the child's pid, or -1 with errno if fork failed.  */
+pid_t zorch_spawn (char **argv, const char *log_path);
 
 /*  The directory the running zorch executable lives in (no trailing
     slash), or "." when unknown.  */
