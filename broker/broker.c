@@ -165,6 +165,21 @@ s_collect_expired (zo_rec_t *rec, void *arg)
     self->scratch [col->n++] = rec;
 }
 
+static void
+s_update_gauges (zo_broker_t *self)
+{
+    *self->g [G_QUEUE_HIGH] = (double) zo_queue_lane_size (&self->queue, ZO_PRIO_HIGH);
+    *self->g [G_QUEUE_NORMAL] = (double) zo_queue_lane_size (&self->queue, ZO_PRIO_NORMAL);
+    *self->g [G_QUEUE_LOW] = (double) zo_queue_lane_size (&self->queue, ZO_PRIO_LOW);
+    *self->g [G_QUEUE] = (double) zo_queue_size (&self->queue);
+    *self->g [G_INFLIGHT] = (double) self->inflight;
+    *self->g [G_DELAYED] = (double) self->delayed.count;
+    *self->g [G_WORKERS] = (double) zo_workers_size (self->workers);
+    *self->g [G_WORKER_CREDIT] = (double) zo_workers_credit (self->workers);
+    *self->g [G_DLQ] = (double) zo_dlq_size (self->dlq);
+    *self->g [G_DEDUPE] = (double) zo_dedupe_size (self->dedupe);
+}
+
 static int
 s_on_tick (zo_loop_t *loop, int id, void *arg)
 {
@@ -190,6 +205,9 @@ s_on_tick (zo_loop_t *loop, int id, void *arg)
         zo__broker_dead (self, self->scratch [i], "deadline exceeded");
     }
     zo__back_tick (self, now_ms);
+    //  Gauges are read once a second (STATS); refreshing them here, not
+    //  on every wake-up, keeps the per-worker sum off the hot path.
+    s_update_gauges (self);
 
     if (self->draining && !self->finished && now_ms >= self->drain_until_ms) {
         zsys_warning ("broker: grace period over with %zu queued, %zu delayed, %zu in flight",
@@ -197,21 +215,6 @@ s_on_tick (zo_loop_t *loop, int id, void *arg)
         s_finish (self);
     }
     return 0;
-}
-
-static void
-s_update_gauges (zo_broker_t *self)
-{
-    *self->g [G_QUEUE_HIGH] = (double) zo_queue_lane_size (&self->queue, ZO_PRIO_HIGH);
-    *self->g [G_QUEUE_NORMAL] = (double) zo_queue_lane_size (&self->queue, ZO_PRIO_NORMAL);
-    *self->g [G_QUEUE_LOW] = (double) zo_queue_lane_size (&self->queue, ZO_PRIO_LOW);
-    *self->g [G_QUEUE] = (double) zo_queue_size (&self->queue);
-    *self->g [G_INFLIGHT] = (double) self->inflight;
-    *self->g [G_DELAYED] = (double) self->delayed.count;
-    *self->g [G_WORKERS] = (double) zo_workers_size (self->workers);
-    *self->g [G_WORKER_CREDIT] = (double) zo_workers_credit (self->workers);
-    *self->g [G_DLQ] = (double) zo_dlq_size (self->dlq);
-    *self->g [G_DEDUPE] = (double) zo_dedupe_size (self->dedupe);
 }
 
 //  Wakes the loop when held ACKs are due; before-sleep sends them.
@@ -246,7 +249,6 @@ s_before_sleep (zo_loop_t *loop, void *arg)
         self->ack_timer = 0;
     }
     zo_dlq_flush (self->dlq);
-    s_update_gauges (self);
     if (self->draining && s_idle (self)) {
         zsys_info ("broker: drained");
         s_finish (self);
