@@ -1,9 +1,20 @@
 /*  zo_loop: the one event loop of an actor process (see zo_loop.h).
 
-    Watched items live in two parallel arrays: the zmq_pollitem_t array
-    handed to zmq_poll as is, and our handler records. Removing an item
+    Watched items live in three parallel arrays: zmq_pollitem_t records
+    (socket or fd, the events asked for, the events seen), the struct
+    pollfd array handed to ppoll, and our handler records. Removing an item
     while handlers run only marks it; the arrays are compacted after the
     dispatch pass, so indexes stay valid while we walk them.
+
+    The loop polls by itself instead of through zmq_poll, for two reasons.
+    zmq_poll takes whole milliseconds, so a timer due in 0.2 ms would fire
+    up to a millisecond late; ppoll takes nanoseconds. And zmq_poll probes
+    every socket twice per call (a zero-timeout pass, then after the wait),
+    each probe a getpid and a poll inside libzmq; here each socket is probed
+    once before sleeping (ZMQ_EVENTS, which also re-arms its ZMQ_FD) and
+    after waking only if its ZMQ_FD fired. A socket's readiness changes only
+    through commands that signal its ZMQ_FD, or through our own calls on it,
+    which happen before the next probe; so nothing is missed.
 
     Timers are kept by zo_timers (a heap with an id map); the loop gives
     them its clock and runs their handlers.
@@ -14,6 +25,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +50,7 @@ typedef struct {
 struct _zo_loop_t {
     //  Watched sockets and fds
     zmq_pollitem_t *pollset;
+    struct pollfd *pfds;        /* sockets: their ZMQ_FD, for POLLIN */
     s_item_t *items;
     size_t n_items;
     size_t max_items;
@@ -125,9 +138,10 @@ zo_loop_new (void)
         return NULL;
     self->max_items = 16;
     self->pollset = (zmq_pollitem_t *) calloc (self->max_items, sizeof (zmq_pollitem_t));
+    self->pfds = (struct pollfd *) calloc (self->max_items, sizeof (struct pollfd));
     self->items = (s_item_t *) calloc (self->max_items, sizeof (s_item_t));
     self->timers = zo_timers_new ();
-    if (!self->pollset || !self->items || !self->timers)
+    if (!self->pollset || !self->pfds || !self->items || !self->timers)
         goto err;
     self->signal_fd = -1;
     sigemptyset (&self->signal_mask);
@@ -149,6 +163,7 @@ zo_loop_destroy (zo_loop_t **self_p)
     if (self->signal_fd >= 0)
         close (self->signal_fd);
     free (self->pollset);
+    free (self->pfds);
     free (self->items);
     zo_timers_destroy (&self->timers);
     free (self);
@@ -158,6 +173,13 @@ zo_loop_destroy (zo_loop_t **self_p)
 
 //  --------------------------------------------------------------------------
 //  Watched items
+
+//  ZMQ_POLLIN/OUT asked for a plain fd, as poll(2) events.
+static short
+s_poll_events (short events)
+{
+    return (short) ((events & ZMQ_POLLIN ? POLLIN : 0) | (events & ZMQ_POLLOUT ? POLLOUT : 0));
+}
 
 static int
 s_item_add (zo_loop_t *self, void *socket, int fd, short events,
@@ -172,12 +194,24 @@ s_item_add (zo_loop_t *self, void *socket, int fd, short events,
         if (!pollset)
             return -1;
         self->pollset = pollset;
+        struct pollfd *pfds = (struct pollfd *) realloc (self->pfds, max * sizeof (struct pollfd));
+        if (!pfds)
+            return -1;
+        self->pfds = pfds;
         s_item_t *items = (s_item_t *) realloc (self->items, max * sizeof (s_item_t));
         if (!items)
             return -1;
         self->items = items;
         self->max_items = max;
     }
+    struct pollfd pfd = { .fd = fd, .events = s_poll_events (events) };
+    if (socket) {
+        size_t size = sizeof (pfd.fd);
+        if (zmq_getsockopt (socket, ZMQ_FD, &pfd.fd, &size))
+            return -1;
+        pfd.events = POLLIN;
+    }
+    self->pfds [self->n_items] = pfd;
     self->pollset [self->n_items] = (zmq_pollitem_t) {
         .socket = socket, .fd = fd, .events = events, .revents = 0
     };
@@ -198,6 +232,7 @@ s_items_compact (zo_loop_t *self)
             continue;
         if (kept != i) {
             self->pollset [kept] = self->pollset [i];
+            self->pfds [kept] = self->pfds [i];
             self->items [kept] = self->items [i];
         }
         kept++;
@@ -213,6 +248,7 @@ s_item_kill (zo_loop_t *self, size_t index)
     //  A dead item must not fire even if it is polled before compaction.
     self->pollset [index].events = 0;
     self->pollset [index].revents = 0;
+    self->pfds [index].fd = -1;         //  ppoll skips negative fds
     self->need_compact = true;
 }
 
@@ -240,8 +276,10 @@ zo_loop_set_fd_events (zo_loop_t *self, int fd, short events)
     assert (self);
     for (size_t i = 0; i < self->n_items; i++)
         if (!self->pollset [i].socket && self->pollset [i].fd == fd
-        && !self->items [i].dead)
+        && !self->items [i].dead) {
             self->pollset [i].events = events;
+            self->pfds [i].events = s_poll_events (events);
+        }
 }
 
 void
@@ -417,41 +455,97 @@ zo_loop_set_spin (zo_loop_t *self, uint32_t spin_us)
     self->spin_ns = (uint64_t) spin_us * 1000u;
 }
 
-//  Milliseconds zmq_poll may block: until the next timer, rounded up so
-//  we never wake before it is due; -1 when there is no timer.
-static long
-s_timeout_ms (zo_loop_t *self)
+//  Nanoseconds to block: until the next timer, by a fresh clock read so
+//  the wait ends on time; -1 when there is no timer.
+static int64_t
+s_timeout_ns (zo_loop_t *self)
 {
     if (zo_timers_size (self->timers) == 0)
         return -1;
+    s_refresh_now (self);
     uint64_t deadline = zo_timers_first (self->timers);
     if (deadline <= self->now)
         return 0;
-    uint64_t ms = (deadline - self->now + 999999u) / 1000000u;
-    return ms > (uint64_t) INT_MAX? INT_MAX: (long) ms;
+    uint64_t ns = deadline - self->now;
+    return ns > (uint64_t) INT64_MAX? INT64_MAX: (int64_t) ns;
+}
+
+//  ZMQ_POLLIN if the socket has a message waiting. Reading ZMQ_EVENTS also
+//  processes the socket's pending commands, which re-arms its ZMQ_FD.
+static short
+s_socket_events (void *socket)
+{
+    int events = 0;
+    size_t size = sizeof (events);
+    if (zmq_getsockopt (socket, ZMQ_EVENTS, &events, &size))
+        return 0;
+    return events & ZMQ_POLLIN? ZMQ_POLLIN: 0;
+}
+
+//  One poll of every item, blocking up to timeout_ns (-1: no limit) when
+//  nothing is ready. Fills pollset [].revents; returns how many items are
+//  ready, or -1 (errno set).
+static int
+s_poll_once (zo_loop_t *self, int64_t timeout_ns)
+{
+    int ready = 0;
+    for (size_t i = 0; i < self->n_items; i++) {
+        zmq_pollitem_t *item = &self->pollset [i];
+        item->revents = item->socket && item->events? s_socket_events (item->socket): 0;
+        if (item->revents)
+            ready++;
+    }
+    struct timespec ts, *tsp = NULL;
+    if (ready)
+        timeout_ns = 0;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = (time_t) (timeout_ns / 1000000000);
+        ts.tv_nsec = (long) (timeout_ns % 1000000000);
+        tsp = &ts;
+    }
+    int rc = ppoll (self->pfds, (nfds_t) self->n_items, tsp, NULL);
+    if (rc < 0)
+        return -1;
+    for (size_t i = 0; rc > 0 && i < self->n_items; i++) {
+        short revents = self->pfds [i].revents;
+        zmq_pollitem_t *item = &self->pollset [i];
+        if (!revents || !item->events)
+            continue;
+        if (item->socket) {
+            if (!item->revents && (item->revents = s_socket_events (item->socket)))
+                ready++;
+        }
+        else {
+            item->revents = (short) ((revents & POLLIN? ZMQ_POLLIN: 0)
+                                   | (revents & POLLOUT? ZMQ_POLLOUT: 0)
+                                   | (revents & ~(POLLIN | POLLOUT)? ZMQ_POLLERR: 0));
+            ready++;
+        }
+    }
+    return ready;
 }
 
 static int
 s_poll (zo_loop_t *self)
 {
-    long timeout = s_timeout_ms (self);
+    int64_t timeout = s_timeout_ns (self);
     if (self->spin_ns && timeout != 0) {
         uint64_t end = s_sat_add (self->now, self->spin_ns);
         if (zo_timers_size (self->timers) && zo_timers_first (self->timers) < end)
             end = zo_timers_first (self->timers);
         while (true) {
-            int rc = zmq_poll (self->pollset, (int) self->n_items, 0);
+            int rc = s_poll_once (self, 0);
             if (rc != 0)
                 return rc;
             s_refresh_now (self);
             if (self->now >= end)
                 break;
         }
-        timeout = s_timeout_ms (self);
+        timeout = s_timeout_ns (self);
         if (timeout == 0)
             return 0;
     }
-    return zmq_poll (self->pollset, (int) self->n_items, timeout);
+    return s_poll_once (self, timeout);
 }
 
 static void

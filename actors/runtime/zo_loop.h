@@ -1,9 +1,11 @@
 /*  zo_loop: the one event loop of an actor process.
 
-    Polls ZeroMQ sockets and plain file descriptors with zmq_poll, runs
-    timers kept in a binary heap against a monotonic clock, and calls a
-    before-sleep hook once per iteration (after every ready handler ran) so
-    actors can flush batched output with one send per peer. Signals arrive
+    Polls ZeroMQ sockets (through their ZMQ_FD and ZMQ_EVENTS) and plain
+    file descriptors with one ppoll, runs timers kept in a binary heap
+    against a monotonic clock (to the microsecond, not to zmq_poll's whole
+    millisecond), and calls a before-sleep hook once per iteration (after
+    every ready handler ran) so actors can flush batched output with one
+    send per peer. Signals arrive
     through a signalfd, so handlers run on the loop, never in a signal
     context. The clock can be replaced so tests drive time by hand.
 

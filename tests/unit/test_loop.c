@@ -429,6 +429,57 @@ Test (loop, socket_readiness_with_inproc_pair)
     zmq_ctx_term (ctx);
 }
 
+//  A handler that takes one message per call leaves the socket readable;
+//  the loop must see that (ZMQ_FD does not fire again for it) and call it
+//  again without sleeping, also while messages keep arriving over tcp
+//  through libzmq's I/O thread.
+static int
+s_take_one (zo_loop_t *loop, void *socket, void *arg)
+{
+    sock_state_t *state = (sock_state_t *) arg;
+    char buffer [16];
+    if (zmq_recv (socket, buffer, sizeof (buffer), ZMQ_DONTWAIT) >= 0)
+        state->received++;
+    return state->received >= 200? -1: 0;
+}
+
+static int
+s_send_hundred (zo_loop_t *loop, int id, void *arg)
+{
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq (zmq_send (arg, "abc", 3, 0), 3);
+    return 0;
+}
+
+Test (loop, socket_read_one_at_a_time_over_tcp)
+{
+    void *ctx = zmq_ctx_new ();
+    void *a = zmq_socket (ctx, ZMQ_PULL);
+    void *b = zmq_socket (ctx, ZMQ_PUSH);
+    cr_assert_eq (zmq_bind (a, "tcp://127.0.0.1:*"), 0);
+    char endpoint [256];
+    size_t size = sizeof (endpoint);
+    cr_assert_eq (zmq_getsockopt (a, ZMQ_LAST_ENDPOINT, endpoint, &size), 0);
+    cr_assert_eq (zmq_connect (b, endpoint), 0);
+    zo_loop_t *loop = zo_loop_new ();
+    sock_state_t state = { 0, NULL };
+    cr_assert_eq (zo_loop_add_socket (loop, a, s_take_one, &state), 0);
+    zo_loop_timer (loop, 1, s_send_hundred, b);
+    zo_loop_timer (loop, 30, s_send_hundred, b);
+    int fired = 0;
+    zo_loop_timer (loop, 5000, s_stop, &fired);     //  safety net
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (state.received, 200);
+    cr_assert_eq (fired, 0);
+    zo_loop_destroy (&loop);
+    int linger = 0;
+    zmq_setsockopt (a, ZMQ_LINGER, &linger, sizeof (linger));
+    zmq_setsockopt (b, ZMQ_LINGER, &linger, sizeof (linger));
+    zmq_close (a);
+    zmq_close (b);
+    zmq_ctx_term (ctx);
+}
+
 Test (loop, too_many_items_is_refused)
 {
     zo_loop_t *loop = zo_loop_new ();
