@@ -124,6 +124,7 @@ s_on_dlq_change (zo_broker_t *self, const void *ident, size_t ident_len, zo_msg_
     }
     size_t count = zo_dlq_take (self->dlq, msg->ids, msg->n_ids,
                                 replay ? s_replay_one : NULL, self);
+    zo_dlq_flush (self->dlq);
     *self->c [replay ? C_DLQ_REPLAYED : C_DLQ_PURGED] += count;
     if (count)
         zsys_info ("broker: %zu dead letters %s", count, replay ? "replayed" : "purged");

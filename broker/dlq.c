@@ -50,8 +50,8 @@ zo_mkdir_p (const char *dir)
     return 0;
 }
 
-static void
-s_fsync_dir (const char *path)
+void
+zo_fsync_dir (const char *path)
 {
     char dir [4096];
     snprintf (dir, sizeof (dir), "%s", path);
@@ -104,7 +104,7 @@ zo_write_atomic (const char *path, const void *buf, size_t len)
         unlink (tmp);
         return -1;
     }
-    s_fsync_dir (path);
+    zo_fsync_dir (path);
     return 0;
 }
 
@@ -447,10 +447,7 @@ zo_dlq_take (zo_dlq_t *self, const zo_span_t *ids, size_t n_ids,
             self->entries [kept++] = *entry;
     }
     self->size = kept;
-    if (taken) {
-        //  Pending appends are part of the rewrite.
-        self->stale = true;
-        zo_dlq_flush (self);
-    }
+    if (taken)
+        self->stale = true;          //  pending appends are part of the rewrite
     return taken;
 }

@@ -7,9 +7,9 @@
     attempts: uint, failed_ms: uint (wall clock)}. Appends are buffered and
     made durable by zo_dlq_flush (fflush + fdatasync), which the broker
     calls once per loop iteration. Replay and purge rewrite the file
-    atomically (temporary file, fsync, rename). At start the file is read
-    back; a corrupt tail (a crash mid-write) is logged, skipped and cut
-    off, so later appends stay readable.
+    atomically (temporary file, fsync, rename) at the next flush. At
+    start the file is read back; a corrupt tail (a crash mid-write) is
+    logged, skipped and cut off, so later appends stay readable.
 
     The whole store is also kept in memory, oldest first, for listing.
 */
@@ -59,9 +59,11 @@ const zo_dlq_entry_t *zo_dlq_at (const zo_dlq_t *self, size_t i);
 typedef int (zo_dlq_take_fn) (const zo_dlq_entry_t *entry, void *arg);
 
 /*  Removes the entries whose id is one of ids (every entry when n_ids is
-    0), calling fn (if not NULL) for each first, then rewrites the file.
-    Returns how many were removed. If the rewrite fails (logged) the
-    memory copy is still updated and the next rewrite retries.  */
+    0), calling fn (if not NULL) for each first. Returns how many were
+    removed. The file is rewritten by the next zo_dlq_flush, so that a
+    caller can first make durable what it did with them (the broker's
+    journal, for replayed events); if the rewrite fails (logged) the memory
+    copy is still updated and the next flush retries.  */
 size_t zo_dlq_take (zo_dlq_t *self, const zo_span_t *ids, size_t n_ids,
                     zo_dlq_take_fn *fn, void *arg);
 
@@ -70,6 +72,9 @@ zo_span_t zo_dlq_event_id (zo_span_t event);
 
 /*  Creates dir and its parents. 0, or -1 with errno set.  */
 int zo_mkdir_p (const char *dir);
+/*  fsyncs the directory that holds path, so that a file made or renamed
+    there stays after a crash. Failures are ignored (best effort).  */
+void zo_fsync_dir (const char *path);
 /*  Writes buf to path atomically: path.tmp, fsync, rename, fsync of the
     directory. 0, or -1 (logged).  */
 int zo_write_atomic (const char *path, const void *buf, size_t len);
