@@ -62,7 +62,7 @@ s_on_submit (zo_broker_t *self, const void *ident, size_t ident_len, zo_msg_t *m
     *self->c [C_DUPLICATES] += reply.duplicates;
     if (msg->results && self->ack_delay_ns)
         zo_outbox_ack (self->outbox, ident, ident_len, reply.seq, reply.accepted,
-                       reply.duplicates, zo_loop_now_ns (self->loop) + self->ack_delay_ns);
+                       reply.duplicates, zo_loop_now_ns (self->loop) + self->ack_delay_ns, 0);
     else
         zo__broker_send (self, self->front, ident, ident_len, &reply);
 }

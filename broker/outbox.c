@@ -17,6 +17,8 @@
 typedef struct {
     uint64_t seq;
     uint32_t accepted, duplicates;
+    uint64_t due_ns;         /* leaves by then (with a RESULT, sooner) */
+    uint64_t pos;            /* journal position it waits for; 0 = none */
 } s_ack_t;
 
 typedef struct {
@@ -30,7 +32,6 @@ typedef struct {
     size_t cap_ends;
     s_ack_t *acks;           /* ACKs held back, oldest first */
     size_t n_acks, cap_acks;
-    uint64_t ack_due_ns;     /* when the oldest must go */
     bool active;             /* in the active list */
 } s_box_t;
 
@@ -46,6 +47,7 @@ struct _zo_outbox_t {
     msgpack_sbuffer frame;   /* the RESULT being sent */
     size_t n_active, cap_active;
     size_t pending;
+    uint64_t durable;        /* journal position synced so far */
 };
 
 zo_outbox_t *
@@ -191,45 +193,63 @@ s_send_ack (zo_outbox_t *self, const void *ident, size_t ident_len, const s_ack_
     msgpack_sbuffer_destroy (&buf);
 }
 
-//  Sends the ACKs a box holds, oldest first.
-static void
-s_send_acks (zo_outbox_t *self, s_box_t *box)
+//  Sends the ACKs a box holds that may leave now, oldest first: those
+//  whose events are durable and that are due by now_ns (UINT64_MAX: all
+//  durable ones, as when RESULTs follow them). True when none is left.
+static bool
+s_send_acks (zo_outbox_t *self, s_box_t *box, uint64_t now_ns)
 {
-    for (size_t i = 0; i < box->n_acks; i++)
-        s_send_ack (self, box->ident, box->ident_len, &box->acks [i]);
-    box->n_acks = 0;
-    box->ack_due_ns = 0;
+    size_t sent = 0;
+    while (sent < box->n_acks && box->acks [sent].pos <= self->durable
+    &&     box->acks [sent].due_ns <= now_ns) {
+        s_send_ack (self, box->ident, box->ident_len, &box->acks [sent]);
+        sent++;
+    }
+    if (sent) {
+        box->n_acks -= sent;
+        memmove (box->acks, box->acks + sent, box->n_acks * sizeof (s_ack_t));
+    }
+    return box->n_acks == 0;
 }
 
-//  Sends one box's results as a RESULT message and empties it; the ACKs
-//  it holds go first.
+//  Sends one box's results as RESULT messages (of at most batch_max
+//  results and about max_bytes each) and empties it; the ACKs it holds go
+//  first. While an ACK waits for the journal, the results wait behind it.
 static void
 s_send (zo_outbox_t *self, s_box_t *box)
 {
-    s_send_acks (self, box);
-    if (!box->count)
+    if (!s_send_acks (self, box, UINT64_MAX) || !box->count)
         return;
-    //  The results were encoded as they came; the RESULT wraps them.
-    assert (box->count <= self->batch_max);
+    //  The results were encoded as they came; each RESULT wraps a run.
+    const uint8_t *data = (const uint8_t *) box->sbuf.data;
     uint32_t start = 0;
-    for (size_t i = 0; i < box->count; i++) {
-        self->batch [i].raw.ptr = (const uint8_t *) box->sbuf.data + start;
-        self->batch [i].raw.len = box->ends [i] - start;
-        start = box->ends [i];
+    for (size_t first = 0; first < box->count; ) {
+        uint32_t run_start = start;
+        size_t n = 0;
+        while (first + n < box->count && n < self->batch_max) {
+            uint32_t end = box->ends [first + n];
+            self->batch [n].raw.ptr = data + start;
+            self->batch [n].raw.len = end - start;
+            start = end;
+            n++;
+            if (end - run_start >= self->max_bytes)
+                break;
+        }
+        zo_msg_t result = { .cmd = ZO_CMD_RESULT, .results_ = self->batch,
+                            .n_results = (uint32_t) n };
+        msgpack_sbuffer_clear (&self->frame);
+        msgpack_packer pk;
+        msgpack_packer_init (&pk, &self->frame, msgpack_sbuffer_write);
+        zo_proto_encode (&pk, &result);
+        int rc = zmq_send (self->socket, box->ident, box->ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        if (rc >= 0)
+            rc = zmq_send (self->socket, self->frame.data, self->frame.size, ZMQ_DONTWAIT);
+        if (rc < 0)
+            *self->dropped += n;
+        else
+            *self->sent += n;
+        first += n;
     }
-    zo_msg_t result = { .cmd = ZO_CMD_RESULT, .results_ = self->batch,
-                        .n_results = (uint32_t) box->count };
-    msgpack_sbuffer_clear (&self->frame);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &self->frame, msgpack_sbuffer_write);
-    zo_proto_encode (&pk, &result);
-    int rc = zmq_send (self->socket, box->ident, box->ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    if (rc >= 0)
-        rc = zmq_send (self->socket, self->frame.data, self->frame.size, ZMQ_DONTWAIT);
-    if (rc < 0)
-        *self->dropped += box->count;
-    else
-        *self->sent += box->count;
     assert (self->pending >= box->count);
     self->pending -= box->count;
     box->count = 0;
@@ -274,9 +294,10 @@ zo_outbox_add (zo_outbox_t *self, const void *ident, size_t ident_len,
 
 void
 zo_outbox_ack (zo_outbox_t *self, const void *ident, size_t ident_len,
-               uint64_t seq, uint32_t accepted, uint32_t duplicates, uint64_t due_ns)
+               uint64_t seq, uint32_t accepted, uint32_t duplicates, uint64_t due_ns,
+               uint64_t pos)
 {
-    s_ack_t ack = { seq, accepted, duplicates };
+    s_ack_t ack = { seq, accepted, duplicates, due_ns, pos };
     s_box_t *box = s_box (self, ident, ident_len);
     if (box && box->n_acks == box->cap_acks) {
         size_t cap = box->cap_acks ? box->cap_acks * 2 : 4;
@@ -287,11 +308,13 @@ zo_outbox_ack (zo_outbox_t *self, const void *ident, size_t ident_len,
         }
     }
     if (!box || box->n_acks == box->cap_acks || s_activate (self, box)) {
-        s_send_ack (self, ident, ident_len, &ack);
+        //  Out of memory: an ACK that is not durable yet cannot be sent.
+        if (pos <= self->durable)
+            s_send_ack (self, ident, ident_len, &ack);
+        else
+            (*self->dropped)++;
         return;
     }
-    if (box->n_acks == 0)
-        box->ack_due_ns = due_ns;
     box->acks [box->n_acks++] = ack;
 }
 
@@ -302,12 +325,16 @@ zo_outbox_flush (zo_outbox_t *self, uint64_t now_ns)
     size_t kept = 0;
     for (size_t i = 0; i < self->n_active; i++) {
         s_box_t *box = self->active [i];
-        if (box->count || (box->n_acks && box->ack_due_ns <= now_ns))
+        if (box->count)
             s_send (self, box);
-        if (box->n_acks) {
-            //  Only ACKs not yet due: keep the box for a later flush.
-            if (!next_due || box->ack_due_ns < next_due)
-                next_due = box->ack_due_ns;
+        else
+            s_send_acks (self, box, now_ns);
+        if (box->n_acks || box->count) {
+            //  Held: for the journal (its sync wakes the loop) or for its
+            //  due time (the caller's timer does).
+            const s_ack_t *first = &box->acks [0];
+            if (box->n_acks && first->pos <= self->durable && (!next_due || first->due_ns < next_due))
+                next_due = first->due_ns;
             self->active [kept++] = box;
         }
         else
@@ -317,6 +344,27 @@ zo_outbox_flush (zo_outbox_t *self, uint64_t now_ns)
     if (self->size > S_KEEP_MAX && kept == 0)
         s_clear (self);
     return next_due;
+}
+
+void
+zo_outbox_set_durable (zo_outbox_t *self, uint64_t synced)
+{
+    self->durable = synced;
+}
+
+void
+zo_outbox_drop_acks (zo_outbox_t *self)
+{
+    for (size_t i = 0; i < self->n_active; i++) {
+        s_box_t *box = self->active [i];
+        size_t kept = 0;
+        for (size_t k = 0; k < box->n_acks; k++)
+            if (box->acks [k].pos <= self->durable)
+                box->acks [kept++] = box->acks [k];
+            else
+                (*self->dropped)++;
+        box->n_acks = kept;
+    }
 }
 
 size_t

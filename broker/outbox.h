@@ -8,6 +8,11 @@
     ACK always leaves before any RESULT to the same producer, and no later
     than its due time.
 
+    With the broker's journal on, every ACK is held here until the journal
+    has synced past the position of its batch (zo_outbox_set_durable): an
+    ACK leaves only once its events are durable, and a producer's RESULTs
+    wait behind its own ACKs that are not, so ACK-before-RESULT still holds.
+
     Results are packed as they come (one msgpack map each, per
     PROTOCOL.md "Events and results") into the producer's buffer; flush
     wraps each buffer in a RESULT envelope and sends it as one frame. A
@@ -40,15 +45,27 @@ void zo_outbox_destroy (zo_outbox_t **self_p);
 void zo_outbox_add (zo_outbox_t *self, const void *ident, size_t ident_len,
                     zo_span_t id, bool ok, zo_span_t result, const char *error,
                     uint64_t took_ns, uint32_t attempts);
-/*  Holds an ACK (seq, accepted, duplicates) for this producer until a
-    RESULT goes to it or due_ns passes, whichever is first. If it cannot be
-    held (out of memory) it is sent at once.  */
+/*  Holds an ACK (seq, accepted, duplicates) for this producer until the
+    journal is durable up to pos (0 = no journal: at once), and then until
+    a RESULT goes to it or due_ns passes, whichever is first. ACKs to one
+    producer leave in the order they were held. If it cannot be held (out
+    of memory) it is sent at once when durable, else dropped (counted).  */
 void zo_outbox_ack (zo_outbox_t *self, const void *ident, size_t ident_len,
-                    uint64_t seq, uint32_t accepted, uint32_t duplicates, uint64_t due_ns);
+                    uint64_t seq, uint32_t accepted, uint32_t duplicates, uint64_t due_ns,
+                    uint64_t pos);
 /*  Sends every pending RESULT batch, with the ACKs held for those
-    producers, and every ACK due by now_ns (UINT64_MAX: all of them).
-    Returns when the earliest ACK still held is due, or 0 if none is.  */
+    producers, and every ACK due by now_ns (UINT64_MAX: all of them), as
+    far as the journal allows. Returns when the earliest ACK still held
+    for its due time is due, or 0 if none is (ACKs held for the journal
+    need no timer: the journal's sync wakes the loop).  */
 uint64_t zo_outbox_flush (zo_outbox_t *self, uint64_t now_ns);
+/*  The journal is durable up to synced: ACKs held for positions up to it
+    may leave with the next flush.  */
+void zo_outbox_set_durable (zo_outbox_t *self, uint64_t synced);
+/*  The journal failed and will not sync again: drops every held ACK that
+    is not durable (counted as dropped), so that the RESULTs behind them
+    can go.  */
+void zo_outbox_drop_acks (zo_outbox_t *self);
 /*  Results waiting for the next flush.  */
 size_t zo_outbox_pending (const zo_outbox_t *self);
 
