@@ -45,7 +45,6 @@ struct _zo_journal_t {
 
     //  The loop's thread only.
     msgpack_sbuffer bufs [2];  /* one filled by appends, one with the thread */
-    msgpack_packer pks [2];
     int fill;                  /* index of the one being filled */
     uint64_t appended;         /* position: bytes appended since opened */
     uint64_t synced;
@@ -257,10 +256,8 @@ zo_journal_new (const char *dir, uint64_t segment_max,
     self->checkpoint = checkpoint;
     self->checkpoint_arg = arg;
     self->sync_ns = sync_ns;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 2; i++)
         msgpack_sbuffer_init (&self->bufs [i]);
-        msgpack_packer_init (&self->pks [i], &self->bufs [i], msgpack_sbuffer_write);
-    }
     pthread_mutex_init (&self->mutex, NULL);
     pthread_cond_init (&self->cond, NULL);
     return self;
@@ -329,7 +326,7 @@ zo_journal_add (zo_journal_t *self, zo_span_t event, uint32_t attempts, uint64_t
     if (self->failed)
         return self->appended;
     size_t before = self->bufs [self->fill].size;
-    zo_jrec_pack_add (&self->pks [self->fill], event, attempts, deadline_ms);
+    zo_jrec_add (&self->bufs [self->fill], event, attempts, deadline_ms);
     return s_appended (self, before);
 }
 
@@ -339,7 +336,7 @@ zo_journal_del (zo_journal_t *self, zo_span_t id)
     if (self->failed)
         return self->appended;
     size_t before = self->bufs [self->fill].size;
-    zo_jrec_pack_del (&self->pks [self->fill], id);
+    zo_jrec_del (&self->bufs [self->fill], id);
     return s_appended (self, before);
 }
 
