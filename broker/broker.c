@@ -6,6 +6,7 @@
 #include "broker_int.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +24,15 @@ static const char *s_counter_names [C_COUNT] = {
     "errors_total", "results_sent_total", "results_dropped_total", "emitted_total",
     "emit_overflow_total", "unroutable_total", "workers_lost_total",
     "dlq_replayed_total", "dlq_purged_total", "spooled_total", "restored_total",
-    "emit_invalid_total"
+    "emit_invalid_total", "journal_appends_total", "journal_syncs_total",
+    "journal_bytes_total", "journal_recovered_total", "journal_corrupt_total",
+    "journal_errors_total", "journal_checkpoints_total"
 };
 
 static const char *s_gauge_names [G_COUNT] = {
     "queue_depth_high", "queue_depth_normal", "queue_depth_low", "queue_depth",
-    "inflight", "delayed", "workers", "worker_credit", "dlq_size", "dedupe_size"
+    "inflight", "delayed", "workers", "worker_credit", "dlq_size", "dedupe_size",
+    "journal_backlog_bytes"
 };
 
 static void
@@ -178,6 +182,19 @@ s_update_gauges (zo_broker_t *self)
     *self->g [G_WORKER_CREDIT] = (double) zo_workers_credit (self->workers);
     *self->g [G_DLQ] = (double) zo_dlq_size (self->dlq);
     *self->g [G_DEDUPE] = (double) zo_dedupe_size (self->dedupe);
+    if (self->journal) {
+        //  The journal keeps its own figures (its sync thread must not
+        //  touch the stats); copied here, as often as the gauges.
+        const zo_journal_stats_t *js = zo_journal_stats (self->journal);
+        *self->c [C_JOURNAL_APPENDS] = js->appends;
+        *self->c [C_JOURNAL_SYNCS] = js->syncs;
+        *self->c [C_JOURNAL_BYTES] = js->bytes;
+        *self->c [C_JOURNAL_RECOVERED] = js->recovered;
+        *self->c [C_JOURNAL_CORRUPT] = js->corrupt;
+        *self->c [C_JOURNAL_ERRORS] = js->errors;
+        *self->c [C_JOURNAL_CHECKPOINTS] = js->checkpoints;
+        *self->g [G_JOURNAL_BACKLOG] = (double) zo_journal_backlog (self->journal);
+    }
 }
 
 static int
@@ -225,6 +242,15 @@ s_on_ack_timer (zo_loop_t *loop, int id, void *arg)
     return 0;
 }
 
+//  The journal's sync thread finished a batch: the synced position moves
+//  (before-sleep then lets the ACKs it covers go).
+static int
+s_on_journal (zo_loop_t *loop, int fd, short revents, void *arg)
+{
+    zo_journal_collect (((zo_broker_t *) arg)->journal);
+    return 0;
+}
+
 static int
 s_before_sleep (zo_loop_t *loop, void *arg)
 {
@@ -232,15 +258,28 @@ s_before_sleep (zo_loop_t *loop, void *arg)
     if (self->finished)
         return 0;
     zo__back_dispatch (self);
+    if (self->journal) {
+        zo_outbox_set_durable (self->outbox, zo_journal_synced (self->journal));
+        if (zo_journal_failed (self->journal) && !self->journal_down) {
+            //  They would never be durable; their RESULTs may go.
+            self->journal_down = true;
+            zo_outbox_drop_acks (self->outbox);
+        }
+    }
     uint64_t now_ns = zo_loop_now_ns (loop);
     uint64_t ack_due = zo_outbox_flush (self->outbox, now_ns);
+    if (ack_due && self->ack_timer && ack_due < self->ack_timer_ns) {
+        //  ACKs are held for the same delay, so the first held is the first
+        //  due, except when the journal releases an older one late.
+        zo_loop_cancel (loop, self->ack_timer);
+        self->ack_timer = 0;
+    }
     if (ack_due && !self->ack_timer) {
-        //  Every ACK is held for the same delay, so the first one held is
-        //  always the first due: one timer at a time is enough.
         self->ack_timer = zo_loop_timer_ns (loop, ack_due > now_ns ? ack_due - now_ns : 0,
                                             s_on_ack_timer, self);
         if (self->ack_timer < 0)
             self->ack_timer = 0;
+        self->ack_timer_ns = ack_due;
     }
     else
     if (!ack_due && self->ack_timer) {
@@ -248,7 +287,10 @@ s_before_sleep (zo_loop_t *loop, void *arg)
         zo_loop_cancel (loop, self->ack_timer);
         self->ack_timer = 0;
     }
-    zo_dlq_flush (self->dlq);
+    //  Dead letters are durable before the journal's dels of their events
+    //  are written: a failed flush holds the journal back until it works.
+    if (zo_dlq_flush (self->dlq) == 0 && self->journal)
+        zo_journal_kick (self->journal);
     if (self->draining && s_idle (self)) {
         zsys_info ("broker: drained");
         s_finish (self);
@@ -291,15 +333,31 @@ s_spool (zo_broker_t *self)
     zo_spool_destroy (&spool);
 }
 
+//  Makes what is held durable before the process goes: dead letters, then
+//  the journal (whatever is still live stays in it for the next start), or
+//  without a journal the spool; ACKs and RESULTs still held are sent.
+static void
+s_persist (zo_broker_t *self)
+{
+    zo_dlq_flush (self->dlq);
+    if (self->journal) {
+        zo_journal_sync (self->journal);
+        zo_outbox_set_durable (self->outbox, zo_journal_synced (self->journal));
+        if (zo_journal_failed (self->journal))
+            zo_outbox_drop_acks (self->outbox);
+    }
+    zo_outbox_flush (self->outbox, UINT64_MAX);
+    if (!self->journal)
+        s_spool (self);
+}
+
 static void
 s_finish (zo_broker_t *self)
 {
     if (self->finished)
         return;
     self->finished = true;
-    zo_outbox_flush (self->outbox, UINT64_MAX);
-    zo_dlq_flush (self->dlq);
-    s_spool (self);
+    s_persist (self);
     s_update_gauges (self);
     zo_loop_stop (self->loop);
 }
@@ -335,7 +393,7 @@ s_restore (zo_span_t raw, uint32_t attempts, uint64_t left, void *arg)
     zo_broker_t *self = arg;
     zo_event_t event;
     if (zo__broker_parse_event (self, raw, &event)) {
-        zsys_warning ("broker: spooled event does not decode, dropped");
+        zsys_warning ("broker: stored event does not decode, dropped");
         return;
     }
     if (zo__broker_seen (self, event.id))
@@ -348,6 +406,60 @@ s_restore (zo_span_t raw, uint32_t attempts, uint64_t left, void *arg)
         if (left)
             rec->deadline_ms = zo_loop_now_ms (self->loop) + left;
     }
+}
+
+//  The journal's recovery: deadlines are wall-clock there.
+static void
+s_restore_journaled (zo_span_t raw, uint32_t attempts, uint64_t deadline_ms, void *arg)
+{
+    uint64_t left = 0;
+    if (deadline_ms) {
+        uint64_t now_ms = zo_clock_wall_ns () / 1000000;
+        left = deadline_ms > now_ms ? deadline_ms - now_ms : 1;
+    }
+    s_restore (raw, attempts, left, arg);
+}
+
+//  An id the journal saw done: a resend of it (its ACK may have been lost
+//  in the crash) is a duplicate for another dedupe window.
+static void
+s_restore_done (zo_span_t id, void *arg)
+{
+    zo_broker_t *self = arg;
+    zo_dedupe_add (self->dedupe, zo_evtab_hash (id), zo_loop_now_ms (self->loop));
+}
+
+static void
+s_checkpoint_rec (zo_rec_t *rec, void *arg)
+{
+    zo__broker_journal_add ((zo_broker_t *) arg, rec);
+}
+
+//  A new journal segment starts with every live event.
+static void
+s_checkpoint (zo_journal_t *journal, void *arg)
+{
+    zo_broker_t *self = arg;
+    zo_evtab_foreach (self->evtab, s_checkpoint_rec, self);
+}
+
+//  Opens the journal in data_dir/journal and loads what it holds. 0 or -1.
+static int
+s_journal_open (zo_broker_t *self, uint64_t segment_max)
+{
+    char dir [4096];
+    snprintf (dir, sizeof (dir), "%s/%s", self->data_dir, ZO_JOURNAL_DIR);
+    self->journal = zo_journal_new (dir, segment_max, s_checkpoint, self,
+                                    zo_stats_hist (self->actor->stats, "journal_sync_ns"));
+    if (!self->journal)
+        return -1;
+    int recovered = zo_journal_recover (self->journal, s_restore_journaled, s_restore_done, self);
+    if (recovered > 0)
+        zsys_info ("broker: %d events recovered from the journal in %s", recovered, dir);
+    else
+    if (recovered == 0)
+        zsys_info ("broker: journal in %s (segments of %" PRIu64 " bytes)", dir, segment_max);
+    return recovered < 0 ? -1 : 0;
 }
 
 //  ---------------------------------------------------------------------
@@ -398,6 +510,8 @@ zo_broker_new (zo_actor_t *actor)
     uint64_t window = zo_conf_ms (conf, "broker/dedupe_window", 600000);
     int64_t dedupe_max = zo_conf_int (conf, "broker/dedupe_max", 1000000);
     self->data_dir = strdup (zo_conf_str (conf, "broker/data_dir", "/tmp/zorch"));
+    bool journal = zo_conf_bool (conf, "broker/journal", false);
+    uint64_t segment_max = zo_conf_size (conf, "broker/journal_segment", 64 << 20);
     //  0 = a tenth of the heartbeat: deadlines, retries and dead workers
     //  are then noticed within that much.
     uint64_t tick_ms = zo_conf_ms (conf, "broker/tick", 0);
@@ -440,9 +554,20 @@ zo_broker_new (zo_actor_t *actor)
                                   self->c [C_RESULTS_SENT], self->c [C_RESULTS_DROPPED]);
     if (!self->outbox)
         goto err;
+    //  Stored events come back from the journal, then from a spool left
+    //  by a broker that ran without one; the journal's first checkpoint,
+    //  made durable before the loop starts, then holds them all.
+    self->restoring = true;
+    if (journal && s_journal_open (self, segment_max))
+        goto err;
     int restored = zo_spool_load (self->data_dir, s_restore, self);
     if (restored > 0)
         zsys_info ("broker: %d events restored from the spool", restored);
+    self->restoring = false;
+    if (self->journal
+    &&  (zo_journal_start (self->journal)
+    ||   zo_loop_add_fd (self->loop, zo_journal_fd (self->journal), ZMQ_POLLIN, s_on_journal, self)))
+        goto err;
 
     if (zo_loop_add_socket (self->loop, self->front, s_on_socket, self)
     ||  zo_loop_add_socket (self->loop, self->back, s_on_socket, self)
@@ -467,10 +592,8 @@ zo_broker_destroy (zo_broker_t **self_p)
     zo_broker_t *self = *self_p;
     if (!self)
         return;
-    if (!self->finished && self->evtab && self->dlq) {
-        zo_outbox_flush (self->outbox, UINT64_MAX);
-        s_spool (self);
-    }
+    if (!self->finished && self->evtab && self->dlq)
+        s_persist (self);
     if (self->loop) {
         zo_loop_set_before_sleep (self->loop, NULL, NULL);
         if (self->ticker > 0)
@@ -479,7 +602,12 @@ zo_broker_destroy (zo_broker_t **self_p)
             zo_loop_remove_socket (self->loop, self->front);
         if (self->back)
             zo_loop_remove_socket (self->loop, self->back);
+        if (self->journal)
+            zo_loop_remove_fd (self->loop, zo_journal_fd (self->journal));
     }
+    //  Before the table: a last sync may start a segment, whose checkpoint
+    //  reads the table.
+    zo_journal_destroy (&self->journal);
     zo_outbox_destroy (&self->outbox);
     if (self->front)
         zmq_close (self->front);

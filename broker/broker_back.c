@@ -70,6 +70,26 @@ s_on_done (zo_broker_t *self, zo_worker_t *worker, zo_msg_t *msg)
             (*self->c [C_LATE_RESULTS])++;
             continue;
         }
+        if (result->emit_invalid) {
+            *self->c [C_EMIT_INVALID] += result->emit_invalid;
+            zsys_warning ("worker %s: %u invalid follow-up events dropped",
+                          worker->name, result->emit_invalid);
+        }
+        //  Follow-ups are work a worker was acknowledged for: accepted even
+        //  over queue_max (which is for producers), counted when they are.
+        //  They are taken before the parent ends, so that the journal holds
+        //  their adds ahead of the parent's del.
+        for (uint32_t e = 0; e < result->emit_count; e++) {
+            const zo_event_t *event = &msg->events [result->emit_first + e];
+            if (zo__broker_seen (self, event->id)) {
+                (*self->c [C_DUPLICATES])++;
+                continue;
+            }
+            if (zo_queue_room (&self->queue) == 0)
+                (*self->c [C_EMIT_OVERFLOW])++;
+            if (zo__broker_accept (self, event, NULL, 0, false))
+                (*self->c [C_EMITTED])++;
+        }
         if (result->ok)
             zo__broker_complete (self, rec, result->result, result->took_ns);
         else {
@@ -81,24 +101,6 @@ s_on_done (zo_broker_t *self, zo_worker_t *worker, zo_msg_t *msg)
                 zo_rec_set_error (rec, failed);
             }
             zo__broker_failed (self, rec, result->final);
-        }
-        if (result->emit_invalid) {
-            *self->c [C_EMIT_INVALID] += result->emit_invalid;
-            zsys_warning ("worker %s: %u invalid follow-up events dropped",
-                          worker->name, result->emit_invalid);
-        }
-        //  Follow-ups are work a worker was acknowledged for: accepted even
-        //  over queue_max (which is for producers), counted when they are.
-        for (uint32_t e = 0; e < result->emit_count; e++) {
-            const zo_event_t *event = &msg->events [result->emit_first + e];
-            if (zo__broker_seen (self, event->id)) {
-                (*self->c [C_DUPLICATES])++;
-                continue;
-            }
-            if (zo_queue_room (&self->queue) == 0)
-                (*self->c [C_EMIT_OVERFLOW])++;
-            if (zo__broker_accept (self, event, NULL, 0, false))
-                (*self->c [C_EMITTED])++;
         }
     }
 }

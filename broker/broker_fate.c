@@ -42,7 +42,23 @@ zo__broker_accept (zo_broker_t *self, const zo_event_t *event,
     zo_dedupe_add (self->dedupe, rec->hash, now_ms);
     zo_queue_push (&self->queue, rec, true);
     (*self->c [C_ACCEPTED])++;
+    if (self->journal && !self->restoring)
+        zo__broker_journal_add (self, rec);
     return rec;
+}
+
+void
+zo__broker_journal_add (zo_broker_t *self, const zo_rec_t *rec)
+{
+    //  The loop's clock is not the wall clock: a deadline is stored as wall
+    //  time, so that it still means something to the next process.
+    uint64_t deadline = 0;
+    if (rec->deadline_ms) {
+        uint64_t now_ms = zo_loop_now_ms (self->loop);
+        uint64_t left = rec->deadline_ms > now_ms ? rec->deadline_ms - now_ms : 0;
+        deadline = zo_clock_wall_ns () / 1000000 + left;
+    }
+    zo_journal_add (self->journal, zo_rec_raw (rec), rec->attempt, deadline);
 }
 
 //  Takes rec out of the list its state names (it stays in the table).
@@ -67,6 +83,8 @@ s_unlink (zo_broker_t *self, zo_rec_t *rec)
 static void
 s_forget (zo_broker_t *self, zo_rec_t *rec)
 {
+    if (self->journal)
+        zo_journal_del (self->journal, zo_rec_id (rec));
     zo_evtab_remove (self->evtab, rec);
     zo_rec_destroy (&rec);
 }

@@ -4,7 +4,13 @@
 */
 #include "broker_int.h"
 
+#include <inttypes.h>
 #include <string.h>
+
+//  With the journal on, new batches are refused (queue_full) while this
+//  many bytes wait for the disk: the disk is not keeping up, and the
+//  journal's buffer must stay bounded.
+#define S_JOURNAL_BACKLOG_MAX (64 * 1024 * 1024)
 
 static void
 s_nack (zo_broker_t *self, const void *ident, size_t ident_len, uint64_t seq,
@@ -29,6 +35,19 @@ s_on_submit (zo_broker_t *self, const void *ident, size_t ident_len, zo_msg_t *m
     if (self->draining) {
         s_nack (self, ident, ident_len, msg->seq, ZO_ERR_SHUTTING_DOWN,
                 "the broker is shutting down", msg->n_events);
+        return;
+    }
+    if (self->journal && zo_journal_failed (self->journal)) {
+        s_nack (self, ident, ident_len, msg->seq, ZO_ERR_JOURNAL_FAILED,
+                "the broker's journal cannot write to its disk: nothing is accepted "
+                "until that is fixed and the broker restarted", msg->n_events);
+        return;
+    }
+    if (self->journal && zo_journal_backlog (self->journal) > S_JOURNAL_BACKLOG_MAX) {
+        char reason [128];
+        snprintf (reason, sizeof (reason), "the journal is behind: %" PRIu64 " bytes wait for the disk",
+                  zo_journal_backlog (self->journal));
+        s_nack (self, ident, ident_len, msg->seq, ZO_ERR_QUEUE_FULL, reason, msg->n_events);
         return;
     }
     zo_dedupe_expire (self->dedupe, zo_loop_now_ms (self->loop));
@@ -60,6 +79,14 @@ s_on_submit (zo_broker_t *self, const void *ident, size_t ident_len, zo_msg_t *m
         }
     }
     *self->c [C_DUPLICATES] += reply.duplicates;
+    if (self->journal) {
+        //  Held until the journal is durable up to here: that covers this
+        //  batch's adds, and the earlier adds of its duplicates too.
+        uint64_t due = msg->results ? zo_loop_now_ns (self->loop) + self->ack_delay_ns : 0;
+        zo_outbox_ack (self->outbox, ident, ident_len, reply.seq, reply.accepted,
+                       reply.duplicates, due, zo_journal_position (self->journal));
+    }
+    else
     if (msg->results && self->ack_delay_ns)
         zo_outbox_ack (self->outbox, ident, ident_len, reply.seq, reply.accepted,
                        reply.duplicates, zo_loop_now_ns (self->loop) + self->ack_delay_ns, 0);
@@ -122,8 +149,18 @@ s_on_dlq_change (zo_broker_t *self, const void *ident, size_t ident_len, zo_msg_
                 "the broker is shutting down", 0);
         return;
     }
+    if (replay && self->journal && zo_journal_failed (self->journal)) {
+        s_nack (self, ident, ident_len, msg->seq, ZO_ERR_JOURNAL_FAILED,
+                "the broker's journal cannot write to its disk", 0);
+        return;
+    }
     size_t count = zo_dlq_take (self->dlq, msg->ids, msg->n_ids,
                                 replay ? s_replay_one : NULL, self);
+    //  Replayed events are made durable in the journal before their dead
+    //  letters leave the file, so that a crash in between cannot lose
+    //  them. The loop waits for that fdatasync; replays are rare.
+    if (replay && count && self->journal && zo_journal_sync (self->journal))
+        zsys_error ("broker: %zu replayed dead letters are in memory only", count);
     zo_dlq_flush (self->dlq);
     *self->c [replay ? C_DLQ_REPLAYED : C_DLQ_PURGED] += count;
     if (count)

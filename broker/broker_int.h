@@ -12,6 +12,7 @@
 #include "dedupe.h"
 #include "dlq.h"
 #include "evtab.h"
+#include "journal.h"
 #include "outbox.h"
 #include "queue.h"
 #include "workers.h"
@@ -23,12 +24,14 @@ typedef enum {
     C_COMPLETED, C_FAILED, C_RETRIED, C_DEAD, C_EXPIRED, C_REDELIVERED,
     C_LATE_RESULTS, C_ERRORS, C_RESULTS_SENT, C_RESULTS_DROPPED, C_EMITTED,
     C_EMIT_OVERFLOW, C_UNROUTABLE, C_WORKERS_LOST, C_DLQ_REPLAYED,
-    C_DLQ_PURGED, C_SPOOLED, C_RESTORED, C_EMIT_INVALID, C_COUNT
+    C_DLQ_PURGED, C_SPOOLED, C_RESTORED, C_EMIT_INVALID,
+    C_JOURNAL_APPENDS, C_JOURNAL_SYNCS, C_JOURNAL_BYTES, C_JOURNAL_RECOVERED,
+    C_JOURNAL_CORRUPT, C_JOURNAL_ERRORS, C_JOURNAL_CHECKPOINTS, C_COUNT
 } zo__counter_t;
 
 typedef enum {
     G_QUEUE_HIGH, G_QUEUE_NORMAL, G_QUEUE_LOW, G_QUEUE, G_INFLIGHT,
-    G_DELAYED, G_WORKERS, G_WORKER_CREDIT, G_DLQ, G_DEDUPE, G_COUNT
+    G_DELAYED, G_WORKERS, G_WORKER_CREDIT, G_DLQ, G_DEDUPE, G_JOURNAL_BACKLOG, G_COUNT
 } zo__gauge_t;
 
 struct _zo_broker_t {
@@ -57,6 +60,9 @@ struct _zo_broker_t {
     zo_dlq_t *dlq;
     zo_workers_t *workers;
     zo_outbox_t *outbox;
+    zo_journal_t *journal;       /* NULL unless broker/journal */
+    bool restoring;              /* loading stored events: not journaled again */
+    bool journal_down;           /* the journal failed; held ACKs dropped */
     size_t inflight;             /* records held by workers */
     size_t rr;                   /* dispatch starts at this worker */
     zo_item_t *items;            /* batch_max DISPATCH items */
@@ -65,6 +71,7 @@ struct _zo_broker_t {
     size_t scratch_cap;
     int ticker;
     int ack_timer;               /* > 0 while one is armed */
+    uint64_t ack_timer_ns;       /* when it fires */
     bool draining, finished;
     uint64_t drain_until_ms;
 
@@ -78,16 +85,23 @@ struct _zo_broker_t {
 //  state says it is.
 
 /*  Accepts one valid event: a record in the table, the dedupe window and
-    the queue (ignoring the queue bound). ident is the producer to send the
-    result to, if want_results. NULL if out of memory.  */
+    the queue (ignoring the queue bound), and an add in the journal. ident
+    is the producer to send the result to, if want_results. NULL if out of
+    memory.  */
 zo_rec_t *zo__broker_accept (zo_broker_t *self, const zo_event_t *event,
                              const void *ident, size_t ident_len, bool want_results);
+/*  Appends an add for rec to the journal (which must be on): its raw
+    event, attempts so far and deadline as wall-clock time.  */
+void zo__broker_journal_add (zo_broker_t *self, const zo_rec_t *rec);
 /*  True if the id is being processed or was seen inside the window.  */
 bool zo__broker_seen (zo_broker_t *self, zo_span_t id);
-/*  The event succeeded: result to its producer, record freed.  */
+/*  The event succeeded: result to its producer, a del to the journal,
+    record freed.  */
 void zo__broker_complete (zo_broker_t *self, zo_rec_t *rec, zo_span_t result, uint64_t took_ns);
 /*  The event failed for good: to the dead letters with error, failure
-    result to its producer, record freed.  */
+    result to its producer, a del to the journal (written after the dead
+    letter is durable: the broker flushes the store before it kicks the
+    journal), record freed.  */
 void zo__broker_dead (zo_broker_t *self, zo_rec_t *rec, const char *error);
 /*  A worker failed it: retry after the backoff, or dead letters when its
     attempts are used up or final.  */

@@ -60,8 +60,8 @@ typedef struct {
 
 static const s_command_t s_commands [OBJ_COUNT] = {
     [ZO_CMD_SUBMIT]     = { "SUBMIT", "producer → broker", "Submit a batch of events, accepted whole or not at all. Reply: ACK, NACK or ERROR." },
-    [ZO_CMD_ACK]        = { "ACK", "broker → producer", "Every event of the SUBMIT `seq` is queued (or was a duplicate)." },
-    [ZO_CMD_NACK]       = { "NACK", "broker → producer", "Nothing of SUBMIT `seq` was taken: `queue_full` or `shutting_down`." },
+    [ZO_CMD_ACK]        = { "ACK", "broker → producer", "Every event of the SUBMIT `seq` is queued (or was a duplicate); with the broker's journal on, also durable." },
+    [ZO_CMD_NACK]       = { "NACK", "broker → producer", "Nothing of SUBMIT `seq` was taken: `queue_full`, `shutting_down` or `journal_failed`." },
     [ZO_CMD_RESULT]     = { "RESULT", "broker → producer", "Outcomes of events submitted with `results: true`." },
     [ZO_CMD_ERROR]      = { "ERROR", "any → peer", "The message `seq` (if known) was rejected; `code` says why." },
     [ZO_CMD_PING]       = { "PING", "any → peer", "Liveness probe. Reply: PONG with the same `seq`." },
@@ -98,7 +98,7 @@ static const s_field_t s_fields [] = {
     { ZO_CMD_ACK, "accepted", T_U32, true, 0, 0, M (accepted), "new events queued" },
     { ZO_CMD_ACK, "duplicates", T_U32, false, 0, 0, M (duplicates), "events whose id was seen inside the dedupe window" },
     { ZO_CMD_NACK, "seq", T_U64, true, 0, 0, M (seq), "the SUBMIT's seq" },
-    { ZO_CMD_NACK, "code", T_STR, true, 1, ZO_MAX_CODE, M (code), "`queue_full` or `shutting_down`" },
+    { ZO_CMD_NACK, "code", T_STR, true, 1, ZO_MAX_CODE, M (code), "`queue_full`, `shutting_down` or `journal_failed`" },
     { ZO_CMD_NACK, "reason", T_STR, false, 0, ZO_MAX_TEXT, M (reason), "human-readable" },
     { ZO_CMD_NACK, "retry_ms", T_U32, false, 0, 0, M (retry_ms), "wait at least this long before resending" },
     { ZO_CMD_RESULT, "results", T_RESULTS, true, 1, ZO_MAX_BATCH, M (results_), "outcomes" },
@@ -178,6 +178,7 @@ static const char *s_err_names [ZO_ERR_COUNT] = {
     [ZO_ERR_SHUTTING_DOWN] = "shutting_down",
     [ZO_ERR_NOT_READY] = "not_ready",
     [ZO_ERR_UNEXPECTED] = "unexpected",
+    [ZO_ERR_JOURNAL_FAILED] = "journal_failed",
 };
 
 static const char *s_prio_names [] = { "normal", "high", "low" };

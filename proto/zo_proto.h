@@ -72,6 +72,7 @@ typedef enum {
     ZO_ERR_SHUTTING_DOWN,   /* NACK: broker is draining */
     ZO_ERR_NOT_READY,       /* worker must send READY first */
     ZO_ERR_UNEXPECTED,      /* a known command sent on the wrong socket */
+    ZO_ERR_JOURNAL_FAILED,  /* NACK: the broker cannot make events durable */
     ZO_ERR_COUNT
 } zo_err_t;
 
