@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #   tests/fuzz/run_fuzz.sh TARGET SECONDS OUT_DIR
 #
-#   Builds the libFuzzer target tests/fuzz/fuzz_TARGET.c (proto or json)
+#   Builds the libFuzzer target tests/fuzz/fuzz_TARGET.c (proto, json or
+#   journal)
 #   with clang -fsanitize=fuzzer,address,undefined straight from the
 #   sources it exercises, seeds a corpus with one valid message per
 #   command (gen_seeds, encoded by the codec), and fuzzes for SECONDS.
@@ -14,7 +15,7 @@
 #   tests/fuzz/regress-TARGET/ (past findings) are replayed before fuzzing.
 set -euo pipefail
 
-target="${1:?usage: run_fuzz.sh proto|json SECONDS OUT_DIR}"
+target="${1:?usage: run_fuzz.sh proto|json|journal SECONDS OUT_DIR}"
 secs="${2:-20}"
 out="${3:-$(mktemp -d)}"
 src="${ZT_SRC_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
@@ -23,15 +24,18 @@ CLANG="${CLANG:-clang}"
 command -v "$CLANG" >/dev/null || { echo "run_fuzz: clang not found (deploy/setup.sh installs it)"; exit 1; }
 mkdir -p "$out"
 
-deps="msgpack jansson"
+#   libczmq: the journal reader finds an event's id with broker/dlq.c,
+#   which logs through zsys.
+deps="msgpack jansson libczmq libzmq"
 cflags=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
-        -I"$src/proto" -I"$src/actors/runtime" $(pkg-config --cflags $deps))
+        -I"$src/proto" -I"$src/actors/runtime" -I"$src/broker" $(pkg-config --cflags $deps))
 libs=($(pkg-config --libs $deps))
 san=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 
 case "$target" in
     proto) sources=("$src/proto/zo_mp.c" "$src/proto/zo_proto.c") ;;
     json)  sources=("$src/proto/zo_mp.c" "$src/actors/runtime/zo_json.c") ;;
+    journal) sources=("$src/proto/zo_mp.c" "$src/broker/jrec.c" "$src/broker/dlq.c") ;;
     *) echo "run_fuzz: unknown target $target"; exit 2 ;;
 esac
 for f in "${sources[@]}"; do
@@ -52,6 +56,12 @@ if [ "$target" = json ]; then
     printf '\x93\x01\xa1x\xc0' >"$corpus/array.bin"
     printf '\x82\xa1a\xcb\x3f\xf0\x00\x00\x00\x00\x00\x00\xa1b\xc4\x02hi' >"$corpus/map-bin.bin"
     printf '\xcf\xff\xff\xff\xff\xff\xff\xff\xff' >"$corpus/u64max.bin"
+fi
+if [ "$target" = journal ]; then
+    #   Record bodies the target seals with a CRC (first byte odd): an add
+    #   of {"id": "a", "type": "t"} and a del of "a".
+    printf '\x01\x95\x01\x82\xa2id\xa1a\xa4type\xa1t\x00\x00' >"$corpus/add.bin"
+    printf '\x01\x93\x02\xa1a' >"$corpus/del.bin"
 fi
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:abort_on_error=1}"
