@@ -48,6 +48,8 @@ static const char s_usage [] =
     "  --sleep-ms MS     W2 handler wait (default 10)\n"
     "  --warmup N        events sent before measuring (default 2000)\n"
     "  --spawn           start a broker and workers for the run, stop them after\n"
+    "  --durable         with --spawn: the broker runs with its journal on (every ACK\n"
+    "                    waits for an fdatasync), its data dir in the run's temp dir\n"
     "  --workers N       workers to spawn (default 2)\n"
     "  --transport T     tcp (default) or ipc, for --spawn\n"
     "  --endpoint EP     broker front of a running cluster (default inject/broker)\n"
@@ -226,7 +228,7 @@ s_cluster_stop (s_cluster_t *cluster)
 //  Starts a broker and `workers` workers on fresh endpoints. 0 or -1.
 static int
 s_cluster_spawn (s_cluster_t *cluster, int workers, const char *transport,
-                 uint32_t capacity, uint64_t queue_max)
+                 uint32_t capacity, uint64_t queue_max, bool durable)
 {
     snprintf (cluster->dir, sizeof cluster->dir, "/tmp/zorch-bench-XXXXXX");
     if (!mkdtemp (cluster->dir)) {
@@ -267,7 +269,8 @@ s_cluster_spawn (s_cluster_t *cluster, int workers, const char *transport,
 
     char *bargv [] = { broker_bin, "--broker-front", cluster->front, "--broker-back", cluster->back,
                        "--broker-data-dir", data, "--broker-queue-max", qmax,
-                       "--stats-endpoint", stats, NULL };
+                       "--stats-endpoint", stats, "--broker-journal", durable ? "true" : "false",
+                       NULL };
     s_proc_t *p = &cluster->procs [cluster->n++];
     snprintf (p->name, sizeof p->name, "zorch-broker");
     p->spawned = true;
@@ -369,7 +372,7 @@ s_us (uint64_t ns)
 static void
 s_print (const s_workload_t *wl, const zo_inject_stats_t *st, const s_cluster_t *cluster,
          const s_proc_t *self, uint32_t inflight, double rate, uint32_t sleep_ms,
-         const char *transport, int workers, bool spawned, bool json)
+         const char *transport, int workers, bool spawned, bool durable, bool json)
 {
     const zo_hist_t *h = &st->latency;
     double elapsed = st->end_ns > st->start_ns ? (st->end_ns - st->start_ns) / 1e9 : 0;
@@ -403,6 +406,7 @@ s_print (const s_workload_t *wl, const zo_inject_stats_t *st, const s_cluster_t 
             "transport", transport, "workers", workers, "spawned", spawned);
         if (sleep_ms)
             json_object_set_new (o, "sleep_ms", json_integer (sleep_ms));
+        json_object_set_new (o, "durable", json_boolean (durable));
         char *text = json_dumps (o, JSON_COMPACT | JSON_REAL_PRECISION (12));
         printf ("%s\n", text);
         free (text);
@@ -417,7 +421,7 @@ s_print (const s_workload_t *wl, const zo_inject_stats_t *st, const s_cluster_t 
     else
         printf ("%u in flight", inflight);
     printf (", %s, %d worker%s%s\n", transport, workers, workers == 1 ? "" : "s",
-            spawned ? " (spawned)" : "");
+            spawned ? (durable ? " (spawned, journal on)" : " (spawned)") : "");
     printf ("events %" PRIu64 "  errors %" PRIu64 "  lost %" PRIu64 "  throughput %.0f events/s"
             "  (%.2f s)\n", done, errors, st->lost, eps, elapsed);
     char v [6][32];
@@ -451,7 +455,7 @@ int
 zorch_bench (zo_conf_t *conf, int argc, char **argv)
 {
     enum { O_EVENTS = 256, O_INFLIGHT, O_RATE, O_DURATION, O_SLEEP, O_WARMUP, O_SPAWN,
-           O_WORKERS, O_TRANSPORT, O_ENDPOINT, O_JSON, O_HELP };
+           O_DURABLE, O_WORKERS, O_TRANSPORT, O_ENDPOINT, O_JSON, O_HELP };
     static const struct option options [] = {
         { "events", required_argument, NULL, O_EVENTS },
         { "inflight", required_argument, NULL, O_INFLIGHT },
@@ -460,6 +464,7 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
         { "sleep-ms", required_argument, NULL, O_SLEEP },
         { "warmup", required_argument, NULL, O_WARMUP },
         { "spawn", no_argument, NULL, O_SPAWN },
+        { "durable", no_argument, NULL, O_DURABLE },
         { "workers", required_argument, NULL, O_WORKERS },
         { "transport", required_argument, NULL, O_TRANSPORT },
         { "endpoint", required_argument, NULL, O_ENDPOINT },
@@ -469,7 +474,7 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
     };
     uint64_t events = 0, inflight = 0, sleep_ms = 10, warmup = 2000, workers = 2;
     double rate = -1, duration = 10;
-    bool spawn = false, json = false;
+    bool spawn = false, durable = false, json = false;
     const char *transport = "tcp", *endpoint = NULL;
 
     optind = 0;
@@ -511,6 +516,7 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
                 transport = optarg;
                 break;
             case O_SPAWN:    spawn = true; break;
+            case O_DURABLE:  durable = true; break;
             case O_ENDPOINT: endpoint = optarg; break;
             case O_JSON:     json = true; break;
             case 'h':
@@ -533,6 +539,8 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
         return s_usage_error ("unknown workload", argv [optind]);
     if (endpoint && spawn)
         return s_usage_error ("--endpoint and --spawn exclude each other", NULL);
+    if (durable && !spawn)
+        return s_usage_error ("--durable needs --spawn (a running broker has its own journal setting)", NULL);
 
     if (rate < 0)
         rate = wl->rate;
@@ -554,7 +562,7 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
         if (capacity < 1000)
             capacity = 1000;
         uint64_t queue_max = window * 2 > 10000 ? window * 2 : 10000;
-        if (s_cluster_spawn (&cluster, (int) workers, transport, capacity, queue_max)) {
+        if (s_cluster_spawn (&cluster, (int) workers, transport, capacity, queue_max, durable)) {
             s_cluster_stop (&cluster);
             return 1;
         }
@@ -621,7 +629,7 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
             workers += strncmp (cluster.procs [i].name, "zorch-worker", 12) == 0;
     }
     s_print (wl, &st, &cluster, &self, (uint32_t) inflight, rate,
-             sleeping ? (uint32_t) sleep_ms : 0, transport, (int) workers, spawn, json);
+             sleeping ? (uint32_t) sleep_ms : 0, transport, (int) workers, spawn, durable, json);
     status = rc == 0 && st.lost == 0 && st.failed == 0 && st.nacked == 0 ? 0 : 1;
 done:
     zo_loop_destroy (&loop);

@@ -7,9 +7,10 @@
 #   tools/bench/compare.sh                      # W1 W2 W3 W4, 3 repeats, tcp
 #   REPS=5 ONLY="W1 W4" tools/bench/compare.sh
 #   TRANSPORT=ipc tools/bench/compare.sh
+#   DURABLE=1 tools/bench/compare.sh            # zorch with its journal on (bench --durable)
 #
 # Environment: FLOOR_SRC (default ../shared/bench/floor beside the checkout),
-# ZORCH (default build/tools/zorch), REPS, ONLY, TRANSPORT, SCRATCH.
+# ZORCH (default build/tools/zorch), REPS, ONLY, TRANSPORT, DURABLE, SCRATCH.
 # Needs: gcc, make, pkg-config, libzmq3-dev, libmsgpack-dev, python3.
 # Run it alone: a build or test suite running beside it distorts every figure.
 set -euo pipefail
@@ -19,6 +20,9 @@ ZORCH=${ZORCH:-$top/build/tools/zorch}
 REPS=${REPS:-3}
 ONLY=${ONLY:-"W1 W2 W3 W4"}
 TRANSPORT=${TRANSPORT:-tcp}
+DURABLE=${DURABLE:-0}
+durable_flag=()
+[ "$DURABLE" = 1 ] && durable_flag=(--durable)
 SCRATCH=${SCRATCH:-$(mktemp -d /tmp/zorch-compare-XXXXXX)}
 [ -x "$ZORCH" ] || { echo "compare.sh: no zorch at $ZORCH (build first: deploy/setup.sh)" >&2; exit 2; }
 [ -f "$FLOOR_SRC/zfloor.c" ] || { echo "compare.sh: no floor at $FLOOR_SRC (set FLOOR_SRC)" >&2; exit 2; }
@@ -65,7 +69,7 @@ run_floor() {
 
 run_zorch() {
     local wl=$1 json
-    json=$("$ZORCH" bench "$wl" --spawn --transport "$TRANSPORT" --json 2>/dev/null | tail -n 1)
+    json=$("$ZORCH" bench "$wl" --spawn "${durable_flag[@]}" --transport "$TRANSPORT" --json 2>/dev/null | tail -n 1)
     python3 -c 'import json,sys
 o=json.loads(sys.argv[1]); l=o["latency_us"]
 print(o["throughput_eps"], l["p50"], l["p95"], l["p99"], l["max"], o["lost"], o["cpu_us_per_event"])' "$json"
@@ -80,10 +84,10 @@ for rep in $(seq 1 "$REPS"); do
     done
 done
 
-python3 - "$results" "$TRANSPORT" "$REPS" <<'PY'
+python3 - "$results" "$TRANSPORT" "$REPS" "$([ "$DURABLE" = 1 ] && echo ', zorch with its journal on')" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-print(f"transport {sys.argv[2]}, medians of {sys.argv[3]} alternating runs; latency in µs")
+print(f"transport {sys.argv[2]}{sys.argv[4]}, medians of {sys.argv[3]} alternating runs; latency in µs")
 print(f"| workload | figure | floor | zorch | zorch/floor |")
 print(f"|---|---|---|---|---|")
 names = ["events/s", "p50", "p95", "p99", "max"]
