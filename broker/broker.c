@@ -261,9 +261,8 @@ s_before_sleep (zo_loop_t *loop, void *arg)
     if (self->journal) {
         zo_outbox_set_durable (self->outbox, zo_journal_synced (self->journal));
         if (zo_journal_failed (self->journal) && !self->journal_down) {
-            //  They would never be durable; their RESULTs may go.
             self->journal_down = true;
-            zo_outbox_drop_acks (self->outbox);
+            zo_outbox_fail (self->outbox);
         }
     }
     uint64_t now_ns = zo_loop_now_ns (loop);
@@ -335,7 +334,8 @@ s_spool (zo_broker_t *self)
 
 //  Makes what is held durable before the process goes: dead letters, then
 //  the journal (whatever is still live stays in it for the next start), or
-//  without a journal the spool; ACKs and RESULTs still held are sent.
+//  without a working journal the spool; ACKs and RESULTs still held are
+//  sent.
 static void
 s_persist (zo_broker_t *self)
 {
@@ -344,10 +344,13 @@ s_persist (zo_broker_t *self)
         zo_journal_sync (self->journal);
         zo_outbox_set_durable (self->outbox, zo_journal_synced (self->journal));
         if (zo_journal_failed (self->journal))
-            zo_outbox_drop_acks (self->outbox);
+            zo_outbox_fail (self->outbox);
     }
     zo_outbox_flush (self->outbox, UINT64_MAX);
-    if (!self->journal)
+    //  A failed journal lacks what came after the failure: the spool may
+    //  still keep it (on another disk's luck), and what is in both comes
+    //  back once.
+    if (!self->journal || zo_journal_failed (self->journal))
         s_spool (self);
 }
 

@@ -62,7 +62,7 @@ struct _zo_broker_t {
     zo_outbox_t *outbox;
     zo_journal_t *journal;       /* NULL unless broker/journal */
     bool restoring;              /* loading stored events: not journaled again */
-    bool journal_down;           /* the journal failed; held ACKs dropped */
+    bool journal_down;           /* the journal failed (zo_outbox_fail done) */
     size_t inflight;             /* records held by workers */
     size_t rr;                   /* dispatch starts at this worker */
     zo_item_t *items;            /* batch_max DISPATCH items */

@@ -34,6 +34,8 @@
     A failed write or fdatasync (disk full, I/O error) is logged, counted
     and final: the journal stops writing, zo_journal_failed is true and the
     synced position never moves again; the owner must stop acknowledging.
+    Records of the failed batch that reached the file before the error are
+    read back at recovery like any others (that is at least once).
 */
 #ifndef ZO_JOURNAL_H_INCLUDED
 #define ZO_JOURNAL_H_INCLUDED

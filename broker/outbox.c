@@ -33,6 +33,7 @@ typedef struct {
     s_ack_t *acks;           /* ACKs held back, oldest first */
     size_t n_acks, cap_acks;
     bool active;             /* in the active list */
+    bool muted;              /* lost an ACK to a failed journal: no more RESULTs */
 } s_box_t;
 
 struct _zo_outbox_t {
@@ -48,6 +49,7 @@ struct _zo_outbox_t {
     size_t n_active, cap_active;
     size_t pending;
     uint64_t durable;        /* journal position synced so far */
+    bool failed;             /* the journal failed: keep the muted boxes */
 };
 
 zo_outbox_t *
@@ -262,7 +264,7 @@ zo_outbox_add (zo_outbox_t *self, const void *ident, size_t ident_len,
                uint64_t took_ns, uint32_t attempts)
 {
     s_box_t *box = s_box (self, ident, ident_len);
-    if (!box) {
+    if (!box || box->muted) {
         (*self->dropped)++;
         return;
     }
@@ -341,7 +343,7 @@ zo_outbox_flush (zo_outbox_t *self, uint64_t now_ns)
             box->active = false;
     }
     self->n_active = kept;
-    if (self->size > S_KEEP_MAX && kept == 0)
+    if (self->size > S_KEEP_MAX && kept == 0 && !self->failed)
         s_clear (self);
     return next_due;
 }
@@ -353,17 +355,21 @@ zo_outbox_set_durable (zo_outbox_t *self, uint64_t synced)
 }
 
 void
-zo_outbox_drop_acks (zo_outbox_t *self)
+zo_outbox_fail (zo_outbox_t *self)
 {
-    for (size_t i = 0; i < self->n_active; i++) {
-        s_box_t *box = self->active [i];
-        size_t kept = 0;
-        for (size_t k = 0; k < box->n_acks; k++)
-            if (box->acks [k].pos <= self->durable)
-                box->acks [kept++] = box->acks [k];
-            else
-                (*self->dropped)++;
-        box->n_acks = kept;
+    self->failed = true;
+    for (size_t i = 0; i <= self->mask; i++) {
+        s_box_t *box = self->slots [i];
+        if (!box || s_send_acks (self, box, UINT64_MAX))
+            continue;
+        //  What is left waits for a journal that will not sync again.
+        *self->dropped += box->n_acks + box->count;
+        box->n_acks = 0;
+        assert (self->pending >= box->count);
+        self->pending -= box->count;
+        box->count = 0;
+        msgpack_sbuffer_clear (&box->sbuf);
+        box->muted = true;
     }
 }
 

@@ -12,6 +12,7 @@
     has synced past the position of its batch (zo_outbox_set_durable): an
     ACK leaves only once its events are durable, and a producer's RESULTs
     wait behind its own ACKs that are not, so ACK-before-RESULT still holds.
+    If the journal fails, such a producer gets no RESULT any more.
 
     Results are packed as they come (one msgpack map each, per
     PROTOCOL.md "Events and results") into the producer's buffer; flush
@@ -62,10 +63,12 @@ uint64_t zo_outbox_flush (zo_outbox_t *self, uint64_t now_ns);
 /*  The journal is durable up to synced: ACKs held for positions up to it
     may leave with the next flush.  */
 void zo_outbox_set_durable (zo_outbox_t *self, uint64_t synced);
-/*  The journal failed and will not sync again: drops every held ACK that
-    is not durable (counted as dropped), so that the RESULTs behind them
-    can go.  */
-void zo_outbox_drop_acks (zo_outbox_t *self);
+/*  The journal failed and will not sync again. The held ACKs that are
+    durable are sent; a producer left with ACKs that never will be gets
+    neither them nor any RESULT from then on (all counted as dropped): its
+    events were not acknowledged, so no RESULT may show them, and a RESULT
+    must never come before its ACK.  */
+void zo_outbox_fail (zo_outbox_t *self);
 /*  Results waiting for the next flush.  */
 size_t zo_outbox_pending (const zo_outbox_t *self);
 
