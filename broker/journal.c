@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "dlq.h"
-#include "evtab.h"
 #include "jrec.h"
+#include "jreplay.h"
 #include "zo_loop.h"
 
 #define S_SUFFIX ".msgpack"
@@ -475,104 +475,18 @@ zo_journal_stats (const zo_journal_t *self)
 //  ---------------------------------------------------------------------
 //  Recovery
 
-//  The live set being rebuilt: every add in order (spans into the file
-//  buffers), and a table from id to its latest add.
-typedef struct {
-    zo_span_t event, id;
-    uint64_t hash, deadline_ms;
-    uint32_t attempts;
-    bool live;
-} s_entry_t;
-
-typedef struct {
-    s_entry_t *entries;
-    size_t n, cap;
-    uint32_t *slots;           /* entry index + 1; 0 = empty */
-    size_t mask, ids;
-    uint8_t **files;           /* the buffers the spans point into */
-    size_t n_files;
-} s_index_t;
-
-static uint32_t *
-s_find (s_index_t *ix, zo_span_t id, uint64_t hash)
-{
-    size_t i = hash & ix->mask;
-    for (; ix->slots [i]; i = (i + 1) & ix->mask) {
-        const s_entry_t *e = &ix->entries [ix->slots [i] - 1];
-        if (e->hash == hash && e->id.len == id.len && memcmp (e->id.ptr, id.ptr, id.len) == 0)
-            break;
-    }
-    return &ix->slots [i];
-}
-
+//  Reads one segment into the replay; its buffer goes to *file, for the
+//  spans. A corrupt tail is cut off the file. 0, or -1 if it cannot be
+//  read or memory ran out.
 static int
-s_grow (s_index_t *ix)
-{
-    size_t size = ix->slots ? (ix->mask + 1) * 2 : 1024;
-    uint32_t *slots = calloc (size, sizeof (uint32_t));
-    if (!slots)
-        return -1;
-    for (size_t i = 0; ix->slots && i <= ix->mask; i++)
-        if (ix->slots [i]) {
-            size_t j = ix->entries [ix->slots [i] - 1].hash & (size - 1);
-            while (slots [j])
-                j = (j + 1) & (size - 1);
-            slots [j] = ix->slots [i];
-        }
-    free (ix->slots);
-    ix->slots = slots;
-    ix->mask = size - 1;
-    return 0;
-}
-
-static int
-s_apply (s_index_t *ix, const zo_jrec_t *rec)
-{
-    if ((ix->ids + 1) * 2 > ix->mask + 1 && s_grow (ix))
-        return -1;
-    uint64_t hash = zo_evtab_hash (rec->id);
-    uint32_t *slot = s_find (ix, rec->id, hash);
-    if (rec->kind == ZO_JREC_DEL) {
-        if (*slot)
-            ix->entries [*slot - 1].live = false;
-        return 0;
-    }
-    if (ix->n == ix->cap) {
-        size_t cap = ix->cap ? ix->cap * 2 : 1024;
-        s_entry_t *entries = cap < UINT32_MAX ? realloc (ix->entries, cap * sizeof (s_entry_t)) : NULL;
-        if (!entries)
-            return -1;
-        ix->entries = entries;
-        ix->cap = cap;
-    }
-    if (*slot)
-        ix->entries [*slot - 1].live = false;
-    else
-        ix->ids++;
-    ix->entries [ix->n] = (s_entry_t) { rec->event, rec->id, hash, rec->deadline_ms,
-                                        rec->attempts, true };
-    *slot = (uint32_t) ++ix->n;
-    return 0;
-}
-
-//  Reads one segment into the index; a corrupt tail is cut off the file.
-//  0, or -1 if it cannot be read or memory ran out.
-static int
-s_load (zo_journal_t *self, s_index_t *ix, uint64_t seq)
+s_load (zo_journal_t *self, zo_jreplay_t *replay, uint64_t seq, uint8_t **file)
 {
     char path [4096];
     s_seg_path (path, sizeof (path), self->dir, seq);
     size_t size = 0;
-    uint8_t *buf = zo_read_file (path, &size);
+    uint8_t *buf = *file = zo_read_file (path, &size);
     if (!buf)
         return -1;
-    uint8_t **files = realloc (ix->files, (ix->n_files + 1) * sizeof (uint8_t *));
-    if (!files) {
-        free (buf);
-        return -1;
-    }
-    ix->files = files;
-    ix->files [ix->n_files++] = buf;
     zo_mp_t cur;
     zo_mp_init (&cur, buf, size);
     size_t good = 0;
@@ -580,7 +494,7 @@ s_load (zo_journal_t *self, s_index_t *ix, uint64_t seq)
         zo_jrec_t rec;
         if (zo_jrec_read (&cur, &rec))
             break;
-        if (s_apply (ix, &rec))
+        if (zo_jreplay_apply (replay, &rec))
             return -1;
         good = (size_t) (cur.pos - buf);
     }
@@ -594,6 +508,23 @@ s_load (zo_journal_t *self, s_index_t *ix, uint64_t seq)
     return 0;
 }
 
+typedef struct {
+    zo_journal_live_fn *live;
+    zo_journal_gone_fn *gone;
+    void *arg;
+} s_report_t;
+
+static void
+s_report (const zo_jrec_t *rec, void *arg)
+{
+    s_report_t *report = arg;
+    if (rec->kind == ZO_JREC_ADD)
+        report->live (rec->event, rec->attempts, rec->deadline_ms, report->arg);
+    else
+    if (report->gone)
+        report->gone (rec->id, report->arg);
+}
+
 int
 zo_journal_recover (zo_journal_t *self, zo_journal_live_fn *live,
                     zo_journal_gone_fn *gone, void *arg)
@@ -603,33 +534,25 @@ zo_journal_recover (zo_journal_t *self, zo_journal_live_fn *live,
     int n = s_list (self->dir, &seqs);
     if (n < 0)
         return -1;
-    s_index_t ix = { 0 };
-    int rc = s_grow (&ix);
+    zo_jreplay_t *replay = zo_jreplay_new ();
+    uint8_t **files = calloc ((size_t) n + 1, sizeof (uint8_t *));
+    int rc = replay && files ? 0 : -1;
     for (int i = 0; i < n && rc == 0; i++)
-        rc = s_load (self, &ix, seqs [i]);
+        rc = s_load (self, replay, seqs [i], &files [i]);
     if (n > 0)
         self->seq = seqs [n - 1];
     int count = 0;
     if (rc == 0) {
-        for (size_t i = 0; i < ix.n; i++) {
-            s_entry_t *e = &ix.entries [i];
-            if (e->live) {
-                live (e->event, e->attempts, e->deadline_ms, arg);
-                count++;
-            }
-            else
-            if (gone && *s_find (&ix, e->id, e->hash) == i + 1)
-                gone (e->id, arg);   //  its latest add, deleted
-        }
+        s_report_t report = { live, gone, arg };
+        count = (int) zo_jreplay_foreach (replay, s_report, &report);
         self->stats.recovered = (uint64_t) count;
     }
     else
         zsys_error ("journal: cannot recover %s (unreadable segment or out of memory)", self->dir);
-    for (size_t i = 0; i < ix.n_files; i++)
-        free (ix.files [i]);
-    free (ix.files);
-    free (ix.entries);
-    free (ix.slots);
+    for (int i = 0; files && i < n; i++)
+        free (files [i]);
+    free (files);
+    zo_jreplay_destroy (&replay);
     free (seqs);
     return rc ? -1 : count;
 }
