@@ -6,7 +6,6 @@
 #include "broker_int.h"
 
 #include <assert.h>
-#include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,15 +241,6 @@ s_on_ack_timer (zo_loop_t *loop, int id, void *arg)
     return 0;
 }
 
-//  The journal's sync thread finished a batch: the synced position moves
-//  (before-sleep then lets the ACKs it covers go).
-static int
-s_on_journal (zo_loop_t *loop, int fd, short revents, void *arg)
-{
-    zo_journal_collect (((zo_broker_t *) arg)->journal);
-    return 0;
-}
-
 static int
 s_before_sleep (zo_loop_t *loop, void *arg)
 {
@@ -390,81 +380,6 @@ s_on_signal (zo_loop_t *loop, int signum, void *arg)
     return 0;
 }
 
-static void
-s_restore (zo_span_t raw, uint32_t attempts, uint64_t left, void *arg)
-{
-    zo_broker_t *self = arg;
-    zo_event_t event;
-    if (zo__broker_parse_event (self, raw, &event)) {
-        zsys_warning ("broker: stored event does not decode, dropped");
-        return;
-    }
-    if (zo__broker_seen (self, event.id))
-        return;
-    zo_rec_t *rec = zo__broker_accept (self, &event, NULL, 0, false);
-    if (rec) {
-        (*self->c [C_ACCEPTED])--;   //  accepted by the last broker already
-        (*self->c [C_RESTORED])++;
-        rec->attempt = attempts;
-        if (left)
-            rec->deadline_ms = zo_loop_now_ms (self->loop) + left;
-    }
-}
-
-//  The journal's recovery: deadlines are wall-clock there.
-static void
-s_restore_journaled (zo_span_t raw, uint32_t attempts, uint64_t deadline_ms, void *arg)
-{
-    uint64_t left = 0;
-    if (deadline_ms) {
-        uint64_t now_ms = zo_clock_wall_ns () / 1000000;
-        left = deadline_ms > now_ms ? deadline_ms - now_ms : 1;
-    }
-    s_restore (raw, attempts, left, arg);
-}
-
-//  An id the journal saw done: a resend of it (its ACK may have been lost
-//  in the crash) is a duplicate for another dedupe window.
-static void
-s_restore_done (zo_span_t id, void *arg)
-{
-    zo_broker_t *self = arg;
-    zo_dedupe_add (self->dedupe, zo_evtab_hash (id), zo_loop_now_ms (self->loop));
-}
-
-static void
-s_checkpoint_rec (zo_rec_t *rec, void *arg)
-{
-    zo__broker_journal_add ((zo_broker_t *) arg, rec);
-}
-
-//  A new journal segment starts with every live event.
-static void
-s_checkpoint (zo_journal_t *journal, void *arg)
-{
-    zo_broker_t *self = arg;
-    zo_evtab_foreach (self->evtab, s_checkpoint_rec, self);
-}
-
-//  Opens the journal in data_dir/journal and loads what it holds. 0 or -1.
-static int
-s_journal_open (zo_broker_t *self, uint64_t segment_max)
-{
-    char dir [4096];
-    snprintf (dir, sizeof (dir), "%s/%s", self->data_dir, ZO_JOURNAL_DIR);
-    self->journal = zo_journal_new (dir, segment_max, s_checkpoint, self,
-                                    zo_stats_hist (self->actor->stats, "journal_sync_ns"));
-    if (!self->journal)
-        return -1;
-    int recovered = zo_journal_recover (self->journal, s_restore_journaled, s_restore_done, self);
-    if (recovered > 0)
-        zsys_info ("broker: %d events recovered from the journal in %s", recovered, dir);
-    else
-    if (recovered == 0)
-        zsys_info ("broker: journal in %s (segments of %" PRIu64 " bytes)", dir, segment_max);
-    return recovered < 0 ? -1 : 0;
-}
-
 //  ---------------------------------------------------------------------
 //  Construction
 
@@ -561,15 +476,13 @@ zo_broker_new (zo_actor_t *actor)
     //  by a broker that ran without one; the journal's first checkpoint,
     //  made durable before the loop starts, then holds them all.
     self->restoring = true;
-    if (journal && s_journal_open (self, segment_max))
+    if (journal && zo__broker_journal_open (self, segment_max))
         goto err;
-    int restored = zo_spool_load (self->data_dir, s_restore, self);
+    int restored = zo_spool_load (self->data_dir, zo__broker_restore, self);
     if (restored > 0)
         zsys_info ("broker: %d events restored from the spool", restored);
     self->restoring = false;
-    if (self->journal
-    &&  (zo_journal_start (self->journal)
-    ||   zo_loop_add_fd (self->loop, zo_journal_fd (self->journal), ZMQ_POLLIN, s_on_journal, self)))
+    if (self->journal && zo__broker_journal_start (self))
         goto err;
 
     if (zo_loop_add_socket (self->loop, self->front, s_on_socket, self)

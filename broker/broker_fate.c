@@ -47,20 +47,6 @@ zo__broker_accept (zo_broker_t *self, const zo_event_t *event,
     return rec;
 }
 
-void
-zo__broker_journal_add (zo_broker_t *self, const zo_rec_t *rec)
-{
-    //  The loop's clock is not the wall clock: a deadline is stored as wall
-    //  time, so that it still means something to the next process.
-    uint64_t deadline = 0;
-    if (rec->deadline_ms) {
-        uint64_t now_ms = zo_loop_now_ms (self->loop);
-        uint64_t left = rec->deadline_ms > now_ms ? rec->deadline_ms - now_ms : 0;
-        deadline = zo_clock_wall_ns () / 1000000 + left;
-    }
-    zo_journal_add (self->journal, zo_rec_raw (rec), rec->attempt, deadline);
-}
-
 //  Takes rec out of the list its state names (it stays in the table).
 static void
 s_unlink (zo_broker_t *self, zo_rec_t *rec)
@@ -171,4 +157,25 @@ zo__broker_parse_event (zo_broker_t *self, zo_span_t raw, zo_event_t *event)
         return -1;
     *event = msg.events [0];
     return 0;
+}
+
+void
+zo__broker_restore (zo_span_t raw, uint32_t attempts, uint64_t left, void *arg)
+{
+    zo_broker_t *self = arg;
+    zo_event_t event;
+    if (zo__broker_parse_event (self, raw, &event)) {
+        zsys_warning ("broker: stored event does not decode, dropped");
+        return;
+    }
+    if (zo__broker_seen (self, event.id))
+        return;
+    zo_rec_t *rec = zo__broker_accept (self, &event, NULL, 0, false);
+    if (rec) {
+        (*self->c [C_ACCEPTED])--;   //  accepted by the last broker already
+        (*self->c [C_RESTORED])++;
+        rec->attempt = attempts;
+        if (left)
+            rec->deadline_ms = zo_loop_now_ms (self->loop) + left;
+    }
 }

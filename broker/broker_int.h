@@ -90,9 +90,6 @@ struct _zo_broker_t {
     memory.  */
 zo_rec_t *zo__broker_accept (zo_broker_t *self, const zo_event_t *event,
                              const void *ident, size_t ident_len, bool want_results);
-/*  Appends an add for rec to the journal (which must be on): its raw
-    event, attempts so far and deadline as wall-clock time.  */
-void zo__broker_journal_add (zo_broker_t *self, const zo_rec_t *rec);
 /*  True if the id is being processed or was seen inside the window.  */
 bool zo__broker_seen (zo_broker_t *self, zo_span_t id);
 /*  The event succeeded: result to its producer, a del to the journal,
@@ -110,6 +107,11 @@ void zo__broker_failed (zo_broker_t *self, zo_rec_t *rec, bool final);
     counted, the delivery counts as an attempt, and an event out of
     attempts goes to the dead letters with error instead.  */
 void zo__broker_take_back (zo_broker_t *self, zo_rec_t *rec, bool counted, const char *error);
+/*  Queues an event stored by an earlier broker (spool, journal; a
+    zo_spool_fn): its attempts so far, and the time left to its deadline
+    (0 = as the event says). A duplicate or an event that does not decode
+    is skipped.  */
+void zo__broker_restore (zo_span_t raw, uint32_t attempts, uint64_t left, void *arg);
 /*  Turns a stored raw event back into a zo_event_t (spans into a scratch
     buffer, valid until the next call). -1 if it does not decode.  */
 int zo__broker_parse_event (zo_broker_t *self, zo_span_t raw, zo_event_t *event);
@@ -121,6 +123,17 @@ int zo__broker_send (zo_broker_t *self, void *socket, const void *ident, size_t 
 /*  Replies ERROR code (with reason) and counts it.  */
 void zo__broker_error (zo_broker_t *self, void *socket, const void *ident, size_t ident_len,
                        uint64_t seq, zo_err_t code, const char *reason);
+
+//  broker_journal.c: the journal's side of the broker.
+/*  Opens data_dir/journal and queues the events it holds (with
+    self->restoring set). 0, or -1 (logged).  */
+int zo__broker_journal_open (zo_broker_t *self, uint64_t segment_max);
+/*  Makes a first checkpoint durable and watches the journal's eventfd.
+    0 or -1.  */
+int zo__broker_journal_start (zo_broker_t *self);
+/*  Appends an add for rec to the journal (which must be on): its raw
+    event, attempts so far and deadline as wall-clock time.  */
+void zo__broker_journal_add (zo_broker_t *self, const zo_rec_t *rec);
 
 //  broker_front.c: one decoded message from a producer.
 void zo__front_handle (zo_broker_t *self, const void *ident, size_t ident_len, zo_msg_t *msg);
