@@ -47,6 +47,8 @@ static const char s_usage [] =
     "  --duration S      W3 length in seconds (default 10)\n"
     "  --sleep-ms MS     W2 handler wait (default 10)\n"
     "  --warmup N        events sent before measuring (default 2000)\n"
+    "  --pace-slack US   open loop: the pacing timer may fire this late so that one\n"
+    "                    wake-up sends several events (default 1000; 0 = on time)\n"
     "  --spawn           start a broker and workers for the run, stop them after\n"
     "  --durable         with --spawn: the broker runs with its journal on (every ACK\n"
     "                    waits for an fdatasync), its data dir in the run's temp dir\n"
@@ -454,7 +456,7 @@ s_usage_error (const char *what, const char *arg)
 int
 zorch_bench (zo_conf_t *conf, int argc, char **argv)
 {
-    enum { O_EVENTS = 256, O_INFLIGHT, O_RATE, O_DURATION, O_SLEEP, O_WARMUP, O_SPAWN,
+    enum { O_EVENTS = 256, O_INFLIGHT, O_RATE, O_DURATION, O_SLEEP, O_WARMUP, O_SLACK, O_SPAWN,
            O_DURABLE, O_WORKERS, O_TRANSPORT, O_ENDPOINT, O_JSON, O_HELP };
     static const struct option options [] = {
         { "events", required_argument, NULL, O_EVENTS },
@@ -463,6 +465,7 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
         { "duration", required_argument, NULL, O_DURATION },
         { "sleep-ms", required_argument, NULL, O_SLEEP },
         { "warmup", required_argument, NULL, O_WARMUP },
+        { "pace-slack", required_argument, NULL, O_SLACK },
         { "spawn", no_argument, NULL, O_SPAWN },
         { "durable", no_argument, NULL, O_DURABLE },
         { "workers", required_argument, NULL, O_WORKERS },
@@ -472,7 +475,7 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
         { "help", no_argument, NULL, O_HELP },
         { NULL, 0, NULL, 0 }
     };
-    uint64_t events = 0, inflight = 0, sleep_ms = 10, warmup = 2000, workers = 2;
+    uint64_t events = 0, inflight = 0, sleep_ms = 10, warmup = 2000, workers = 2, slack_us = 1000;
     double rate = -1, duration = 10;
     bool spawn = false, durable = false, json = false;
     const char *transport = "tcp", *endpoint = NULL;
@@ -505,6 +508,10 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
             case O_WARMUP:
                 if (zorch_parse_u64 (optarg, &warmup))
                     return s_usage_error ("--warmup wants a number, not", optarg);
+                break;
+            case O_SLACK:
+                if (zorch_parse_u64 (optarg, &slack_us) || slack_us > 1000000)
+                    return s_usage_error ("--pace-slack wants 0..1000000 microseconds, not", optarg);
                 break;
             case O_WORKERS:
                 if (zorch_parse_u64 (optarg, &workers) || workers == 0 || workers > S_MAX_WORKERS)
@@ -610,6 +617,7 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
         }
     }
     opts.rate = rate;
+    opts.pace_slack_us = (uint32_t) slack_us;
     for (int i = 0; i < cluster.n; i++)
         cluster.procs [i].cpu0 = s_proc_cpu (cluster.procs [i].pid);
     s_proc_t self = { .name = "zorch-bench", .pid = getpid () };

@@ -92,6 +92,7 @@ zo_inject_opts_default (zo_inject_opts_t *opts)
     opts->timeout_ms = 30000;
     opts->batch_max = 100;
     opts->batch_bytes = 256 * 1024;
+    opts->pace_slack_us = 1000;
 }
 
 /*  ---------------------------------------------------------------------
@@ -748,6 +749,11 @@ zo_inject_start (zo_inject_t *self)
     if (zo_loop_add_socket (self->loop, zo_client_socket (self->client), s_on_socket, self))
         return -1;
     self->ticker = zo_loop_ticker (self->loop, 100, s_on_timer, self);
+    //  Every wake-up costs the whole pipeline CPU (the send wakes the
+    //  broker, the broker the workers): at 10,000 events/s, waking once per
+    //  event left less CPU for the events themselves than waking at most
+    //  once a millisecond (BENCHMARKS.md, W3).
+    zo_loop_set_slack (self->loop, self->opts.rate > 0 ? (uint64_t) self->opts.pace_slack_us * 1000 : 0);
     zo_loop_set_before_sleep (self->loop, s_pump, self);
     return self->ticker > 0 ? 0 : -1;
 }

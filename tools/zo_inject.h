@@ -8,14 +8,18 @@
       RESULT);
     - paces `rate` events/s open loop: event i is due at start + i / rate,
       and its latency counts from that due time, so a stall shows in the
-      percentiles (no coordinated omission);
+      percentiles (no coordinated omission). Events due are sent at the
+      next wake-up; the pacing timer itself may fire up to pace_slack_us
+      late (the loop's timer slack), so that at high rates one wake-up
+      sends several events instead of one each;
     - resends the events of a NACK queue_full after its retry_ms (unless
       retry is off: they count as nacked); ERROR replies count as nacked;
     - gives up after timeout_ms without progress (no new event sent, no ACK,
       no RESULT): what is still outstanding counts as lost.
 
-    The engine owns the loop's before-sleep hook while it runs (that is where
-    it sends), and watches its client socket, its input fd and timers.
+    The engine owns the loop's before-sleep hook (that is where it sends)
+    and its timer slack while it runs, and watches its client socket, its
+    input fd and timers.
 */
 #ifndef ZO_INJECT_H_INCLUDED
 #define ZO_INJECT_H_INCLUDED
@@ -32,6 +36,7 @@ typedef struct {
     const char *endpoint;      /* broker front */
     uint32_t inflight;         /* default 1000 */
     double rate;               /* events/s; 0 = as fast as inflight allows */
+    uint32_t pace_slack_us;    /* with rate: the loop's timer slack, default 1000 */
     bool wait;                 /* ask for RESULTs and wait for them */
     bool retry;                /* resend NACK queue_full */
     uint64_t timeout_ms;       /* without progress; default 30 s */

@@ -69,6 +69,7 @@ struct _zo_loop_t {
     zo_loop_hook_fn *before_sleep;
     void *before_sleep_arg;
     uint64_t spin_ns;
+    uint64_t slack_ns;          /* timers may wait this much longer */
     zo_clock_fn *clock;
     void *clock_arg;
     uint64_t now;               /* cached once per iteration */
@@ -449,6 +450,13 @@ zo_loop_set_before_sleep (zo_loop_t *self, zo_loop_hook_fn *fn, void *arg)
 }
 
 void
+zo_loop_set_slack (zo_loop_t *self, uint64_t slack_ns)
+{
+    assert (self);
+    self->slack_ns = slack_ns;
+}
+
+void
 zo_loop_set_spin (zo_loop_t *self, uint32_t spin_us)
 {
     assert (self);
@@ -456,7 +464,8 @@ zo_loop_set_spin (zo_loop_t *self, uint32_t spin_us)
 }
 
 //  Nanoseconds to block: until the next timer, by a fresh clock read so
-//  the wait ends on time; -1 when there is no timer.
+//  the wait ends on time (rounded up to a multiple of the slack, if one is
+//  set); -1 when there is no timer.
 static int64_t
 s_timeout_ns (zo_loop_t *self)
 {
@@ -467,6 +476,8 @@ s_timeout_ns (zo_loop_t *self)
     if (deadline <= self->now)
         return 0;
     uint64_t ns = deadline - self->now;
+    if (self->slack_ns)
+        ns = s_sat_add (ns, self->slack_ns - 1) / self->slack_ns * self->slack_ns;
     return ns > (uint64_t) INT64_MAX? INT64_MAX: (int64_t) ns;
 }
 

@@ -73,6 +73,12 @@ int zo_loop_on_signal (zo_loop_t *self, int signum, zo_loop_signal_fn *fn, void 
 /*  Called once per iteration, after handlers and timers, before polling.  */
 void zo_loop_set_before_sleep (zo_loop_t *self, zo_loop_hook_fn *fn, void *arg);
 
+/*  Lets timers fire up to slack_ns late (0, the default: on time): a wait
+    for the next timer is rounded up to a multiple of slack_ns, so that what
+    becomes due meanwhile is handled in the same wake-up. For loops where
+    fewer wake-ups matter more than punctuality, like a paced producer.  */
+void zo_loop_set_slack (zo_loop_t *self, uint64_t slack_ns);
+
 /*  When nothing is ready, keep polling without blocking for up to spin_us
     microseconds before parking in the kernel (0, the default, never spins).
     Trades a little CPU under light load for fewer wake-up delays.  */

@@ -480,6 +480,21 @@ Test (loop, socket_read_one_at_a_time_over_tcp)
     zmq_ctx_term (ctx);
 }
 
+//  With a slack, a 1 ms timer waits for the slack's 40 ms (never less: the
+//  wait is rounded up to it).
+Test (loop, timer_slack_rounds_the_wait_up)
+{
+    zo_loop_t *loop = zo_loop_new ();
+    int fired = 0;
+    zo_loop_set_slack (loop, 40 * 1000000ull);
+    uint64_t start = zo_clock_mono_ns ();
+    zo_loop_timer (loop, 1, s_stop, &fired);
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (fired, 1);
+    cr_assert_geq (zo_clock_mono_ns () - start, 40 * 1000000ull);
+    zo_loop_destroy (&loop);
+}
+
 Test (loop, too_many_items_is_refused)
 {
     zo_loop_t *loop = zo_loop_new ();
