@@ -15,18 +15,10 @@ worker
             handler = sleep
             ms = 3000
 CONF
-cat >"$T/fast.conf" <<CONF
-worker
-    routes
-        route
-            match = "test.slow"
-            handler = exec
-            command = 'read -r e; printf "%s\\n" "\$e" >> $T/done/e.\$\$'
-CONF
+zt_recorder_conf "$T/fast.conf" test.slow
 
 N=5
-mkdir -p "$T/done"
-s_done_ids () { cat "$T"/done/e.* 2>/dev/null | jq -r .id | sort; }
+s_done_ids () { zt_done | sort; }
 zt_broker
 zt_worker w1 --config "$T/slow.conf"
 W1=$WORKER_PID

@@ -11,17 +11,7 @@ zt_init journal_full 17230
 #   Only the broker gets the limit (soft, so that the test shell can raise
 #   it back) and ignores SIGXFSZ, so that its writes fail instead of the
 #   signal killing it. Its log stays far below the limit.
-cat >"$T/worker.conf" <<CONF
-worker
-    routes
-        route
-            match = "test.exec"
-            handler = exec
-            command = 'read -r e; printf "%s\\n" "\$e" >> $T/done/e.\$\$'
-CONF
-mkdir -p "$T/done"
-#   Every processed id, once per time it was processed.
-s_done () { cat "$T"/done/e.* 2>/dev/null | jq -r .id; }
+zt_recorder_conf "$T/worker.conf" test.exec
 
 #   Only the broker gets the limit (soft, so that the test shell can raise
 #   it back) and ignores SIGXFSZ, so that its writes fail instead of the
@@ -43,18 +33,23 @@ zt_eq "events acknowledged and done before the disk filled" "$(jq -r '.ok' "$T/b
 M=1000
 zt_events "$T/fill.ndjson" jf "$M" test.exec
 zt_say "injecting $M events into a journal limited to 24 KiB"
-zt_inject --ndjson "$T/fill.ndjson" --timeout 5 --json \
+#   One batch of 100 at a time, so that some are ACKed before the journal
+#   passes the limit and the one that passes it is never ACKed.
+zt_inject --ndjson "$T/fill.ndjson" --inflight 100 --timeout 5 --json \
     --results "$T/fill-results.ndjson" >"$T/fill.json" 2>"$T/fill.err" || true
 zt_say "inject: $(cat "$T/fill.json")"
 acked=$(jq -r '.acked' "$T/fill.json")
 nacked=$(jq -r '.nacked' "$T/fill.json")
 lost=$(jq -r '.lost' "$T/fill.json")
+sent=$(jq -r '.sent' "$T/fill.json")
 zt_assert "the broker logged the failure loudly" grep -q "journal: WRITING TO .* FAILED" "$T/broker.log"
 zt_assert "the broker is still running" kill -0 "$BROKER_PID"
 zt_assert "events were acknowledged before it failed ($acked)" [ "$acked" -gt 0 ]
-zt_assert "events were refused once it failed ($nacked)" [ "$nacked" -gt 0 ]
-zt_say "unanswered (their ACK was waiting for the failed sync): $lost"
-zt_eq "events acknowledged, refused or unanswered" $((acked + nacked + lost)) "$M"
+#   How many batches arrive after the failure is known (refused) and how
+#   many before (never answered) depends on timing; a SUBMIT after it is
+#   refused for certain: that is checked below.
+zt_say "refused: $nacked; unanswered (their ACK was waiting for the failed sync): $lost"
+zt_eq "events sent that were acknowledged, refused or unanswered" $((acked + nacked + lost)) "$sent"
 zt_eq "refusals that are not journal_failed" \
     "$(jq -r 'select(.ok == false) | .error' "$T/fill-results.ndjson" |
        grep -v '^no answer in time' | grep -vc '^journal_failed' || true)" 0
@@ -70,7 +65,7 @@ zt_eq "a later SUBMIT is refused with" "$(jq -r '.error' "$T/after-results.ndjso
 #   It goes on with what it holds: every acknowledged event is processed.
 jq -r 'select(.ok == true) | .id' "$T/fill-results.ndjson" | sort >"$T/acked-ids"
 zt_eq "acknowledged ids listed" "$(wc -l <"$T/acked-ids")" "$acked"
-s_acked_done () { [ "$(s_done | sort -u | comm -13 - "$T/acked-ids" | wc -l)" -eq 0 ]; }
+s_acked_done () { [ "$(zt_done | sort -u | comm -13 - "$T/acked-ids" | wc -l)" -eq 0 ]; }
 zt_wait 30 "every acknowledged event to be processed" s_acked_done
 zt_stop "$BROKER_PID" 20
 zt_eq "the broker's exit code after SIGTERM" "$REAP_RC" 0

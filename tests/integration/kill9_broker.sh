@@ -9,19 +9,9 @@
 source "$(dirname "$0")/lib.sh"
 zt_init kill9_broker 17210
 
-cat >"$T/worker.conf" <<CONF
-worker
-    routes
-        route
-            match = "test.exec"
-            handler = exec
-            command = 'sleep 0.02; read -r e; printf "%s\\n" "\$e" >> $T/done/e.\$\$'
-CONF
-mkdir -p "$T/done"
-#   Every processed id, once per time it was processed.
-s_done () { cat "$T"/done/e.* 2>/dev/null | jq -r .id; }
-s_done_n () { s_done | grep -c "^$1-" || true; }
-s_done_unique_n () { s_done | grep "^$1-" | sort -u | wc -l; }
+zt_recorder_conf "$T/worker.conf" test.exec 0.02
+s_done_n () { zt_done | grep -c "^$1-" || true; }
+s_done_unique_n () { zt_done | grep "^$1-" | sort -u | wc -l; }
 s_last_segment () { ls "$DATA/journal/"*.msgpack | sort | tail -n 1; }
 JOURNAL=(--broker-journal true)
 
@@ -60,8 +50,8 @@ zt_assert "every event not processed by the crash was recovered" \
 s_all_k9 () { [ "$(s_done_unique_n k9)" -ge "$N" ]; }
 zt_wait 90 "every acked event to be processed (the workers reconnect on their own)" s_all_k9
 seq -f 'k9-%g' 1 "$N" | sort >"$T/want"
-zt_eq "acked ids never processed" "$(s_done | sort -u | comm -23 "$T/want" - | wc -l)" 0
-twice=$(s_done | grep '^k9-' | sort | uniq -d | wc -l)
+zt_eq "acked ids never processed" "$(zt_done | sort -u | comm -23 "$T/want" - | wc -l)" 0
+twice=$(zt_done | grep '^k9-' | sort | uniq -d | wc -l)
 zt_say "processed twice: $twice (those in flight or just finished at the crash)"
 #   A del lost for every completed event would rerun all $before of them.
 zt_assert "completed events are not run again ($twice twice, at most 50)" [ "$twice" -le 50 ]

@@ -189,6 +189,25 @@ CONF
     zt_worker w2 --config "$T/worker.conf" --worker-capacity 20
 }
 
+#   zt_recorder_conf FILE MATCH [SLEEP_S]: a worker config whose route MATCH
+#   runs an exec handler that waits SLEEP_S seconds (if given), then appends
+#   the event to a file of its own under $T/done; zt_done prints the id of
+#   every event processed, once per time it was processed.
+zt_recorder_conf () {
+    local wait=""
+    [ -n "${3:-}" ] && wait="sleep $3; "
+    mkdir -p "$T/done"
+    cat >"$1" <<CONF
+worker
+    routes
+        route
+            match = "$2"
+            handler = exec
+            command = '${wait}read -r e; printf "%s\\n" "\$e" >> $T/done/e.\$\$'
+CONF
+}
+zt_done () { cat "$T"/done/e.* 2>/dev/null | jq -r .id; }
+
 #   True when a process has exited (gone, or a zombie waiting for us).
 zt_gone () {
     local st

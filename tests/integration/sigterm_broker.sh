@@ -8,19 +8,9 @@
 source "$(dirname "$0")/lib.sh"
 zt_init sigterm_broker 17170
 
-cat >"$T/worker.conf" <<CONF
-worker
-    routes
-        route
-            match = "test.exec"
-            handler = exec
-            command = 'sleep 0.2; read -r e; printf "%s\\n" "\$e" >> $T/done/e.\$\$'
-CONF
+zt_recorder_conf "$T/worker.conf" test.exec 0.2
 
 N=300
-mkdir -p "$T/done"
-#   Every processed id, once per time it was processed.
-s_done () { cat "$T"/done/e.* 2>/dev/null | jq -r .id; }
 zt_broker --broker-grace 1s
 zt_worker w1 --config "$T/worker.conf" --worker-capacity 10
 zt_worker w2 --config "$T/worker.conf" --worker-capacity 10
@@ -32,18 +22,18 @@ zt_inject --ndjson "$T/events.ndjson" --json >"$T/summary.json" 2>"$T/inject.err
 zt_eq "events acknowledged" "$(jq -r '.acked' "$T/summary.json")" "$N"
 
 sleep 1
-before=$(s_done | sort -u | wc -l)
+before=$(zt_done | sort -u | wc -l)
 zt_say "SIGTERM to the broker after $before events were processed"
 zt_assert "work is still queued when the broker is stopped" [ "$before" -lt "$N" ]
 zt_stop "$BROKER_PID" 20
 zt_eq "the broker's exit code after SIGTERM" "$REAP_RC" 0
 zt_say "data dir after shutdown: $(ls -A "$DATA" | tr '\n' ' ')"
-at_stop=$(s_done | sort -u | wc -l)
+at_stop=$(zt_done | sort -u | wc -l)
 
 zt_say "restarting the broker on the same data dir"
 zt_broker --broker-grace 1s
 s_all_accounted () {
-    s_done | sort -u >"$T/done-ids"
+    zt_done | sort -u >"$T/done-ids"
     zt_dlq_ids 2>/dev/null | sort -u >"$T/dlq-ids" || true
     [ "$(sort -u "$T/done-ids" "$T/dlq-ids" | wc -l)" -ge "$N" ]
 }
@@ -52,4 +42,4 @@ seq -f 'st-%g' 1 "$N" | sort >"$T/want"
 zt_eq "acked ids neither processed nor dead" \
     "$(sort -u "$T/done-ids" "$T/dlq-ids" | comm -23 "$T/want" - | wc -l)" 0
 zt_say "processed before shutdown: $at_stop; processed in all: $(wc -l <"$T/done-ids");" \
-    "dead letters: $(wc -l <"$T/dlq-ids"); processed twice: $(s_done | sort | uniq -d | wc -l)"
+    "dead letters: $(wc -l <"$T/dlq-ids"); processed twice: $(zt_done | sort | uniq -d | wc -l)"

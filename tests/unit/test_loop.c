@@ -386,12 +386,30 @@ s_socket_ready (zo_loop_t *loop, void *socket, void *arg)
     return state->received >= 3? -1: 0;
 }
 
+//  What a sending timer sends: count messages on socket.
+typedef struct {
+    void *socket;
+    int count;
+} send_t;
+
 static int
-s_send_three (zo_loop_t *loop, int id, void *arg)
+s_send (zo_loop_t *loop, int id, void *arg)
 {
-    for (int i = 0; i < 3; i++)
-        cr_assert_eq (zmq_send (arg, "abc", 3, 0), 3);
+    send_t *send = (send_t *) arg;
+    for (int i = 0; i < send->count; i++)
+        cr_assert_eq (zmq_send (send->socket, "abc", 3, 0), 3);
     return 0;
+}
+
+static void
+s_close_pair (void *ctx, void *a, void *b)
+{
+    int linger = 0;
+    zmq_setsockopt (a, ZMQ_LINGER, &linger, sizeof (linger));
+    zmq_setsockopt (b, ZMQ_LINGER, &linger, sizeof (linger));
+    zmq_close (a);
+    zmq_close (b);
+    zmq_ctx_term (ctx);
 }
 
 Test (loop, socket_readiness_with_inproc_pair)
@@ -404,7 +422,8 @@ Test (loop, socket_readiness_with_inproc_pair)
     zo_loop_t *loop = zo_loop_new ();
     sock_state_t state = { 0, NULL };
     cr_assert_eq (zo_loop_add_socket (loop, a, s_socket_ready, &state), 0);
-    zo_loop_timer (loop, 5, s_send_three, b);
+    send_t three = { b, 3 };
+    zo_loop_timer (loop, 5, s_send, &three);
     int fired = 0;
     zo_loop_timer (loop, 5000, s_stop, &fired);     //  safety net
     cr_assert_eq (zo_loop_run (loop), 0);
@@ -421,12 +440,7 @@ Test (loop, socket_readiness_with_inproc_pair)
     cr_assert_eq (fired, 1);
 
     zo_loop_destroy (&loop);
-    int linger = 0;
-    zmq_setsockopt (a, ZMQ_LINGER, &linger, sizeof (linger));
-    zmq_setsockopt (b, ZMQ_LINGER, &linger, sizeof (linger));
-    zmq_close (a);
-    zmq_close (b);
-    zmq_ctx_term (ctx);
+    s_close_pair (ctx, a, b);
 }
 
 //  A handler that takes one message per call leaves the socket readable;
@@ -443,14 +457,6 @@ s_take_one (zo_loop_t *loop, void *socket, void *arg)
     return state->received >= 200? -1: 0;
 }
 
-static int
-s_send_hundred (zo_loop_t *loop, int id, void *arg)
-{
-    for (int i = 0; i < 100; i++)
-        cr_assert_eq (zmq_send (arg, "abc", 3, 0), 3);
-    return 0;
-}
-
 Test (loop, socket_read_one_at_a_time_over_tcp)
 {
     void *ctx = zmq_ctx_new ();
@@ -464,20 +470,16 @@ Test (loop, socket_read_one_at_a_time_over_tcp)
     zo_loop_t *loop = zo_loop_new ();
     sock_state_t state = { 0, NULL };
     cr_assert_eq (zo_loop_add_socket (loop, a, s_take_one, &state), 0);
-    zo_loop_timer (loop, 1, s_send_hundred, b);
-    zo_loop_timer (loop, 30, s_send_hundred, b);
+    send_t hundred = { b, 100 };
+    zo_loop_timer (loop, 1, s_send, &hundred);
+    zo_loop_timer (loop, 30, s_send, &hundred);
     int fired = 0;
     zo_loop_timer (loop, 5000, s_stop, &fired);     //  safety net
     cr_assert_eq (zo_loop_run (loop), 0);
     cr_assert_eq (state.received, 200);
     cr_assert_eq (fired, 0);
     zo_loop_destroy (&loop);
-    int linger = 0;
-    zmq_setsockopt (a, ZMQ_LINGER, &linger, sizeof (linger));
-    zmq_setsockopt (b, ZMQ_LINGER, &linger, sizeof (linger));
-    zmq_close (a);
-    zmq_close (b);
-    zmq_ctx_term (ctx);
+    s_close_pair (ctx, a, b);
 }
 
 //  With a slack, a 1 ms timer waits for the slack's 40 ms (never less: the
