@@ -8,22 +8,19 @@
     omission). A warm-up phase (not measured) runs first, so connections
     and buffers exist before the clock starts.  */
 #include <czmq.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_cluster.h"
 #include "zo_client.h"
 #include "zo_loop.h"
 #include "zo_stats.h"
@@ -62,9 +59,6 @@ static const char s_usage [] =
     "process: the spawned ones, or the zorch-broker and zorch-worker processes\n"
     "found on this host. Exit status 0 when nothing was lost or failed.\n";
 
-#define S_MAX_WORKERS 16
-#define S_MAX_PROCS   (S_MAX_WORKERS + 2)
-
 typedef struct {
     const char *name;
     const char *type;
@@ -80,222 +74,6 @@ static const s_workload_t s_workloads [] = {
     { "W3", "bench.noop", "no-op, open loop", 0, 0, 10000 },
     { "W4", "bench.noop", "no-op, one at a time", 20000, 1, 0 },
 };
-
-typedef struct {
-    char name [32];
-    pid_t pid;
-    bool spawned;
-    double cpu0, cpu1;         /* CPU seconds at the start and end of the run */
-    uint64_t peak_rss;         /* VmHWM, bytes */
-} s_proc_t;
-
-typedef struct {
-    s_proc_t procs [S_MAX_PROCS];
-    int n;
-    char dir [64];             /* scratch folder of a spawned cluster */
-    char front [128];
-    char back [128];
-} s_cluster_t;
-
-//  --------------------------------------------------------------------
-//  Processes
-
-static double
-s_proc_cpu (pid_t pid)
-{
-    double cpu = 0;
-    uint64_t rss;
-    if (zo_proc_usage (pid, &rss, &cpu))
-        return 0;
-    return cpu;
-}
-
-//  Peak resident set size of a process (VmHWM), in bytes; 0 if unknown.
-static uint64_t
-s_proc_peak_rss (pid_t pid)
-{
-    char path [64];
-    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
-    FILE *file = fopen (path, "r");
-    if (!file)
-        return 0;
-    char line [256];
-    uint64_t kb = 0;
-    while (fgets (line, sizeof line, file))
-        if (sscanf (line, "VmHWM: %" SCNu64 " kB", &kb) == 1)
-            break;
-    fclose (file);
-    return kb * 1024;
-}
-
-//  Finds the zorch actors running on this host (for a cluster it did not
-//  start), by their process names.
-static void
-s_find_local (s_cluster_t *cluster)
-{
-    DIR *proc = opendir ("/proc");
-    if (!proc)
-        return;
-    struct dirent *entry;
-    int workers = 0;
-    while ((entry = readdir (proc)) && cluster->n < S_MAX_PROCS - 1) {
-        pid_t pid = (pid_t) atoi (entry->d_name);
-        if (pid <= 0)
-            continue;
-        char path [64], comm [32] = "";
-        snprintf (path, sizeof path, "/proc/%d/comm", (int) pid);
-        FILE *file = fopen (path, "r");
-        if (!file)
-            continue;
-        if (!fgets (comm, sizeof comm, file))
-            comm [0] = 0;
-        fclose (file);
-        comm [strcspn (comm, "\n")] = 0;
-        if (!streq (comm, "zorch-broker") && !streq (comm, "zorch-worker"))
-            continue;
-        s_proc_t *p = &cluster->procs [cluster->n++];
-        memset (p, 0, sizeof *p);
-        p->pid = pid;
-        if (streq (comm, "zorch-broker"))
-            snprintf (p->name, sizeof p->name, "zorch-broker");
-        else
-            snprintf (p->name, sizeof p->name, "zorch-worker-%d", ++workers);
-    }
-    closedir (proc);
-}
-
-//  A free TCP port on 127.0.0.1 (the kernel's pick; it may be taken again
-//  before the broker binds it, which the broker then reports).
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    socklen_t len = sizeof addr;
-    int port = -1;
-    if (bind (fd, (struct sockaddr *) &addr, sizeof addr) == 0
-    &&  getsockname (fd, (struct sockaddr *) &addr, &len) == 0)
-        port = ntohs (addr.sin_port);
-    close (fd);
-    return port;
-}
-
-static pid_t
-s_spawn (const char *dir, const char *log_name, char **argv)
-{
-    char log [128];
-    snprintf (log, sizeof log, "%s/%s.log", dir, log_name);
-    return zorch_spawn (argv, log);
-}
-
-static void
-s_cluster_stop (s_cluster_t *cluster)
-{
-    //  Workers first, so the broker is not left redelivering their events.
-    for (int pass = 0; pass < 2; pass++) {
-        for (int i = 0; i < cluster->n; i++) {
-            s_proc_t *p = &cluster->procs [i];
-            bool broker = streq (p->name, "zorch-broker");
-            if (p->spawned && p->pid > 0 && broker == (pass == 1))
-                kill (p->pid, SIGTERM);
-        }
-        for (int i = 0; i < cluster->n; i++) {
-            s_proc_t *p = &cluster->procs [i];
-            bool broker = streq (p->name, "zorch-broker");
-            if (!p->spawned || p->pid <= 0 || broker != (pass == 1))
-                continue;
-            int status;
-            for (int tries = 0; tries < 200; tries++) {
-                if (waitpid (p->pid, &status, WNOHANG) == p->pid)
-                    break;
-                if (tries == 199) {
-                    kill (p->pid, SIGKILL);
-                    waitpid (p->pid, &status, 0);
-                }
-                usleep (50000);
-            }
-            p->pid = 0;
-        }
-    }
-    if (cluster->dir [0]) {
-        char cmd [160];
-        snprintf (cmd, sizeof cmd, "rm -rf '%s'", cluster->dir);
-        if (system (cmd) != 0)
-            fprintf (stderr, "zorch bench: could not remove %s\n", cluster->dir);
-    }
-}
-
-//  Starts a broker and `workers` workers on fresh endpoints. 0 or -1.
-static int
-s_cluster_spawn (s_cluster_t *cluster, int workers, const char *transport,
-                 uint32_t capacity, uint64_t queue_max, bool durable)
-{
-    snprintf (cluster->dir, sizeof cluster->dir, "/tmp/zorch-bench-XXXXXX");
-    if (!mkdtemp (cluster->dir)) {
-        fprintf (stderr, "zorch bench: cannot make a scratch folder: %s\n", strerror (errno));
-        cluster->dir [0] = 0;
-        return -1;
-    }
-    if (streq (transport, "ipc")) {
-        snprintf (cluster->front, sizeof cluster->front, "ipc://%s/front", cluster->dir);
-        snprintf (cluster->back, sizeof cluster->back, "ipc://%s/back", cluster->dir);
-    }
-    else {
-        int front = s_free_port (), back = s_free_port ();
-        while (back == front && front > 0)
-            back = s_free_port ();
-        if (front < 0 || back < 0) {
-            fprintf (stderr, "zorch bench: no free tcp port\n");
-            return -1;
-        }
-        snprintf (cluster->front, sizeof cluster->front, "tcp://127.0.0.1:%d", front);
-        snprintf (cluster->back, sizeof cluster->back, "tcp://127.0.0.1:%d", back);
-    }
-    char *broker_bin = zorch_find_binary ("zorch-broker", "broker");
-    char *worker_bin = zorch_find_binary ("zorch-worker", "actors/worker");
-    if (!broker_bin || !worker_bin) {
-        fprintf (stderr, "zorch bench: cannot find %s\n", broker_bin ? "zorch-worker" : "zorch-broker");
-        free (broker_bin);
-        free (worker_bin);
-        return -1;
-    }
-    //  Stats go to a socket of the run's own, so a monitor on the default
-    //  endpoint does not see the benchmark's actors.
-    char stats [128], data [96], qmax [32], cap [32];
-    snprintf (stats, sizeof stats, "ipc://%s/stats", cluster->dir);
-    snprintf (data, sizeof data, "%s/data", cluster->dir);
-    snprintf (qmax, sizeof qmax, "%" PRIu64, queue_max);
-    snprintf (cap, sizeof cap, "%u", capacity);
-
-    char *bargv [] = { broker_bin, "--broker-front", cluster->front, "--broker-back", cluster->back,
-                       "--broker-data-dir", data, "--broker-queue-max", qmax,
-                       "--stats-endpoint", stats, "--broker-journal", durable ? "true" : "false",
-                       NULL };
-    s_proc_t *p = &cluster->procs [cluster->n++];
-    snprintf (p->name, sizeof p->name, "zorch-broker");
-    p->spawned = true;
-    p->pid = s_spawn (cluster->dir, "broker", bargv);
-    for (int i = 0; i < workers && p->pid > 0; i++) {
-        char name [32];
-        snprintf (name, sizeof name, "bench-w%d", i + 1);
-        char *wargv [] = { worker_bin, "--worker-broker", cluster->back, "--worker-capacity", cap,
-                           "--worker-name", name, "--stats-endpoint", stats, NULL };
-        s_proc_t *w = &cluster->procs [cluster->n++];
-        snprintf (w->name, sizeof w->name, "zorch-worker-%d", i + 1);
-        w->spawned = true;
-        w->pid = s_spawn (cluster->dir, name, wargv);
-    }
-    free (broker_bin);
-    free (worker_bin);
-    for (int i = 0; i < cluster->n; i++)
-        if (cluster->procs [i].pid <= 0) {
-            fprintf (stderr, "zorch bench: fork failed: %s\n", strerror (errno));
-            return -1;
-        }
-    return 0;
-}
 
 //  --------------------------------------------------------------------
 //  Running one phase
@@ -372,8 +150,8 @@ s_us (uint64_t ns)
 }
 
 static void
-s_print (const s_workload_t *wl, const zo_inject_stats_t *st, const s_cluster_t *cluster,
-         const s_proc_t *self, uint32_t inflight, double rate, uint32_t sleep_ms,
+s_print (const s_workload_t *wl, const zo_inject_stats_t *st, const zorch_cluster_t *cluster,
+         const zorch_proc_t *self, uint32_t inflight, double rate, uint32_t sleep_ms,
          const char *transport, int workers, bool spawned, bool durable, bool json)
 {
     const zo_hist_t *h = &st->latency;
@@ -388,7 +166,7 @@ s_print (const s_workload_t *wl, const zo_inject_stats_t *st, const s_cluster_t 
     if (json) {
         json_t *rss = json_object (), *cpu = json_object ();
         for (int i = 0; i <= cluster->n; i++) {
-            const s_proc_t *p = i < cluster->n ? &cluster->procs [i] : self;
+            const zorch_proc_t *p = i < cluster->n ? &cluster->procs [i] : self;
             json_object_set_new (rss, p->name, json_integer ((json_int_t) p->peak_rss));
             json_object_set_new (cpu, p->name, json_real (round ((p->cpu1 - p->cpu0) * 1000) / 1000));
         }
@@ -436,7 +214,7 @@ s_print (const s_workload_t *wl, const zo_inject_stats_t *st, const s_cluster_t 
             v [0], v [1], v [2], v [3], v [4], v [5]);
     printf ("%-18s %12s %10s\n", "process", "peak RSS", "CPU s");
     for (int i = 0; i <= cluster->n; i++) {
-        const s_proc_t *p = i < cluster->n ? &cluster->procs [i] : self;
+        const zorch_proc_t *p = i < cluster->n ? &cluster->procs [i] : self;
         printf ("%-18s %9.1f MB %10.2f\n", p->name, p->peak_rss / 1048576.0, p->cpu1 - p->cpu0);
     }
     if (done)
@@ -514,7 +292,7 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
                     return s_usage_error ("--pace-slack wants 0..1000000 microseconds, not", optarg);
                 break;
             case O_WORKERS:
-                if (zorch_parse_u64 (optarg, &workers) || workers == 0 || workers > S_MAX_WORKERS)
+                if (zorch_parse_u64 (optarg, &workers) || workers == 0 || workers > ZORCH_CLUSTER_MAX_WORKERS)
                     return s_usage_error ("--workers wants 1..16, not", optarg);
                 break;
             case O_TRANSPORT:
@@ -560,7 +338,7 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
         events = rate > 0 && !wl->events ? (uint64_t) (rate * duration) : wl->events;
     bool sleeping = streq (wl->type, "bench.sleep");
 
-    s_cluster_t cluster = { .n = 0 };
+    zorch_cluster_t cluster = { .n = 0 };
     char *front = NULL;
     if (spawn) {
         //  Room for the whole window in the workers and the queue.
@@ -569,8 +347,8 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
         if (capacity < 1000)
             capacity = 1000;
         uint64_t queue_max = window * 2 > 10000 ? window * 2 : 10000;
-        if (s_cluster_spawn (&cluster, (int) workers, transport, capacity, queue_max, durable)) {
-            s_cluster_stop (&cluster);
+        if (zorch_cluster_spawn (&cluster, (int) workers, transport, capacity, queue_max, durable)) {
+            zorch_cluster_stop (&cluster);
             return 1;
         }
         front = strdup (cluster.front);
@@ -594,7 +372,7 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
         }
     }
     if (!spawn)
-        s_find_local (&cluster);
+        zorch_cluster_find_local (&cluster);
 
     zo_inject_opts_t opts;
     zo_inject_opts_default (&opts);
@@ -619,17 +397,17 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
     opts.rate = rate;
     opts.pace_slack_us = (uint32_t) slack_us;
     for (int i = 0; i < cluster.n; i++)
-        cluster.procs [i].cpu0 = s_proc_cpu (cluster.procs [i].pid);
-    s_proc_t self = { .name = "zorch-bench", .pid = getpid () };
-    self.cpu0 = s_proc_cpu (0);
+        cluster.procs [i].cpu0 = zorch_proc_cpu (cluster.procs [i].pid);
+    zorch_proc_t self = { .name = "zorch-bench", .pid = getpid () };
+    self.cpu0 = zorch_proc_cpu (0);
     int rc = s_run_phase (loop, ctx, &opts, event, events, &st);
     json_decref (event);
-    self.cpu1 = s_proc_cpu (0);
-    self.peak_rss = s_proc_peak_rss (getpid ());
+    self.cpu1 = zorch_proc_cpu (0);
+    self.peak_rss = zorch_proc_peak_rss (getpid ());
     for (int i = 0; i < cluster.n; i++) {
-        s_proc_t *p = &cluster.procs [i];
-        p->cpu1 = s_proc_cpu (p->pid);
-        p->peak_rss = s_proc_peak_rss (p->pid);
+        zorch_proc_t *p = &cluster.procs [i];
+        p->cpu1 = zorch_proc_cpu (p->pid);
+        p->peak_rss = zorch_proc_peak_rss (p->pid);
     }
     if (!spawn) {
         workers = 0;
@@ -643,7 +421,7 @@ done:
     zo_loop_destroy (&loop);
     zmq_ctx_term (ctx);
     if (spawn)
-        s_cluster_stop (&cluster);
+        zorch_cluster_stop (&cluster);
     free (front);
     return status;
 }
