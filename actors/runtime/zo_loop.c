@@ -520,13 +520,17 @@ s_poll_once (zo_loop_t *self, int64_t timeout_ns)
     for (size_t i = 0; rc > 0 && i < self->n_items; i++) {
         short revents = self->pfds [i].revents;
         zmq_pollitem_t *item = &self->pollset [i];
-        if (!revents || !item->events)
+        if (!revents)
             continue;
         if (item->socket) {
-            if (!item->revents && (item->revents = s_socket_events (item->socket)))
+            if (item->events && !item->revents
+            &&  (item->revents = s_socket_events (item->socket)))
                 ready++;
         }
         else {
+            //  As zmq_poll does: errors and hang-ups are reported even for
+            //  an fd watched for nothing, or poll would return at once for
+            //  ever.
             item->revents = (short) ((revents & POLLIN? ZMQ_POLLIN: 0)
                                    | (revents & POLLOUT? ZMQ_POLLOUT: 0)
                                    | (revents & ~(POLLIN | POLLOUT)? ZMQ_POLLERR: 0));

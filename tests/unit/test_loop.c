@@ -312,6 +312,28 @@ s_fd_writable (zo_loop_t *loop, int fd, short revents, void *arg)
     return 0;
 }
 
+//  An fd watched for nothing still reports a hang-up (as zmq_poll did), so
+//  its owner can drop it instead of the loop waking at once for ever.
+Test (loop, fd_watched_for_nothing_reports_hangup)
+{
+    int fds [2];
+    cr_assert_eq (pipe (fds), 0);
+    zo_loop_t *loop = zo_loop_new ();
+    fd_state_t state = { 0, 0, -1 };
+    int fired = 0;
+    cr_assert_eq (zo_loop_add_fd (loop, fds [0], ZMQ_POLLIN, s_fd_ready, &state), 0);
+    zo_loop_set_fd_events (loop, fds [0], 0);
+    close (fds [1]);
+    zo_loop_timer (loop, 2000, s_stop, &fired);     //  safety net
+    zo_loop_timer (loop, 50, s_stop, &fired);
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (state.fd, fds [0]);
+    cr_assert (state.revents & ZMQ_POLLERR);
+    cr_assert_eq (state.reads, 0);
+    zo_loop_destroy (&loop);
+    close (fds [0]);
+}
+
 Test (loop, fd_pollout_and_set_events)
 {
     int fds [2];
