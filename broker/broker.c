@@ -295,10 +295,7 @@ s_spool_rec (zo_rec_t *rec, void *arg)
 {
     zo_broker_t *self = ((void **) arg) [0];
     zo_spool_t *spool = ((void **) arg) [1];
-    uint64_t now_ms = zo_loop_now_ms (self->loop);
-    uint64_t left = 0;
-    if (rec->deadline_ms)
-        left = rec->deadline_ms > now_ms ? rec->deadline_ms - now_ms : 1;
+    uint64_t left = zo__left_ms (rec->deadline_ms, zo_loop_now_ms (self->loop));
     zo_spool_add (spool, zo_rec_raw (rec), rec->attempt, left);
 }
 

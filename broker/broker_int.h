@@ -81,6 +81,17 @@ struct _zo_broker_t {
     zo_hist_t *latency;
 };
 
+/*  Milliseconds from now_ms to an absolute deadline_ms (same clock), as
+    the spool and the journal carry them: 0 when there is no deadline, at
+    least 1 when there is one, so that an expired event stays expired.  */
+static inline uint64_t
+zo__left_ms (uint64_t deadline_ms, uint64_t now_ms)
+{
+    if (!deadline_ms)
+        return 0;
+    return deadline_ms > now_ms ? deadline_ms - now_ms : 1;
+}
+
 //  broker_fate.c: an event's fate. Each takes the record out of wherever its
 //  state says it is.
 

@@ -13,12 +13,8 @@ zo__broker_journal_add (zo_broker_t *self, const zo_rec_t *rec)
 {
     //  The loop's clock is not the wall clock: a deadline is stored as wall
     //  time, so that it still means something to the next process.
-    uint64_t deadline = 0;
-    if (rec->deadline_ms) {
-        uint64_t now_ms = zo_loop_now_ms (self->loop);
-        uint64_t left = rec->deadline_ms > now_ms ? rec->deadline_ms - now_ms : 0;
-        deadline = zo_clock_wall_ns () / 1000000 + left;
-    }
+    uint64_t left = zo__left_ms (rec->deadline_ms, zo_loop_now_ms (self->loop));
+    uint64_t deadline = left ? zo_clock_wall_ns () / 1000000 + left : 0;
     zo_journal_add (self->journal, zo_rec_raw (rec), rec->attempt, deadline);
 }
 
@@ -26,12 +22,7 @@ zo__broker_journal_add (zo_broker_t *self, const zo_rec_t *rec)
 static void
 s_restore_journaled (zo_span_t raw, uint32_t attempts, uint64_t deadline_ms, void *arg)
 {
-    uint64_t left = 0;
-    if (deadline_ms) {
-        uint64_t now_ms = zo_clock_wall_ns () / 1000000;
-        left = deadline_ms > now_ms ? deadline_ms - now_ms : 1;
-    }
-    zo__broker_restore (raw, attempts, left, arg);
+    zo__broker_restore (raw, attempts, zo__left_ms (deadline_ms, zo_clock_wall_ns () / 1000000), arg);
 }
 
 //  An id the journal saw done: a resend of it (its ACK may have been lost

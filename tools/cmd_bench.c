@@ -222,14 +222,7 @@ s_print (const s_workload_t *wl, const zo_inject_stats_t *st, const zorch_cluste
 }
 
 //  --------------------------------------------------------------------
-
-static int
-s_usage_error (const char *what, const char *arg)
-{
-    fprintf (stderr, "zorch bench: %s%s%s\n(zorch bench --help for the options)\n", what,
-             arg ? " " : "", arg ? arg : "");
-    return 2;
-}
+//  The command
 
 int
 zorch_bench (zo_conf_t *conf, int argc, char **argv)
@@ -265,39 +258,39 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
         switch (opt) {
             case O_EVENTS:
                 if (zorch_parse_u64 (optarg, &events) || events == 0)
-                    return s_usage_error ("--events wants a positive number, not", optarg);
+                    return zorch_usage_error ("bench", "--events wants a positive number, not %s", optarg);
                 break;
             case O_INFLIGHT:
                 if (zorch_parse_u64 (optarg, &inflight) || inflight == 0 || inflight > 1000000)
-                    return s_usage_error ("--inflight wants 1..1000000, not", optarg);
+                    return zorch_usage_error ("bench", "--inflight wants 1..1000000, not %s", optarg);
                 break;
             case O_RATE:
                 if (zorch_parse_double (optarg, &rate) || !(rate > 0))
-                    return s_usage_error ("--rate wants events per second, not", optarg);
+                    return zorch_usage_error ("bench", "--rate wants events per second, not %s", optarg);
                 break;
             case O_DURATION:
                 if (zorch_parse_double (optarg, &duration) || !(duration > 0))
-                    return s_usage_error ("--duration wants seconds, not", optarg);
+                    return zorch_usage_error ("bench", "--duration wants seconds, not %s", optarg);
                 break;
             case O_SLEEP:
                 if (zorch_parse_u64 (optarg, &sleep_ms) || sleep_ms == 0 || sleep_ms > 600000)
-                    return s_usage_error ("--sleep-ms wants 1..600000, not", optarg);
+                    return zorch_usage_error ("bench", "--sleep-ms wants 1..600000, not %s", optarg);
                 break;
             case O_WARMUP:
                 if (zorch_parse_u64 (optarg, &warmup))
-                    return s_usage_error ("--warmup wants a number, not", optarg);
+                    return zorch_usage_error ("bench", "--warmup wants a number, not %s", optarg);
                 break;
             case O_SLACK:
                 if (zorch_parse_u64 (optarg, &slack_us) || slack_us > 1000000)
-                    return s_usage_error ("--pace-slack wants 0..1000000 microseconds, not", optarg);
+                    return zorch_usage_error ("bench", "--pace-slack wants 0..1000000 microseconds, not %s", optarg);
                 break;
             case O_WORKERS:
                 if (zorch_parse_u64 (optarg, &workers) || workers == 0 || workers > ZORCH_CLUSTER_MAX_WORKERS)
-                    return s_usage_error ("--workers wants 1..16, not", optarg);
+                    return zorch_usage_error ("bench", "--workers wants 1..16, not %s", optarg);
                 break;
             case O_TRANSPORT:
                 if (!streq (optarg, "tcp") && !streq (optarg, "ipc"))
-                    return s_usage_error ("--transport is tcp or ipc, not", optarg);
+                    return zorch_usage_error ("bench", "--transport is tcp or ipc, not %s", optarg);
                 transport = optarg;
                 break;
             case O_SPAWN:    spawn = true; break;
@@ -309,23 +302,23 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
                 printf ("%s", s_usage);
                 return 0;
             case ':':
-                return s_usage_error ("a value is missing after", argv [optind - 1]);
+                return zorch_usage_error ("bench", "a value is missing after %s", argv [optind - 1]);
             default:
-                return s_usage_error ("unknown option", argv [optind - 1]);
+                return zorch_usage_error ("bench", "unknown option %s", argv [optind - 1]);
         }
     }
     if (optind != argc - 1)
-        return s_usage_error ("give one workload: W1, W2, W3 or W4", NULL);
+        return zorch_usage_error ("bench", "give one workload: W1, W2, W3 or W4", NULL);
     const s_workload_t *wl = NULL;
     for (size_t i = 0; i < sizeof s_workloads / sizeof s_workloads [0]; i++)
         if (strcasecmp (argv [optind], s_workloads [i].name) == 0)
             wl = &s_workloads [i];
     if (!wl)
-        return s_usage_error ("unknown workload", argv [optind]);
+        return zorch_usage_error ("bench", "unknown workload %s", argv [optind]);
     if (endpoint && spawn)
-        return s_usage_error ("--endpoint and --spawn exclude each other", NULL);
+        return zorch_usage_error ("bench", "--endpoint and --spawn exclude each other", NULL);
     if (durable && !spawn)
-        return s_usage_error ("--durable needs --spawn (a running broker has its own journal setting)", NULL);
+        return zorch_usage_error ("bench", "--durable needs --spawn (a running broker has its own journal setting)", NULL);
 
     if (rate < 0)
         rate = wl->rate;

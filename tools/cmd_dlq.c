@@ -29,14 +29,6 @@ static const char s_usage [] =
     "Exit status 0; 1 when the broker does not answer or refuses; 2 on a\n"
     "usage error.\n";
 
-static void
-s_usage_error (const char *fmt, const char *arg)
-{
-    fprintf (stderr, "zorch dlq: ");
-    fprintf (stderr, fmt, arg);
-    fprintf (stderr, "\n(zorch dlq --help for the options)\n");
-}
-
 /*  Sends req and checks the reply is of cmd `want`. 0 or 1 (printed why).  */
 static int
 s_ask (zo_client_t *client, zo_msg_t *req, zo_msg_t *reply, zo_cmd_t want, int timeout_ms)
@@ -159,28 +151,25 @@ zorch_dlq (zo_conf_t *conf, int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
     bool json = false;
-    long limit = 1000;
+    uint64_t limit = 1000;
     double timeout_s = 5;
     const char *broker = NULL;
     optind = 0;
     opterr = 0;
     int opt;
     while ((opt = getopt_long (argc, argv, ":h", options, NULL)) != -1) {
-        char *end;
         switch (opt) {
             case O_JSON:   json = true; break;
             case O_BROKER: broker = optarg; break;
             case O_LIMIT:
-                limit = strtol (optarg, &end, 10);
-                if (*end || end == optarg || limit < 1 || limit > ZO_MAX_BATCH) {
-                    s_usage_error ("--limit wants 1..1000, not '%s'", optarg);
+                if (zorch_parse_u64 (optarg, &limit) || limit < 1 || limit > ZO_MAX_BATCH) {
+                    zorch_usage_error ("dlq", "--limit wants 1..1000, not '%s'", optarg);
                     return 2;
                 }
                 break;
             case O_TIMEOUT:
-                timeout_s = strtod (optarg, &end);
-                if (*end || end == optarg || !(timeout_s > 0) || timeout_s > 86400) {
-                    s_usage_error ("--timeout wants seconds, not '%s'", optarg);
+                if (zorch_parse_double (optarg, &timeout_s) || !(timeout_s > 0) || timeout_s > 86400) {
+                    zorch_usage_error ("dlq", "--timeout wants seconds, not '%s'", optarg);
                     return 2;
                 }
                 break;
@@ -189,15 +178,15 @@ zorch_dlq (zo_conf_t *conf, int argc, char **argv)
                 printf ("%s", s_usage);
                 return 0;
             case ':':
-                s_usage_error ("%s needs a value", argv [optind - 1]);
+                zorch_usage_error ("dlq", "%s needs a value", argv [optind - 1]);
                 return 2;
             default:
-                s_usage_error ("unknown option '%s'", argv [optind - 1]);
+                zorch_usage_error ("dlq", "unknown option '%s'", argv [optind - 1]);
                 return 2;
         }
     }
     if (optind >= argc) {
-        s_usage_error ("%s", "which: list, replay or purge?");
+        zorch_usage_error ("dlq", "%s", "which: list, replay or purge?");
         return 2;
     }
     const char *what = argv [optind++];
@@ -205,7 +194,7 @@ zorch_dlq (zo_conf_t *conf, int argc, char **argv)
     if (streq (what, "list")) {
         cmd = ZO_CMD_DLQ_LIST;
         if (optind < argc) {
-            s_usage_error ("list takes no arguments ('%s')", argv [optind]);
+            zorch_usage_error ("dlq", "list takes no arguments ('%s')", argv [optind]);
             return 2;
         }
     }
@@ -214,12 +203,12 @@ zorch_dlq (zo_conf_t *conf, int argc, char **argv)
     else if (streq (what, "purge"))
         cmd = ZO_CMD_DLQ_PURGE;
     else {
-        s_usage_error ("unknown dlq command '%s'", what);
+        zorch_usage_error ("dlq", "unknown dlq command '%s'", what);
         return 2;
     }
     for (int i = optind; i < argc; i++)
         if (strlen (argv [i]) == 0 || strlen (argv [i]) > ZO_MAX_ID) {
-            s_usage_error ("'%s' is not an event id", argv [i]);
+            zorch_usage_error ("dlq", "'%s' is not an event id", argv [i]);
             return 2;
         }
 

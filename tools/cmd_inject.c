@@ -72,14 +72,6 @@ typedef struct {
 
 #define S_MAX_ERRORS 20
 
-static void
-s_usage_error (const char *fmt, const char *arg)
-{
-    fprintf (stderr, "zorch inject: ");
-    fprintf (stderr, fmt, arg);
-    fprintf (stderr, "\n(zorch inject --help for the options)\n");
-}
-
 /*  ---------------------------------------------------------------------
     Summary (shared with `zorch up --demo`)  */
 
@@ -353,47 +345,47 @@ zorch_inject (zo_conf_t *conf, int argc, char **argv)
             case O_QUIET:    quiet = true; break;
             case O_DEADLINE:
                 if (zorch_parse_u64 (optarg, &deadline_ms) || deadline_ms > UINT32_MAX) {
-                    s_usage_error ("--deadline-ms wants milliseconds, not '%s'", optarg);
+                    zorch_usage_error ("inject", "--deadline-ms wants milliseconds, not '%s'", optarg);
                     return 2;
                 }
                 have_deadline = true;
                 break;
             case O_ATTEMPTS:
                 if (zorch_parse_u64 (optarg, &max_attempts) || max_attempts > UINT32_MAX) {
-                    s_usage_error ("--max-attempts wants a number, not '%s'", optarg);
+                    zorch_usage_error ("inject", "--max-attempts wants a number, not '%s'", optarg);
                     return 2;
                 }
                 have_attempts = true;
                 break;
             case O_COUNT:
                 if (zorch_parse_u64 (optarg, &count) || count == 0) {
-                    s_usage_error ("--count wants a positive number, not '%s'", optarg);
+                    zorch_usage_error ("inject", "--count wants a positive number, not '%s'", optarg);
                     return 2;
                 }
                 break;
             case O_INFLIGHT:
                 if (zorch_parse_u64 (optarg, &n) || n == 0 || n > 10000000) {
-                    s_usage_error ("--inflight wants a positive number, not '%s'", optarg);
+                    zorch_usage_error ("inject", "--inflight wants a positive number, not '%s'", optarg);
                     return 2;
                 }
                 inflight = n;
                 break;
             case O_BATCH:
                 if (zorch_parse_u64 (optarg, &n) || n == 0 || n > ZO_MAX_BATCH) {
-                    s_usage_error ("--batch wants 1..1000, not '%s'", optarg);
+                    zorch_usage_error ("inject", "--batch wants 1..1000, not '%s'", optarg);
                     return 2;
                 }
                 batch = n;
                 break;
             case O_RATE:
                 if (zorch_parse_double (optarg, &rate) || rate <= 0) {
-                    s_usage_error ("--rate wants events per second, not '%s'", optarg);
+                    zorch_usage_error ("inject", "--rate wants events per second, not '%s'", optarg);
                     return 2;
                 }
                 break;
             case O_TIMEOUT:
                 if (zorch_parse_double (optarg, &timeout_s) || timeout_s <= 0) {
-                    s_usage_error ("--timeout wants seconds, not '%s'", optarg);
+                    zorch_usage_error ("inject", "--timeout wants seconds, not '%s'", optarg);
                     return 2;
                 }
                 break;
@@ -402,23 +394,23 @@ zorch_inject (zo_conf_t *conf, int argc, char **argv)
                 printf ("%s", s_usage);
                 return 0;
             case ':':
-                s_usage_error ("%s needs a value", argv [optind - 1]);
+                zorch_usage_error ("inject", "%s needs a value", argv [optind - 1]);
                 return 2;
             default:
-                s_usage_error ("unknown option '%s'", argv [optind - 1]);
+                zorch_usage_error ("inject", "unknown option '%s'", argv [optind - 1]);
                 return 2;
         }
     }
     if (optind < argc) {
-        s_usage_error ("unexpected argument '%s'", argv [optind]);
+        zorch_usage_error ("inject", "unexpected argument '%s'", argv [optind]);
         return 2;
     }
     if (file && ndjson) {
-        s_usage_error ("%s", "give --file or --ndjson, not both");
+        zorch_usage_error ("inject", "%s", "give --file or --ndjson, not both");
         return 2;
     }
     if (!file && !ndjson && !type) {
-        s_usage_error ("%s", "nothing to send: give --type, --file or --ndjson");
+        zorch_usage_error ("inject", "%s", "nothing to send: give --type, --file or --ndjson");
         return 2;
     }
 

@@ -459,14 +459,14 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
     opterr = 0;
     int opt;
     while ((opt = getopt_long (argc, argv, ":h", options, NULL)) != -1) {
-        char *end;
+        uint64_t number;
         switch (opt) {
             case O_WORKERS:
-                workers = strtol (optarg, &end, 10);
-                if (*end || end == optarg || workers < 0 || workers > 256) {
+                if (zorch_parse_u64 (optarg, &number) || number > 256) {
                     fprintf (stderr, "zorch up: --workers wants 0..256, not '%s'\n", optarg);
                     return 2;
                 }
+                workers = (long) number;
                 break;
             case O_NO_MONITOR: monitor = false; break;
             case O_DEMO: demo = true; break;

@@ -106,6 +106,15 @@ zorch_parse_u64 (const char *text, uint64_t *value)
 }
 
 int
+zorch_usage_error (const char *cmd, const char *fmt, const char *arg)
+{
+    fprintf (stderr, "zorch %s: ", cmd);
+    fprintf (stderr, fmt, arg);
+    fprintf (stderr, "\n(zorch %s --help for the options)\n", cmd);
+    return 2;
+}
+
+int
 zorch_parse_double (const char *text, double *value)
 {
     char *end;

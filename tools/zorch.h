@@ -40,6 +40,11 @@ int zorch_inject_status (const zo_inject_stats_t *stats, bool wait);
 int zorch_parse_u64 (const char *text, uint64_t *value);
 int zorch_parse_double (const char *text, double *value);
 
+/*  Says a usage error of `zorch <cmd>` on stderr: fmt with arg in it (fmt
+    may have one %s or none), then where the options are. Returns 2, the
+    exit status of a usage error.  */
+int zorch_usage_error (const char *cmd, const char *fmt, const char *arg);
+
 /*  The path of an actor binary (caller frees), looked for in
     $ZORCH_BIN_DIR (and its <subdir>), next to this zorch, in the build
     tree (<exe dir>/../<subdir>), then on PATH. NULL if not found.  */
