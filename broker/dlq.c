@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "zo_proto.h"
+
 struct _zo_dlq_t {
     char *path;
     FILE *file;              /* opened for append */
@@ -318,14 +320,6 @@ zo_dlq_destroy (zo_dlq_t **self_p)
     *self_p = NULL;
 }
 
-static void
-s_pack_str (msgpack_packer *pk, const char *str)
-{
-    size_t len = strlen (str);
-    msgpack_pack_str (pk, len);
-    msgpack_pack_str_body (pk, str, len);
-}
-
 int
 zo_dlq_add (zo_dlq_t *self, zo_span_t event, const char *error,
             uint32_t attempts, uint64_t failed_ms)
@@ -335,13 +329,13 @@ zo_dlq_add (zo_dlq_t *self, zo_span_t event, const char *error,
     msgpack_packer pk;
     msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
     msgpack_pack_map (&pk, 4);
-    s_pack_str (&pk, "event");
+    zo_proto_pack_str (&pk, "event");
     msgpack_sbuffer_write (&sbuf, (const char *) event.ptr, event.len);
-    s_pack_str (&pk, "error");
-    s_pack_str (&pk, error ? error : "");
-    s_pack_str (&pk, "attempts");
+    zo_proto_pack_str (&pk, "error");
+    zo_proto_pack_str (&pk, error ? error : "");
+    zo_proto_pack_str (&pk, "attempts");
     msgpack_pack_uint32 (&pk, attempts);
-    s_pack_str (&pk, "failed_ms");
+    zo_proto_pack_str (&pk, "failed_ms");
     msgpack_pack_uint64 (&pk, failed_ms);
 
     int rc = 0;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "dlq.h"
+#include "zo_proto.h"
 
 struct _zo_spool_t {
     msgpack_sbuffer sbuf;
@@ -39,24 +40,16 @@ zo_spool_destroy (zo_spool_t **self_p)
     }
 }
 
-static void
-s_pack_key (msgpack_packer *pk, const char *key)
-{
-    size_t len = strlen (key);
-    msgpack_pack_str (pk, len);
-    msgpack_pack_str_body (pk, key, len);
-}
-
 void
 zo_spool_add (zo_spool_t *self, zo_span_t event, uint32_t attempts,
               uint64_t deadline_left_ms)
 {
     msgpack_pack_map (&self->pk, 3);
-    s_pack_key (&self->pk, "event");
+    zo_proto_pack_str (&self->pk, "event");
     msgpack_sbuffer_write (&self->sbuf, (const char *) event.ptr, event.len);
-    s_pack_key (&self->pk, "attempts");
+    zo_proto_pack_str (&self->pk, "attempts");
     msgpack_pack_uint32 (&self->pk, attempts);
-    s_pack_key (&self->pk, "deadline_ms");
+    zo_proto_pack_str (&self->pk, "deadline_ms");
     msgpack_pack_uint64 (&self->pk, deadline_left_ms);
     self->count++;
 }

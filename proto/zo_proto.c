@@ -657,8 +657,8 @@ zo_proto_decode (zo_proto_t *self, const void *data, size_t size, zo_msg_t *msg)
 
 static void s_encode_object (msgpack_packer *pk, int obj, const void *base);
 
-static void
-s_pack_str (msgpack_packer *pk, const char *str)
+void
+zo_proto_pack_str (msgpack_packer *pk, const char *str)
 {
     size_t len = strlen (str);
     msgpack_pack_str (pk, len);
@@ -728,7 +728,7 @@ s_encode_value (msgpack_packer *pk, const s_field_t *f, const void *base)
             s_pack_span (pk, span);
             break;
         }
-        case T_PRIO: s_pack_str (pk, zo_prio_name (*(const zo_prio_t *) at)); break;
+        case T_PRIO: zo_proto_pack_str (pk, zo_prio_name (*(const zo_prio_t *) at)); break;
         case T_ANY:
         case T_MAP: {
             zo_span_t raw = *(const zo_span_t *) at;

@@ -200,6 +200,8 @@ void zo_proto_encode (msgpack_packer *pk, const zo_msg_t *msg);
     those that collect results over time and send them later as the raw
     results of one RESULT or DONE.  */
 void zo_proto_encode_result (msgpack_packer *pk, const zo_result_t *result);
+/*  Packs a NUL-terminated string as one msgpack str.  */
+void zo_proto_pack_str (msgpack_packer *pk, const char *str);
 
 /*  Names. Never NULL: unknown values give "?".  */
 const char *zo_cmd_name (zo_cmd_t cmd);

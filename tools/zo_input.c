@@ -148,14 +148,6 @@ s_u32_field (const json_t *json, const char *key, uint32_t *value, char *err, si
     return 0;
 }
 
-static void
-s_pack_str (msgpack_packer *pk, const char *str)
-{
-    size_t len = strlen (str);
-    msgpack_pack_str (pk, len);
-    msgpack_pack_str_body (pk, str, len);
-}
-
 static bool
 s_known_key (const char *key)
 {
@@ -254,41 +246,41 @@ s_encode (const json_t *json, bool fresh_id, msgpack_sbuffer *out,
     msgpack_packer pk;
     msgpack_packer_init (&pk, out, msgpack_sbuffer_write);
     msgpack_pack_map (&pk, n_keys);
-    s_pack_str (&pk, "id");
+    zo_proto_pack_str (&pk, "id");
     msgpack_pack_str (&pk, strlen (id));
     *id_off = out->size - mark;
     msgpack_pack_str_body (&pk, id, strlen (id));
-    s_pack_str (&pk, "type");
-    s_pack_str (&pk, type_s);
+    zo_proto_pack_str (&pk, "type");
+    zo_proto_pack_str (&pk, type_s);
     if (source) {
-        s_pack_str (&pk, "source");
-        s_pack_str (&pk, source);
+        zo_proto_pack_str (&pk, "source");
+        zo_proto_pack_str (&pk, source);
     }
     if (payload) {
-        s_pack_str (&pk, "payload");
+        zo_proto_pack_str (&pk, "payload");
         if (zo_json_pack (&pk, payload))
             goto too_deep;
     }
     if (prio) {
-        s_pack_str (&pk, "priority");
-        s_pack_str (&pk, prio);
+        zo_proto_pack_str (&pk, "priority");
+        zo_proto_pack_str (&pk, prio);
     }
     if (deadline_ms) {
-        s_pack_str (&pk, "deadline_ms");
+        zo_proto_pack_str (&pk, "deadline_ms");
         msgpack_pack_uint32 (&pk, deadline_ms);
     }
     if (max_attempts) {
-        s_pack_str (&pk, "max_attempts");
+        zo_proto_pack_str (&pk, "max_attempts");
         msgpack_pack_uint32 (&pk, max_attempts);
     }
     //  Always 9 bytes (0xd3 + big-endian int64), so a copy can patch it.
-    s_pack_str (&pk, "ts_ns");
+    zo_proto_pack_str (&pk, "ts_ns");
     *ts_off = out->size - mark;
     msgpack_pack_fix_int64 (&pk, ts_ns);
     json_object_foreach ((json_t *) json, key, value) {
         if (s_known_key (key))
             continue;
-        s_pack_str (&pk, key);
+        zo_proto_pack_str (&pk, key);
         if (zo_json_pack (&pk, value))
             goto too_deep;
     }

@@ -165,13 +165,6 @@ zo_stats_connect (zo_stats_t *self, void *zmq_ctx, const char *endpoint)
     return 0;
 }
 
-static void
-s_pack_str (msgpack_packer *pk, const char *str)
-{
-    size_t len = strlen (str);
-    msgpack_pack_str_with_body (pk, str, len);
-}
-
 char *
 zo_stats_encode (zo_stats_t *self, uint64_t wall_ms, size_t *size)
 {
@@ -185,19 +178,19 @@ zo_stats_encode (zo_stats_t *self, uint64_t wall_ms, size_t *size)
 
     msgpack_pack_map (&pk, (uint32_t) self->n_counters);
     for (size_t i = 0; i < self->n_counters; i++) {
-        s_pack_str (&pk, self->counters [i].name);
+        zo_proto_pack_str (&pk, self->counters [i].name);
         msgpack_pack_uint64 (&pk, self->counters [i].value);
     }
     size_t gauges_at = self->scratch.size;
     msgpack_pack_map (&pk, (uint32_t) self->n_gauges);
     for (size_t i = 0; i < self->n_gauges; i++) {
-        s_pack_str (&pk, self->gauges [i].name);
+        zo_proto_pack_str (&pk, self->gauges [i].name);
         msgpack_pack_double (&pk, self->gauges [i].value);
     }
     size_t hists_at = self->scratch.size;
     msgpack_pack_map (&pk, (uint32_t) self->n_hists);
     for (size_t i = 0; i < self->n_hists; i++) {
-        s_pack_str (&pk, self->hists [i].name);
+        zo_proto_pack_str (&pk, self->hists [i].name);
         zo_hist_pack (self->hists [i].hist, &pk);
     }
     size_t end = self->scratch.size;
