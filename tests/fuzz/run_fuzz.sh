@@ -25,7 +25,7 @@ command -v "$CLANG" >/dev/null || { echo "run_fuzz: clang not found (deploy/setu
 mkdir -p "$out"
 
 #   libczmq: the journal reader finds an event's id with broker/dlq.c,
-#   which logs through zsys.
+#   which logs through zsys (and packs strings with the codec's helper).
 deps="msgpack jansson libczmq libzmq"
 cflags=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
         -I"$src/proto" -I"$src/actors/runtime" -I"$src/broker" $(pkg-config --cflags $deps))
@@ -35,7 +35,8 @@ san=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 case "$target" in
     proto) sources=("$src/proto/zo_mp.c" "$src/proto/zo_proto.c") ;;
     json)  sources=("$src/proto/zo_mp.c" "$src/actors/runtime/zo_json.c") ;;
-    journal) sources=("$src/proto/zo_mp.c" "$src/broker/jrec.c" "$src/broker/dlq.c") ;;
+    journal) sources=("$src/proto/zo_mp.c" "$src/proto/zo_proto.c" "$src/broker/jrec.c"
+                      "$src/broker/dlq.c") ;;
     *) echo "run_fuzz: unknown target $target"; exit 2 ;;
 esac
 for f in "${sources[@]}"; do
