@@ -482,13 +482,13 @@ zo_broker_new (zo_actor_t *actor)
     if (self->journal && zo__broker_journal_start (self))
         goto err;
 
-    if (zo_loop_add_socket (self->loop, self->front, s_on_socket, self)
-    ||  zo_loop_add_socket (self->loop, self->back, s_on_socket, self)
+    if (!(self->front_watch = zo_loop_add_socket (self->loop, self->front, s_on_socket, self))
+    ||  !(self->back_watch = zo_loop_add_socket (self->loop, self->back, s_on_socket, self))
     ||  (self->ticker = zo_loop_ticker (self->loop, tick_ms, s_on_tick, self)) < 0
     ||  zo_loop_on_signal (self->loop, SIGTERM, s_on_signal, self)
-    ||  zo_loop_on_signal (self->loop, SIGINT, s_on_signal, self))
+    ||  zo_loop_on_signal (self->loop, SIGINT, s_on_signal, self)
+    ||  zo_loop_before_sleep (self->loop, s_before_sleep, self))
         goto err;
-    zo_loop_set_before_sleep (self->loop, s_before_sleep, self);
     zsys_info ("ready front=%s back=%s", self->front_ep, self->back_ep);
     return self;
 err:
@@ -508,15 +508,14 @@ zo_broker_destroy (zo_broker_t **self_p)
     if (!self->finished && self->evtab && self->dlq)
         s_persist (self);
     if (self->loop) {
-        zo_loop_set_before_sleep (self->loop, NULL, NULL);
+        zo_loop_before_sleep_remove (self->loop, s_before_sleep, self);
+        zo_loop_off_signal (self->loop, SIGTERM, s_on_signal, self);
+        zo_loop_off_signal (self->loop, SIGINT, s_on_signal, self);
         if (self->ticker > 0)
             zo_loop_cancel (self->loop, self->ticker);
-        if (self->front)
-            zo_loop_remove_socket (self->loop, self->front);
-        if (self->back)
-            zo_loop_remove_socket (self->loop, self->back);
-        if (self->journal)
-            zo_loop_remove_fd (self->loop, zo_journal_fd (self->journal));
+        zo_loop_unwatch (self->loop, &self->front_watch);
+        zo_loop_unwatch (self->loop, &self->back_watch);
+        zo_loop_unwatch (self->loop, &self->journal_watch);
     }
     //  Before the table: a last sync may start a segment, whose checkpoint
     //  reads the table.

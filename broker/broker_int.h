@@ -38,6 +38,7 @@ struct _zo_broker_t {
     zo_actor_t *actor;
     zo_loop_t *loop;
     void *front, *back;
+    zo_watch_t *front_watch, *back_watch, *journal_watch;
     char front_ep [256], back_ep [256];
     zo_proto_t *dec;             /* for frames from the sockets */
     zo_proto_t *evdec;           /* for stored events (spool, replay) */

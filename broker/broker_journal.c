@@ -80,5 +80,7 @@ zo__broker_journal_start (zo_broker_t *self)
 {
     if (zo_journal_start (self->journal))
         return -1;
-    return zo_loop_add_fd (self->loop, zo_journal_fd (self->journal), ZMQ_POLLIN, s_on_sync, self);
+    self->journal_watch = zo_loop_add_fd (self->loop, zo_journal_fd (self->journal), ZMQ_POLLIN,
+                                          s_on_sync, self);
+    return self->journal_watch? 0: -1;
 }

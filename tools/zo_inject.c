@@ -75,9 +75,10 @@ struct _zo_inject_t {
     uint64_t pending_dups;     /* acked duplicates still looking like waiters */
     uint32_t n_acked;          /* slots in S_ACKED */
     uint64_t last_progress_ns;
-    bool started, input_done, finished, watching_fd;
+    bool started, input_done, finished;
     bool unwatched;            /* s_unwatch ran */
-    int watched_fd;            /* the input fd on the loop, when watching_fd */
+    zo_watch_t *input_watch;   /* the input fd's, while it would block */
+    zo_watch_t *socket_watch;  /* the client socket's */
     int rate_timer, retry_timer, again_timer, ticker;
 };
 
@@ -225,17 +226,16 @@ err:
     return NULL;
 }
 
+static int s_pump (zo_loop_t *loop, void *arg);
+
 static void
 s_unwatch (zo_inject_t *self)
 {
     if (!self->started || self->unwatched)
         return;
     self->unwatched = true;
-    zo_loop_remove_socket (self->loop, zo_client_socket (self->client));
-    if (self->watching_fd) {
-        zo_loop_remove_fd (self->loop, self->watched_fd);
-        self->watching_fd = false;
-    }
+    zo_loop_unwatch (self->loop, &self->socket_watch);
+    zo_loop_unwatch (self->loop, &self->input_watch);
     int *timers [] = { &self->rate_timer, &self->retry_timer, &self->again_timer,
                        &self->ticker };
     for (size_t i = 0; i < sizeof timers / sizeof timers [0]; i++)
@@ -243,7 +243,7 @@ s_unwatch (zo_inject_t *self)
             zo_loop_cancel (self->loop, *timers [i]);
             *timers [i] = 0;
         }
-    zo_loop_set_before_sleep (self->loop, NULL, NULL);
+    zo_loop_before_sleep_remove (self->loop, s_pump, self);
 }
 
 void
@@ -422,8 +422,7 @@ static int
 s_on_input (zo_loop_t *loop, int fd, short revents, void *arg)
 {
     zo_inject_t *self = arg;
-    zo_loop_remove_fd (loop, fd);
-    self->watching_fd = false;
+    zo_loop_unwatch (loop, &self->input_watch);
     return 0;
 }
 
@@ -448,10 +447,14 @@ s_produce (zo_inject_t *self, uint32_t *slot_out)
         }
         if (rc == 0) {
             int fd = zo_input_fd (self->input);
-            if (fd >= 0 && !self->watching_fd) {
-                zo_loop_add_fd (self->loop, fd, ZMQ_POLLIN, s_on_input, self);
-                self->watching_fd = true;
-                self->watched_fd = fd;
+            if (fd >= 0 && !self->input_watch) {
+                self->input_watch = zo_loop_add_fd (self->loop, fd, ZMQ_POLLIN, s_on_input, self);
+                if (!self->input_watch) {
+                    //  Nothing would ever tell us the input has more.
+                    zsys_error ("inject: cannot watch the input: %s", strerror (errno));
+                    self->input_done = true;
+                    return -1;
+                }
             }
             return 0;
         }
@@ -746,7 +749,9 @@ zo_inject_start (zo_inject_t *self)
     self->started = true;
     self->stats.start_ns = zo_loop_now_ns (self->loop);
     self->last_progress_ns = self->stats.start_ns;
-    if (zo_loop_add_socket (self->loop, zo_client_socket (self->client), s_on_socket, self))
+    self->socket_watch = zo_loop_add_socket (self->loop, zo_client_socket (self->client),
+                                             s_on_socket, self);
+    if (!self->socket_watch)
         return -1;
     self->ticker = zo_loop_ticker (self->loop, 100, s_on_timer, self);
     //  Every wake-up costs the whole pipeline CPU (the send wakes the
@@ -754,7 +759,8 @@ zo_inject_start (zo_inject_t *self)
     //  event left less CPU for the events themselves than waking at most
     //  once a millisecond (BENCHMARKS.md, W3).
     zo_loop_set_slack (self->loop, self->opts.rate > 0 ? (uint64_t) self->opts.pace_slack_us * 1000 : 0);
-    zo_loop_set_before_sleep (self->loop, s_pump, self);
+    if (zo_loop_before_sleep (self->loop, s_pump, self))
+        return -1;
     return self->ticker > 0 ? 0 : -1;
 }
 

@@ -22,6 +22,7 @@ struct _zo_http_t {
     zo_loop_t *loop;
     struct MHD_Daemon *daemon;
     int epoll_fd;
+    zo_watch_t *watch;          /* epoll_fd's, on the loop */
     int ticker;
     zo_http_fn *fn;
     void *arg;
@@ -215,7 +216,7 @@ zo_http_new (zo_loop_t *loop, const char *address, unsigned max_conns,
     else
         snprintf (self->url, sizeof (self->url), "http://%s:%u", shown, bound);
     if (self->epoll_fd < 0
-    ||  zo_loop_add_fd (loop, self->epoll_fd, ZMQ_POLLIN, s_on_ready, self)
+    ||  !(self->watch = zo_loop_add_fd (loop, self->epoll_fd, ZMQ_POLLIN, s_on_ready, self))
     ||  (self->ticker = zo_loop_ticker (loop, S_TICK_MS, s_on_tick, self)) < 0) {
         zsys_error ("monitor: cannot put the HTTP server on the loop");
         self->ticker = 0;
@@ -232,8 +233,7 @@ zo_http_destroy (zo_http_t **self_p)
     zo_http_t *self = *self_p;
     if (!self)
         return;
-    if (self->epoll_fd >= 0)
-        zo_loop_remove_fd (self->loop, self->epoll_fd);
+    zo_loop_unwatch (self->loop, &self->watch);
     if (self->ticker > 0)
         zo_loop_cancel (self->loop, self->ticker);
     if (self->daemon)

@@ -24,6 +24,7 @@ struct _zo_monitor_t {
     zo_actor_t *actor;
     zo_loop_t *loop;
     void *pull;
+    zo_watch_t *pull_watch;
     char stats_ep [256];
     zo_proto_t *dec;
     zo_actors_t *actors;
@@ -361,7 +362,7 @@ zo_monitor_new (zo_actor_t *actor)
     if (!self->http)
         goto err;
     self->started_ms = zo_loop_now_ms (self->loop);
-    if (zo_loop_add_socket (self->loop, self->pull, s_on_stats, self)
+    if (!(self->pull_watch = zo_loop_add_socket (self->loop, self->pull, s_on_stats, self))
     ||  (self->ticker = zo_loop_ticker (self->loop, ac.interval_ms, s_on_tick, self)) < 0
     ||  zo_loop_on_signal (self->loop, SIGTERM, s_on_signal, self)
     ||  zo_loop_on_signal (self->loop, SIGINT, s_on_signal, self)) {
@@ -386,9 +387,11 @@ zo_monitor_destroy (zo_monitor_t **self_p)
         return;
     if (self->ticker > 0)
         zo_loop_cancel (self->loop, self->ticker);
+    zo_loop_off_signal (self->loop, SIGTERM, s_on_signal, self);
+    zo_loop_off_signal (self->loop, SIGINT, s_on_signal, self);
     zo_http_destroy (&self->http);
     if (self->pull) {
-        zo_loop_remove_socket (self->loop, self->pull);
+        zo_loop_unwatch (self->loop, &self->pull_watch);
         zmq_close (self->pull);
     }
     zo_webhook_destroy (&self->webhook);

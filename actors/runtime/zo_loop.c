@@ -1,82 +1,50 @@
 /*  zo_loop: the one event loop of an actor process (see zo_loop.h).
 
-    Watched items live in three parallel arrays: zmq_pollitem_t records
-    (socket or fd, the events asked for, the events seen), the struct
-    pollfd array handed to ppoll, and our handler records. Removing an item
-    while handlers run only marks it; the arrays are compacted after the
-    dispatch pass, so indexes stay valid while we walk them.
+    Every watch is a record of its own (zo_watch_t) whose address is the
+    handle and the epoll_event's data, so an event leads straight to its
+    handler and changing one watch never touches another. All watches are
+    on one list, for zo_loop_destroy; ZeroMQ sockets are also on a small
+    array in the order they were added, because they must be probed.
 
-    The loop polls by itself instead of through zmq_poll, for two reasons.
-    zmq_poll takes whole milliseconds, so a timer due in 0.2 ms would fire
-    up to a millisecond late; ppoll takes nanoseconds. And zmq_poll probes
-    every socket twice per call (a zero-timeout pass, then after the wait),
-    each probe a getpid and a poll inside libzmq; here each socket is probed
-    once before sleeping (ZMQ_EVENTS, which also re-arms its ZMQ_FD) and
-    after waking only if its ZMQ_FD fired. A socket's readiness changes only
-    through commands that signal its ZMQ_FD, or through our own calls on it,
-    which happen before the next probe; so nothing is missed.
+    A ZeroMQ socket's ZMQ_FD only says "commands are pending", not "a
+    message is waiting": the socket's state is read with ZMQ_EVENTS, which
+    also processes those commands and re-arms ZMQ_FD. So each socket is
+    probed once before sleeping (a ready one makes the wait non-blocking)
+    and after waking only if its ZMQ_FD fired. A socket's readiness changes
+    only through commands that signal its ZMQ_FD, or through our own calls
+    on it, which happen before the next probe; so nothing is missed. A
+    paused socket (events 0) has its ZMQ_FD out of the epoll set, or the
+    unread signal would wake the loop for ever.
 
-    Timers are kept by zo_timers (a heap with an id map); the loop gives
-    them its clock and runs their handlers.
+    epoll refuses regular files (EPERM), which poll(2) reports as always
+    ready; such an fd is kept as an "always ready" watch and reported
+    ready on every iteration, as poll did, so `zorch inject < file` works.
 
-    Nothing here allocates per iteration: the arrays only grow when items
-    or timers are added.
+    The wait is epoll_pwait2, which takes a timespec: timers fire to the
+    microsecond, not to epoll_wait's whole millisecond. Where the kernel
+    lacks it (ENOSYS, before 5.11) the wait falls back to epoll_wait with
+    the timeout rounded up to a millisecond.
+
+    A removed watch is unlinked from epoll at once (so its fd may be closed
+    and reused at once), but its record is freed only after the dispatch
+    pass, because readiness already collected may still point at it; a
+    dead record never fires.
+
+    Signals and before-sleep hooks are in zo_loop_calls.c; the record both
+    files share is in zo_loop_int.h.
+
+    Nothing here allocates per iteration: arrays only grow when watches,
+    hooks or handlers are added.
 */
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
-#include <zmq.h>
 
-#include "zo_loop.h"
-#include "zo_timers.h"
-
-#define ZO_LOOP_MAX_ITEMS   4096        /* sockets + fds watched at once */
-#define ZO_LOOP_MAX_SIGNALS 65
-
-typedef struct {
-    zo_loop_socket_fn *socket_fn;
-    zo_loop_fd_fn *fd_fn;
-    void *arg;
-    bool dead;                  /* removed; compacted after dispatch */
-} s_item_t;
-
-struct _zo_loop_t {
-    //  Watched sockets and fds
-    zmq_pollitem_t *pollset;
-    struct pollfd *pfds;        /* sockets: their ZMQ_FD, for POLLIN */
-    s_item_t *items;
-    size_t n_items;
-    size_t max_items;
-    bool dispatching;           /* inside the dispatch pass */
-    bool need_compact;
-
-    zo_timers_t *timers;
-
-    //  Signals
-    int signal_fd;
-    sigset_t signal_mask;
-    zo_loop_signal_fn *signal_fn [ZO_LOOP_MAX_SIGNALS];
-    void *signal_arg [ZO_LOOP_MAX_SIGNALS];
-
-    //  Everything else
-    zo_loop_hook_fn *before_sleep;
-    void *before_sleep_arg;
-    uint64_t spin_ns;
-    uint64_t slack_ns;          /* timers may wait this much longer */
-    zo_clock_fn *clock;
-    void *clock_arg;
-    uint64_t now;               /* cached once per iteration */
-    bool running;
-    bool stopped;
-};
-
+#include "zo_loop_int.h"
 
 uint64_t
 zo_clock_mono_ns (void)
@@ -113,18 +81,18 @@ s_ms_to_ns (uint64_t ms)
     return ms > UINT64_MAX / 1000000u? UINT64_MAX: ms * 1000000u;
 }
 
-void
-zo_signals_block (void)
+int
+zo__loop_grow (void *array_p, size_t count, size_t *max, size_t elem)
 {
-    sigset_t set;
-    sigemptyset (&set);
-    sigaddset (&set, SIGINT);
-    sigaddset (&set, SIGTERM);
-    sigaddset (&set, SIGHUP);
-    sigaddset (&set, SIGCHLD);
-    sigaddset (&set, SIGUSR1);
-    pthread_sigmask (SIG_BLOCK, &set, NULL);
-    signal (SIGPIPE, SIG_IGN);
+    if (count < *max)
+        return 0;
+    size_t want = *max? *max * 2: 8;
+    void *array = realloc (*(void **) array_p, want * elem);
+    if (!array)
+        return -1;
+    *(void **) array_p = array;
+    *max = want;
+    return 0;
 }
 
 
@@ -137,14 +105,11 @@ zo_loop_new (void)
     zo_loop_t *self = (zo_loop_t *) calloc (1, sizeof (zo_loop_t));
     if (!self)
         return NULL;
-    self->max_items = 16;
-    self->pollset = (zmq_pollitem_t *) calloc (self->max_items, sizeof (zmq_pollitem_t));
-    self->pfds = (struct pollfd *) calloc (self->max_items, sizeof (struct pollfd));
-    self->items = (s_item_t *) calloc (self->max_items, sizeof (s_item_t));
-    self->timers = zo_timers_new ();
-    if (!self->pollset || !self->pfds || !self->items || !self->timers)
-        goto err;
     self->signal_fd = -1;
+    self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
+    self->timers = zo_timers_new ();
+    if (self->epoll_fd < 0 || !self->timers)
+        goto err;
     sigemptyset (&self->signal_mask);
     self->clock = s_clock_mono;
     self->now = zo_clock_mono_ns ();
@@ -154,6 +119,16 @@ err:
     return NULL;
 }
 
+static void
+s_free_list (zo_watch_t *watch)
+{
+    while (watch) {
+        zo_watch_t *next = watch->next;
+        free (watch);
+        watch = next;
+    }
+}
+
 void
 zo_loop_destroy (zo_loop_t **self_p)
 {
@@ -161,11 +136,18 @@ zo_loop_destroy (zo_loop_t **self_p)
     zo_loop_t *self = *self_p;
     if (!self)
         return;
+    s_free_list (self->watches);
+    s_free_list (self->dead);
     if (self->signal_fd >= 0)
         close (self->signal_fd);
-    free (self->pollset);
-    free (self->pfds);
-    free (self->items);
+    if (self->epoll_fd >= 0)
+        close (self->epoll_fd);
+    free (self->sockets);
+    free (self->always);
+    free (self->ready);
+    for (int i = 0; i < ZO_LOOP_MAX_SIGNALS; i++)
+        free (self->signal_calls [i].v);
+    free (self->hooks.v);
     zo_timers_destroy (&self->timers);
     free (self);
     *self_p = NULL;
@@ -173,139 +155,210 @@ zo_loop_destroy (zo_loop_t **self_p)
 
 
 //  --------------------------------------------------------------------------
-//  Watched items
+//  Watches
 
-//  ZMQ_POLLIN/OUT asked for a plain fd, as poll(2) events.
-static short
-s_poll_events (short events)
+//  What epoll waits for on a watch's fd.
+static uint32_t
+s_epoll_events (const zo_watch_t *watch)
 {
-    return (short) ((events & ZMQ_POLLIN ? POLLIN : 0) | (events & ZMQ_POLLOUT ? POLLOUT : 0));
+    if (watch->socket)
+        return EPOLLIN;
+    return (watch->events & ZMQ_POLLIN? EPOLLIN: 0)
+         | (watch->events & ZMQ_POLLOUT? EPOLLOUT: 0);
 }
 
 static int
-s_item_add (zo_loop_t *self, void *socket, int fd, short events,
-            zo_loop_socket_fn *socket_fn, zo_loop_fd_fn *fd_fn, void *arg)
+s_epoll (zo_loop_t *self, zo_watch_t *watch, int op)
 {
-    if (self->n_items == self->max_items) {
-        if (self->max_items >= ZO_LOOP_MAX_ITEMS)
-            return -1;
-        size_t max = self->max_items * 2;
-        zmq_pollitem_t *pollset = (zmq_pollitem_t *)
-            realloc (self->pollset, max * sizeof (zmq_pollitem_t));
-        if (!pollset)
-            return -1;
-        self->pollset = pollset;
-        struct pollfd *pfds = (struct pollfd *) realloc (self->pfds, max * sizeof (struct pollfd));
-        if (!pfds)
-            return -1;
-        self->pfds = pfds;
-        s_item_t *items = (s_item_t *) realloc (self->items, max * sizeof (s_item_t));
-        if (!items)
-            return -1;
-        self->items = items;
-        self->max_items = max;
-    }
-    struct pollfd pfd = { .fd = fd, .events = s_poll_events (events) };
-    if (socket) {
-        size_t size = sizeof (pfd.fd);
-        if (zmq_getsockopt (socket, ZMQ_FD, &pfd.fd, &size))
-            return -1;
-        pfd.events = POLLIN;
-    }
-    self->pfds [self->n_items] = pfd;
-    self->pollset [self->n_items] = (zmq_pollitem_t) {
-        .socket = socket, .fd = fd, .events = events, .revents = 0
-    };
-    self->items [self->n_items] = (s_item_t) {
-        .socket_fn = socket_fn, .fd_fn = fd_fn, .arg = arg, .dead = false
-    };
-    self->n_items++;
-    return 0;
+    struct epoll_event event = { .events = s_epoll_events (watch), .data.ptr = watch };
+    return epoll_ctl (self->epoll_fd, op, watch->fd, &event);
 }
 
-//  Drops the items marked dead, keeping the order of the others.
+//  Removes watch from an array of watches, keeping the others' order.
 static void
-s_items_compact (zo_loop_t *self)
+s_array_remove (zo_watch_t **array, size_t *count, zo_watch_t *watch)
 {
-    size_t kept = 0;
-    for (size_t i = 0; i < self->n_items; i++) {
-        if (self->items [i].dead)
-            continue;
-        if (kept != i) {
-            self->pollset [kept] = self->pollset [i];
-            self->pfds [kept] = self->pfds [i];
-            self->items [kept] = self->items [i];
+    for (size_t i = 0; i < *count; i++)
+        if (array [i] == watch) {
+            memmove (array + i, array + i + 1, (*count - i - 1) * sizeof (array [0]));
+            (*count)--;
+            return;
         }
-        kept++;
-    }
-    self->n_items = kept;
-    self->need_compact = false;
 }
 
-static void
-s_item_kill (zo_loop_t *self, size_t index)
+static bool
+s_fd_watched (zo_loop_t *self, int fd)
 {
-    self->items [index].dead = true;
-    //  A dead item must not fire even if it is polled before compaction.
-    self->pollset [index].events = 0;
-    self->pollset [index].revents = 0;
-    self->pfds [index].fd = -1;         //  ppoll skips negative fds
-    self->need_compact = true;
+    //  epoll tells duplicates itself (EEXIST); only always-ready fds and
+    //  paused sockets are outside it, and those are few.
+    for (size_t i = 0; i < self->n_always; i++)
+        if (self->always [i]->fd == fd)
+            return true;
+    for (size_t i = 0; i < self->n_sockets; i++)
+        if (self->sockets [i]->fd == fd)
+            return true;
+    return false;
 }
 
-int
+static zo_watch_t *
+s_watch_add (zo_loop_t *self, void *socket, int fd, short events,
+             zo_loop_socket_fn *socket_fn, zo_loop_fd_fn *fd_fn, void *arg)
+{
+    if (socket) {
+        size_t size = sizeof (fd);
+        if (zmq_getsockopt (socket, ZMQ_FD, &fd, &size))
+            return NULL;
+        events = ZMQ_POLLIN;
+    }
+    if (s_fd_watched (self, fd)) {
+        errno = EEXIST;
+        return NULL;
+    }
+    //  Room first, so that nothing fails once the watch is in epoll.
+    if (zo__loop_grow (&self->ready, self->n_sockets + self->n_always + ZO_LOOP_EVENTS,
+                &self->max_ready, sizeof (zo_watch_t *))
+    ||  (socket && zo__loop_grow (&self->sockets, self->n_sockets, &self->max_sockets,
+                           sizeof (zo_watch_t *)))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    zo_watch_t *watch = (zo_watch_t *) calloc (1, sizeof (zo_watch_t));
+    if (!watch) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    *watch = (zo_watch_t) {
+        .socket = socket, .fd = fd, .events = events,
+        .socket_fn = socket_fn, .fd_fn = fd_fn, .arg = arg
+    };
+    if (s_epoll (self, watch, EPOLL_CTL_ADD) == 0)
+        watch->in_epoll = true;
+    else
+    if (errno == EPERM && !socket
+    &&  zo__loop_grow (&self->always, self->n_always, &self->max_always, sizeof (zo_watch_t *)) == 0)
+        //  A regular file: poll(2) would call it always ready.
+        watch->always = true;
+    else {
+        int saved = errno;
+        free (watch);
+        errno = saved;
+        return NULL;
+    }
+    if (socket)
+        self->sockets [self->n_sockets++] = watch;
+    if (watch->always)
+        self->always [self->n_always++] = watch;
+    watch->next = self->watches;
+    if (self->watches)
+        self->watches->prev = watch;
+    self->watches = watch;
+    self->n_watches++;
+    return watch;
+}
+
+zo_watch_t *
 zo_loop_add_socket (zo_loop_t *self, void *socket, zo_loop_socket_fn *fn, void *arg)
 {
     assert (self);
     assert (socket);
     assert (fn);
-    return s_item_add (self, socket, -1, ZMQ_POLLIN, fn, NULL, arg);
+    return s_watch_add (self, socket, -1, ZMQ_POLLIN, fn, NULL, arg);
 }
 
-int
+zo_watch_t *
 zo_loop_add_fd (zo_loop_t *self, int fd, short events, zo_loop_fd_fn *fn, void *arg)
 {
     assert (self);
     assert (fd >= 0);
     assert (fn);
-    return s_item_add (self, NULL, fd, events, NULL, fn, arg);
+    return s_watch_add (self, NULL, fd, events, NULL, fn, arg);
 }
 
-void
-zo_loop_set_fd_events (zo_loop_t *self, int fd, short events)
+int
+zo_loop_watch_events (zo_loop_t *self, zo_watch_t *watch, short events)
 {
     assert (self);
-    for (size_t i = 0; i < self->n_items; i++)
-        if (!self->pollset [i].socket && self->pollset [i].fd == fd
-        && !self->items [i].dead) {
-            self->pollset [i].events = events;
-            self->pfds [i].events = s_poll_events (events);
+    assert (watch);
+    assert (!watch->dead);
+    events &= ZMQ_POLLIN | ZMQ_POLLOUT;
+    if (events == watch->events)
+        return 0;
+    short was = watch->events;
+    watch->events = events;
+    int rc = 0;
+    if (watch->socket) {
+        //  A paused socket leaves the epoll set (see the top of the file).
+        watch->events &= ZMQ_POLLIN;
+        if (watch->events && !watch->in_epoll) {
+            rc = s_epoll (self, watch, EPOLL_CTL_ADD);
+            watch->in_epoll = rc == 0;
         }
+        else
+        if (!watch->events && watch->in_epoll) {
+            rc = s_epoll (self, watch, EPOLL_CTL_DEL);
+            watch->in_epoll = false;
+        }
+    }
+    else
+    if (watch->in_epoll)
+        rc = s_epoll (self, watch, EPOLL_CTL_MOD);
+    if (rc)
+        watch->events = was;
+    return rc;
+}
+
+short
+zo_watch_events (const zo_watch_t *watch)
+{
+    assert (watch);
+    return watch->events;
+}
+
+int
+zo_watch_fd (const zo_watch_t *watch)
+{
+    assert (watch);
+    return watch->fd;
 }
 
 void
-zo_loop_remove_socket (zo_loop_t *self, void *socket)
+zo_loop_unwatch (zo_loop_t *self, zo_watch_t **watch_p)
 {
     assert (self);
-    for (size_t i = 0; i < self->n_items; i++)
-        if (self->pollset [i].socket == socket && !self->items [i].dead)
-            s_item_kill (self, i);
-    if (!self->dispatching && self->need_compact)
-        s_items_compact (self);
+    assert (watch_p);
+    zo_watch_t *watch = *watch_p;
+    if (!watch)
+        return;
+    *watch_p = NULL;
+    assert (!watch->dead);
+    if (watch->in_epoll)
+        //  May fail when the fd was closed already: epoll dropped it then.
+        epoll_ctl (self->epoll_fd, EPOLL_CTL_DEL, watch->fd, NULL);
+    if (watch->socket)
+        s_array_remove (self->sockets, &self->n_sockets, watch);
+    if (watch->always)
+        s_array_remove (self->always, &self->n_always, watch);
+    if (watch->prev)
+        watch->prev->next = watch->next;
+    else
+        self->watches = watch->next;
+    if (watch->next)
+        watch->next->prev = watch->prev;
+    self->n_watches--;
+    watch->dead = true;
+    watch->revents = 0;
+    if (self->dispatching || watch->listed) {
+        watch->prev = NULL;
+        watch->next = self->dead;
+        self->dead = watch;
+    }
+    else
+        free (watch);
 }
 
-void
-zo_loop_remove_fd (zo_loop_t *self, int fd)
-{
-    assert (self);
-    for (size_t i = 0; i < self->n_items; i++)
-        if (!self->pollset [i].socket && self->pollset [i].fd == fd
-        && !self->items [i].dead)
-            s_item_kill (self, i);
-    if (!self->dispatching && self->need_compact)
-        s_items_compact (self);
-}
 
+//  --------------------------------------------------------------------------
+//  Timers
 
 static void
 s_refresh_now (zo_loop_t *self)
@@ -384,70 +437,7 @@ zo_loop_run_timers (zo_loop_t *self)
 
 
 //  --------------------------------------------------------------------------
-//  Signals
-
-static int
-s_signal_ready (zo_loop_t *self, int fd, short revents, void *arg)
-{
-    struct signalfd_siginfo info [8];
-    while (true) {
-        ssize_t rc = read (fd, info, sizeof (info));
-        if (rc <= 0)
-            break;              //  EAGAIN: all read
-        size_t count = (size_t) rc / sizeof (info [0]);
-        for (size_t i = 0; i < count; i++) {
-            int signum = (int) info [i].ssi_signo;
-            if (signum > 0 && signum < ZO_LOOP_MAX_SIGNALS && self->signal_fn [signum])
-                if (self->signal_fn [signum] (self, signum, self->signal_arg [signum]) == -1)
-                    return -1;
-        }
-    }
-    return 0;
-}
-
-int
-zo_loop_on_signal (zo_loop_t *self, int signum, zo_loop_signal_fn *fn, void *arg)
-{
-    assert (self);
-    assert (fn);
-    if (signum <= 0 || signum >= ZO_LOOP_MAX_SIGNALS)
-        return -1;
-    sigset_t mask = self->signal_mask;
-    sigaddset (&mask, signum);
-    //  The signal must be blocked to be read from a signalfd; block it here
-    //  too in case zo_signals_block was not called (or does not cover it).
-    sigset_t one;
-    sigemptyset (&one);
-    sigaddset (&one, signum);
-    pthread_sigmask (SIG_BLOCK, &one, NULL);
-
-    int fd = signalfd (self->signal_fd, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    if (self->signal_fd < 0) {
-        if (zo_loop_add_fd (self, fd, ZMQ_POLLIN, s_signal_ready, NULL)) {
-            close (fd);
-            return -1;
-        }
-        self->signal_fd = fd;
-    }
-    self->signal_mask = mask;
-    self->signal_fn [signum] = fn;
-    self->signal_arg [signum] = arg;
-    return 0;
-}
-
-
-//  --------------------------------------------------------------------------
 //  Running
-
-void
-zo_loop_set_before_sleep (zo_loop_t *self, zo_loop_hook_fn *fn, void *arg)
-{
-    assert (self);
-    self->before_sleep = fn;
-    self->before_sleep_arg = arg;
-}
 
 void
 zo_loop_set_slack (zo_loop_t *self, uint64_t slack_ns)
@@ -493,51 +483,78 @@ s_socket_events (void *socket)
     return events & ZMQ_POLLIN? ZMQ_POLLIN: 0;
 }
 
-//  One poll of every item, blocking up to timeout_ns (-1: no limit) when
-//  nothing is ready. Fills pollset [].revents; returns how many items are
-//  ready, or -1 (errno set).
+static void
+s_list (zo_loop_t *self, zo_watch_t *watch, short revents)
+{
+    watch->revents = revents;
+    if (!watch->listed) {
+        watch->listed = true;
+        self->ready [self->n_ready++] = watch;
+    }
+}
+
+static int
+s_wait (zo_loop_t *self, int64_t timeout_ns)
+{
+    if (!self->no_pwait2) {
+        struct timespec ts, *tsp = NULL;
+        if (timeout_ns >= 0) {
+            ts.tv_sec = (time_t) (timeout_ns / 1000000000);
+            ts.tv_nsec = (long) (timeout_ns % 1000000000);
+            tsp = &ts;
+        }
+        int rc = epoll_pwait2 (self->epoll_fd, self->events, ZO_LOOP_EVENTS, tsp, NULL);
+        if (rc >= 0 || errno != ENOSYS)
+            return rc;
+        self->no_pwait2 = true;
+    }
+    int ms = -1;
+    if (timeout_ns >= 0) {
+        int64_t up = timeout_ns / 1000000 + (timeout_ns % 1000000 != 0);
+        ms = up > INT_MAX? INT_MAX: (int) up;
+    }
+    return epoll_wait (self->epoll_fd, self->events, ZO_LOOP_EVENTS, ms);
+}
+
+//  One poll of every watch, blocking up to timeout_ns (-1: no limit) when
+//  nothing is ready. Fills the ready array; returns how many watches are
+//  on it, or -1 (errno set).
 static int
 s_poll_once (zo_loop_t *self, int64_t timeout_ns)
 {
-    int ready = 0;
-    for (size_t i = 0; i < self->n_items; i++) {
-        zmq_pollitem_t *item = &self->pollset [i];
-        item->revents = item->socket && item->events? s_socket_events (item->socket): 0;
-        if (item->revents)
-            ready++;
+    for (size_t i = 0; i < self->n_sockets; i++) {
+        zo_watch_t *watch = self->sockets [i];
+        short revents = watch->events? s_socket_events (watch->socket): 0;
+        if (revents)
+            s_list (self, watch, revents);
     }
-    struct timespec ts, *tsp = NULL;
-    if (ready)
+    for (size_t i = 0; i < self->n_always; i++) {
+        zo_watch_t *watch = self->always [i];
+        if (watch->events)
+            s_list (self, watch, watch->events);
+    }
+    if (self->n_ready)
         timeout_ns = 0;
-    if (timeout_ns >= 0) {
-        ts.tv_sec = (time_t) (timeout_ns / 1000000000);
-        ts.tv_nsec = (long) (timeout_ns % 1000000000);
-        tsp = &ts;
-    }
-    int rc = ppoll (self->pfds, (nfds_t) self->n_items, tsp, NULL);
+    int rc = s_wait (self, timeout_ns);
     if (rc < 0)
         return -1;
-    for (size_t i = 0; rc > 0 && i < self->n_items; i++) {
-        short revents = self->pfds [i].revents;
-        zmq_pollitem_t *item = &self->pollset [i];
-        if (!revents)
-            continue;
-        if (item->socket) {
-            if (item->events && !item->revents
-            &&  (item->revents = s_socket_events (item->socket)))
-                ready++;
+    for (int i = 0; i < rc; i++) {
+        zo_watch_t *watch = (zo_watch_t *) self->events [i].data.ptr;
+        uint32_t got = self->events [i].events;
+        if (watch->socket) {
+            short revents;
+            if (watch->events && !watch->listed
+            &&  (revents = s_socket_events (watch->socket)))
+                s_list (self, watch, revents);
         }
-        else {
-            //  As zmq_poll does: errors and hang-ups are reported even for
-            //  an fd watched for nothing, or poll would return at once for
-            //  ever.
-            item->revents = (short) ((revents & POLLIN? ZMQ_POLLIN: 0)
-                                   | (revents & POLLOUT? ZMQ_POLLOUT: 0)
-                                   | (revents & ~(POLLIN | POLLOUT)? ZMQ_POLLERR: 0));
-            ready++;
-        }
+        else
+            //  As poll(2) does: errors and hang-ups are reported even for
+            //  an fd watched for nothing.
+            s_list (self, watch, (short) ((got & EPOLLIN? ZMQ_POLLIN: 0)
+                                        | (got & EPOLLOUT? ZMQ_POLLOUT: 0)
+                                        | (got & (EPOLLERR | EPOLLHUP)? ZMQ_POLLERR: 0)));
     }
-    return ready;
+    return (int) self->n_ready;
 }
 
 static int
@@ -567,25 +584,26 @@ static void
 s_dispatch (zo_loop_t *self)
 {
     self->dispatching = true;
-    //  Items added by handlers go past n and wait for the next poll.
-    size_t n = self->n_items;
-    for (size_t i = 0; i < n && !self->stopped; i++) {
-        short revents = self->pollset [i].revents;
-        if (!revents || self->items [i].dead)
+    for (size_t i = 0; i < self->n_ready; i++) {
+        zo_watch_t *watch = self->ready [i];
+        short revents = watch->revents;
+        watch->revents = 0;
+        if (!revents || watch->dead || self->stopped)
             continue;
-        self->pollset [i].revents = 0;
-        s_item_t item = self->items [i];
         int rc;
-        if (item.socket_fn)
-            rc = item.socket_fn (self, self->pollset [i].socket, item.arg);
+        if (watch->socket_fn)
+            rc = watch->socket_fn (self, watch->socket, watch->arg);
         else
-            rc = item.fd_fn (self, self->pollset [i].fd, revents, item.arg);
+            rc = watch->fd_fn (self, watch->fd, revents, watch->arg);
         if (rc == -1)
             self->stopped = true;
     }
+    for (size_t i = 0; i < self->n_ready; i++)
+        self->ready [i]->listed = false;
+    self->n_ready = 0;
     self->dispatching = false;
-    if (self->need_compact)
-        s_items_compact (self);
+    s_free_list (self->dead);
+    self->dead = NULL;
 }
 
 int
@@ -601,12 +619,11 @@ zo_loop_run (zo_loop_t *self)
         s_run_timers (self);
         if (self->stopped)
             break;
-        if (self->before_sleep
-        &&  self->before_sleep (self, self->before_sleep_arg) == -1)
+        if (self->hooks.n && zo__loop_run_hooks (self) == -1)
             break;
         if (self->stopped)
             break;
-        if (self->n_items == 0 && zo_timers_size (self->timers) == 0)
+        if (self->n_watches == 0 && zo_timers_size (self->timers) == 0)
             break;              //  Nothing could ever wake us.
         int rc = s_poll (self);
         s_refresh_now (self);

@@ -29,6 +29,7 @@ struct zo_exec_run {
     zo_slot_t *slot;            /* NULL once the event ended (timeout) */
     pid_t pid;
     int in_fd, out_fd, err_fd;
+    zo_watch_t *in_watch, *out_watch, *err_watch;
     char *input;
     size_t in_len, in_off;
     char *out;
@@ -49,6 +50,7 @@ typedef struct {
 } s_state_t;
 
 static void s_run_end (zo_exec_run_t *run);
+static void s_cancel (zo_slot_t *slot);
 
 static int
 s_bind (zo_route_t *route, const char *plugin_dir, char *why, size_t why_size)
@@ -118,11 +120,11 @@ s_on_tick (zo_loop_t *loop, int id, void *arg)
 }
 
 static void
-s_close_fd (zo_exec_run_t *run, int *fd)
+s_close_fd (zo_exec_run_t *run, int *fd, zo_watch_t **watch)
 {
     if (*fd >= 0) {
         s_state_t *state = s_state (run->inflight);
-        zo_loop_remove_fd (state->loop, *fd);
+        zo_loop_unwatch (state->loop, watch);
         close (*fd);
         *fd = -1;
     }
@@ -195,7 +197,7 @@ s_on_stdout (zo_loop_t *loop, int fd, short revents, void *arg)
 {
     zo_exec_run_t *run = arg;
     if (!s_read_out (run))
-        s_close_fd (run, &run->out_fd);
+        s_close_fd (run, &run->out_fd, &run->out_watch);
     return 0;
 }
 
@@ -204,7 +206,7 @@ s_on_stderr (zo_loop_t *loop, int fd, short revents, void *arg)
 {
     zo_exec_run_t *run = arg;
     if (!s_read_err (run))
-        s_close_fd (run, &run->err_fd);
+        s_close_fd (run, &run->err_fd, &run->err_watch);
     return 0;
 }
 
@@ -225,7 +227,7 @@ s_on_stdin (zo_loop_t *loop, int fd, short revents, void *arg)
         else
             break;              /* EPIPE: the program does not read stdin */
     }
-    s_close_fd (run, &run->in_fd);
+    s_close_fd (run, &run->in_fd, &run->in_watch);
     free (run->input);
     run->input = NULL;
     return 0;
@@ -314,9 +316,17 @@ s_start (zo_slot_t *slot)
         state->on_signal = true;
     if (!state->ticker)
         state->ticker = zo_loop_ticker (state->loop, 100, s_on_tick, slot->owner);
-    zo_loop_add_fd (state->loop, run->in_fd, ZMQ_POLLOUT, s_on_stdin, run);
-    zo_loop_add_fd (state->loop, run->out_fd, ZMQ_POLLIN, s_on_stdout, run);
-    zo_loop_add_fd (state->loop, run->err_fd, ZMQ_POLLIN, s_on_stderr, run);
+    run->in_watch = zo_loop_add_fd (state->loop, run->in_fd, ZMQ_POLLOUT, s_on_stdin, run);
+    run->out_watch = zo_loop_add_fd (state->loop, run->out_fd, ZMQ_POLLIN, s_on_stdout, run);
+    run->err_watch = zo_loop_add_fd (state->loop, run->err_fd, ZMQ_POLLIN, s_on_stderr, run);
+    if (!run->in_watch || !run->out_watch || !run->err_watch) {
+        /*  Without its pipes watched the event could never end: stop the
+            program now (the reaper collects it) and fail the event.  */
+        zsys_error ("exec: cannot watch the pipes of %s: %s", route->command, strerror (errno));
+        s_cancel (slot);
+        zo_slot_complete (slot, false, (zo_span_t) { NULL, 0 },
+                          "exec: cannot watch the program's pipes", false);
+    }
     return;
 fail:
     for (int i = 0; i < 2; i++) {
@@ -341,9 +351,9 @@ s_cancel (zo_slot_t *slot)
     kill (-run->pid, SIGKILL);
     run->slot = NULL;
     slot->exec = NULL;
-    s_close_fd (run, &run->in_fd);
-    s_close_fd (run, &run->out_fd);
-    s_close_fd (run, &run->err_fd);
+    s_close_fd (run, &run->in_fd, &run->in_watch);
+    s_close_fd (run, &run->out_fd, &run->out_watch);
+    s_close_fd (run, &run->err_fd, &run->err_watch);
 }
 
 /*  The program exited: take what its pipes still hold and end the event.  */
@@ -402,9 +412,9 @@ s_complete (zo_exec_run_t *run)
 static void
 s_run_end (zo_exec_run_t *run)
 {
-    s_close_fd (run, &run->in_fd);
-    s_close_fd (run, &run->out_fd);
-    s_close_fd (run, &run->err_fd);
+    s_close_fd (run, &run->in_fd, &run->in_watch);
+    s_close_fd (run, &run->out_fd, &run->out_watch);
+    s_close_fd (run, &run->err_fd, &run->err_watch);
     free (run->input);
     free (run->out);
     free (run);

@@ -231,7 +231,7 @@ s_slot_release_io (zo_slot_t *slot)
         }
     for (int i = 0; i < ZO_SLOT_FDS; i++)
         if (slot->fds [i].fd >= 0) {
-            zo_loop_remove_fd (loop, slot->fds [i].fd);
+            zo_loop_unwatch (loop, &slot->fds [i].watch);
             slot->fds [i].fd = -1;
         }
 }

@@ -62,7 +62,7 @@ typedef struct zo_slot {
     void *user;
     zo_handler_event_t view;      /* what a plugin sees */
     struct { int id; zo_handler_timer_fn *cb; void *arg; } timers [ZO_SLOT_TIMERS];
-    struct { int fd; int events; zo_handler_fd_fn *cb; void *arg; } fds [ZO_SLOT_FDS];
+    struct { int fd; int events; zo_watch_t *watch; zo_handler_fd_fn *cb; void *arg; } fds [ZO_SLOT_FDS];
     /* follow-up events, kept until the event ends */
     uint8_t *ebuf;
     uint32_t ebuf_len, ebuf_cap;

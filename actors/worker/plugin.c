@@ -377,12 +377,14 @@ zo_handler_watch (zo_handler_t *h, int fd, int events, zo_handler_fd_fn *cb, voi
             slot->fds [i].events = events;
             slot->fds [i].cb = cb;
             slot->fds [i].arg = arg;
-            zo_loop_set_fd_events (zo_inflight_loop (slot->owner), fd, zevents);
-            return 0;
+            return zo_loop_watch_events (zo_inflight_loop (slot->owner),
+                                         slot->fds [i].watch, zevents);
         }
     for (int i = 0; i < ZO_SLOT_FDS; i++)
         if (slot->fds [i].fd < 0) {
-            if (zo_loop_add_fd (zo_inflight_loop (slot->owner), fd, zevents, s_fd_fire, slot))
+            slot->fds [i].watch = zo_loop_add_fd (zo_inflight_loop (slot->owner), fd,
+                                                  zevents, s_fd_fire, slot);
+            if (!slot->fds [i].watch)
                 return -1;
             slot->fds [i].fd = fd;
             slot->fds [i].events = events;
@@ -401,7 +403,7 @@ zo_handler_unwatch (zo_handler_t *h, int fd)
         return;
     for (int i = 0; i < ZO_SLOT_FDS; i++)
         if (slot->fds [i].fd == fd) {
-            zo_loop_remove_fd (zo_inflight_loop (slot->owner), fd);
+            zo_loop_unwatch (zo_inflight_loop (slot->owner), &slot->fds [i].watch);
             slot->fds [i].fd = -1;
         }
 }

@@ -43,6 +43,7 @@ struct _zo_worker_t {
     uint64_t heartbeat_ms;
     uint64_t grace_ms;
     void *socket;
+    zo_watch_t *watch;          /* the socket's, on the loop */
     zo_proto_t *decoder;
     zo_routes_t *routes;
     zo_inflight_t *inflight;
@@ -117,7 +118,8 @@ s_connect (zo_worker_t *self)
     self->socket = zo_actor_socket (self->actor, ZMQ_DEALER, self->endpoint, false);
     if (!self->socket)
         return -1;
-    if (zo_loop_add_socket (self->loop, self->socket, s_on_socket, self)) {
+    self->watch = zo_loop_add_socket (self->loop, self->socket, s_on_socket, self);
+    if (!self->watch) {
         zmq_close (self->socket);
         self->socket = NULL;
         return -1;
@@ -132,7 +134,7 @@ s_disconnect (zo_worker_t *self, int linger)
 {
     if (!self->socket)
         return;
-    zo_loop_remove_socket (self->loop, self->socket);
+    zo_loop_unwatch (self->loop, &self->watch);
     zmq_setsockopt (self->socket, ZMQ_LINGER, &linger, sizeof (linger));
     zmq_close (self->socket);
     self->socket = NULL;
@@ -510,8 +512,8 @@ zo_worker_new (zo_actor_t *actor)
     ||  zo_loop_on_signal (self->loop, SIGTERM, s_on_signal, self)
     ||  zo_loop_on_signal (self->loop, SIGINT, s_on_signal, self))
         goto fail;
-    zo_loop_set_before_sleep (self->loop, s_before_sleep, self);
-    if (s_connect (self))
+    if (zo_loop_before_sleep (self->loop, s_before_sleep, self)
+    ||  s_connect (self))
         goto fail;
     zo_log_info ("worker: %s ready broker=%s capacity=%u routes=%zu", actor->name, self->endpoint,
                  self->capacity, zo_routes_size (self->routes));
@@ -532,7 +534,9 @@ zo_worker_destroy (zo_worker_t **self_p)
         zo_loop_cancel (self->loop, self->hb_ticker);
     if (self->grace_timer > 0)
         zo_loop_cancel (self->loop, self->grace_timer);
-    zo_loop_set_before_sleep (self->loop, NULL, NULL);
+    zo_loop_before_sleep_remove (self->loop, s_before_sleep, self);
+    zo_loop_off_signal (self->loop, SIGTERM, s_on_signal, self);
+    zo_loop_off_signal (self->loop, SIGINT, s_on_signal, self);
     /*  Events still running are dropped, not reported: without the BYE
         the broker takes them back when our heartbeats stop.  */
     void *socket = self->socket;

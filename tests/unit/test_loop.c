@@ -1,6 +1,11 @@
 /*  Tests of actors/runtime/zo_loop.c: timers against a fake clock, tickers,
     cancel, fd and socket readiness, signals through the signalfd.  */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -208,7 +213,7 @@ Test (loop, run_until_handler_stops)
     int fired = 0;
     hook_calls = 0;
     tick_count = 0;
-    zo_loop_set_before_sleep (loop, s_hook, NULL);
+    cr_assert_eq (zo_loop_before_sleep (loop, s_hook, NULL), 0);
     zo_loop_ticker (loop, 1, s_tick, NULL);
     uint64_t start = zo_clock_mono_ns ();
     zo_loop_timer (loop, 20, s_stop, &fired);
@@ -251,6 +256,7 @@ typedef struct {
     int reads;
     short revents;
     int fd;
+    zo_watch_t *watch;
 } fd_state_t;
 
 static int
@@ -262,8 +268,8 @@ s_fd_ready (zo_loop_t *loop, int fd, short revents, void *arg)
     state->fd = fd;
     if (read (fd, buffer, sizeof (buffer)) > 0)
         state->reads++;
-    //  Removing the item being handled must be safe.
-    zo_loop_remove_fd (loop, fd);
+    //  Removing the watch being handled must be safe.
+    zo_loop_unwatch (loop, &state->watch);
     return 0;
 }
 
@@ -279,9 +285,10 @@ Test (loop, fd_readiness_with_a_pipe)
     int fds [2];
     cr_assert_eq (pipe (fds), 0);
     zo_loop_t *loop = zo_loop_new ();
-    fd_state_t state = { 0, 0, -1 };
+    fd_state_t state = { 0, 0, -1, NULL };
     int fired = 0;
-    cr_assert_eq (zo_loop_add_fd (loop, fds [0], ZMQ_POLLIN, s_fd_ready, &state), 0);
+    state.watch = zo_loop_add_fd (loop, fds [0], ZMQ_POLLIN, s_fd_ready, &state);
+    cr_assert_not_null (state.watch);
     zo_loop_timer (loop, 5, s_write_pipe, &fds [1]);
     zo_loop_timer (loop, 50, s_stop, &fired);
     cr_assert_eq (zo_loop_run (loop), 0);
@@ -302,13 +309,16 @@ Test (loop, fd_readiness_with_a_pipe)
     close (fds [1]);
 }
 
+static zo_watch_t *writable_watch;
+
 static int
 s_fd_writable (zo_loop_t *loop, int fd, short revents, void *arg)
 {
     int *count = (int *) arg;
     (*count)++;
     cr_assert (revents & ZMQ_POLLOUT);
-    zo_loop_set_fd_events (loop, fd, 0);
+    cr_assert_eq (zo_loop_watch_events (loop, writable_watch, 0), 0);
+    cr_assert_eq (zo_watch_events (writable_watch), 0);
     return 0;
 }
 
@@ -319,10 +329,11 @@ Test (loop, fd_watched_for_nothing_reports_hangup)
     int fds [2];
     cr_assert_eq (pipe (fds), 0);
     zo_loop_t *loop = zo_loop_new ();
-    fd_state_t state = { 0, 0, -1 };
+    fd_state_t state = { 0, 0, -1, NULL };
     int fired = 0;
-    cr_assert_eq (zo_loop_add_fd (loop, fds [0], ZMQ_POLLIN, s_fd_ready, &state), 0);
-    zo_loop_set_fd_events (loop, fds [0], 0);
+    state.watch = zo_loop_add_fd (loop, fds [0], ZMQ_POLLIN, s_fd_ready, &state);
+    cr_assert_not_null (state.watch);
+    cr_assert_eq (zo_loop_watch_events (loop, state.watch, 0), 0);
     close (fds [1]);
     zo_loop_timer (loop, 2000, s_stop, &fired);     //  safety net
     zo_loop_timer (loop, 50, s_stop, &fired);
@@ -340,7 +351,8 @@ Test (loop, fd_pollout_and_set_events)
     cr_assert_eq (pipe (fds), 0);
     zo_loop_t *loop = zo_loop_new ();
     int writable = 0, fired = 0;
-    zo_loop_add_fd (loop, fds [1], ZMQ_POLLOUT, s_fd_writable, &writable);
+    writable_watch = zo_loop_add_fd (loop, fds [1], ZMQ_POLLOUT, s_fd_writable, &writable);
+    cr_assert_not_null (writable_watch);
     zo_loop_timer (loop, 20, s_stop, &fired);
     cr_assert_eq (zo_loop_run (loop), 0);
     cr_assert_eq (writable, 1);
@@ -443,7 +455,10 @@ Test (loop, socket_readiness_with_inproc_pair)
     cr_assert_eq (zmq_connect (b, "inproc://test-loop"), 0);
     zo_loop_t *loop = zo_loop_new ();
     sock_state_t state = { 0, NULL };
-    cr_assert_eq (zo_loop_add_socket (loop, a, s_socket_ready, &state), 0);
+    zo_watch_t *watch = zo_loop_add_socket (loop, a, s_socket_ready, &state);
+    cr_assert_not_null (watch);
+    cr_assert_null (zo_loop_add_socket (loop, a, s_socket_ready, &state));
+    cr_assert_eq (errno, EEXIST);
     send_t three = { b, 3 };
     zo_loop_timer (loop, 5, s_send, &three);
     int fired = 0;
@@ -453,7 +468,9 @@ Test (loop, socket_readiness_with_inproc_pair)
     cr_assert_eq (fired, 0);
 
     //  Removed: messages no longer reach the handler.
-    zo_loop_remove_socket (loop, a);
+    zo_loop_unwatch (loop, &watch);
+    cr_assert_null (watch);
+    zo_loop_unwatch (loop, &watch);         //  harmless
     state.received = 0;
     zmq_send (b, "x", 1, 0);
     zo_loop_timer (loop, 20, s_stop, &fired);
@@ -491,7 +508,7 @@ Test (loop, socket_read_one_at_a_time_over_tcp)
     cr_assert_eq (zmq_connect (b, endpoint), 0);
     zo_loop_t *loop = zo_loop_new ();
     sock_state_t state = { 0, NULL };
-    cr_assert_eq (zo_loop_add_socket (loop, a, s_take_one, &state), 0);
+    cr_assert_not_null (zo_loop_add_socket (loop, a, s_take_one, &state));
     send_t hundred = { b, 100 };
     zo_loop_timer (loop, 1, s_send, &hundred);
     zo_loop_timer (loop, 30, s_send, &hundred);
@@ -519,16 +536,295 @@ Test (loop, timer_slack_rounds_the_wait_up)
     zo_loop_destroy (&loop);
 }
 
-Test (loop, too_many_items_is_refused)
+//  A second watch on one fd is refused; each watch is its own: removing
+//  or changing one leaves the other fd's watch alone (the loop used to act
+//  on every item with a given fd number).
+Test (loop, watches_are_handles)
+{
+    int p1 [2], p2 [2];
+    cr_assert_eq (pipe (p1), 0);
+    cr_assert_eq (pipe (p2), 0);
+    zo_loop_t *loop = zo_loop_new ();
+    fd_state_t one = { 0, 0, -1, NULL }, two = { 0, 0, -1, NULL };
+    one.watch = zo_loop_add_fd (loop, p1 [0], ZMQ_POLLIN, s_fd_ready, &one);
+    two.watch = zo_loop_add_fd (loop, p2 [0], ZMQ_POLLIN, s_fd_ready, &two);
+    cr_assert_not_null (one.watch);
+    cr_assert_not_null (two.watch);
+    cr_assert_eq (zo_watch_fd (one.watch), p1 [0]);
+    errno = 0;
+    cr_assert_null (zo_loop_add_fd (loop, p1 [0], ZMQ_POLLOUT, s_fd_ready, &one));
+    cr_assert_eq (errno, EEXIST);
+
+    zo_loop_unwatch (loop, &one.watch);
+    cr_assert_eq (write (p1 [1], "a", 1), 1);
+    cr_assert_eq (write (p2 [1], "b", 1), 1);
+    int fired = 0;
+    zo_loop_timer (loop, 20, s_stop, &fired);
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (one.reads, 0);
+    cr_assert_eq (two.reads, 1);
+    cr_assert_null (two.watch);
+
+    //  The fd is free again once unwatched.
+    one.watch = zo_loop_add_fd (loop, p1 [0], ZMQ_POLLIN, s_fd_ready, &one);
+    cr_assert_not_null (one.watch);
+    fired = 0;
+    zo_loop_timer (loop, 20, s_stop, &fired);
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (one.reads, 1);
+    zo_loop_destroy (&loop);
+    for (int i = 0; i < 2; i++) {
+        close (p1 [i]);
+        close (p2 [i]);
+    }
+}
+
+//  Two fds ready in the same pass: the first handler removes the second's
+//  watch, which then must not fire although its readiness was collected.
+static int
+s_unwatch_other (zo_loop_t *loop, int fd, short revents, void *arg)
+{
+    fd_state_t *pair = (fd_state_t *) arg;
+    char buffer [16];
+    fd_state_t *self = pair [0].fd == fd? &pair [0]: &pair [1];
+    fd_state_t *other = self == &pair [0]? &pair [1]: &pair [0];
+    if (read (fd, buffer, sizeof (buffer)) > 0)
+        self->reads++;
+    zo_loop_unwatch (loop, &other->watch);
+    zo_loop_unwatch (loop, &self->watch);
+    return 0;
+}
+
+Test (loop, removed_watch_never_fires_in_the_same_pass)
+{
+    int p1 [2], p2 [2];
+    cr_assert_eq (pipe (p1), 0);
+    cr_assert_eq (pipe (p2), 0);
+    cr_assert_eq (write (p1 [1], "a", 1), 1);
+    cr_assert_eq (write (p2 [1], "b", 1), 1);
+    zo_loop_t *loop = zo_loop_new ();
+    fd_state_t pair [2] = { { 0, 0, p1 [0], NULL }, { 0, 0, p2 [0], NULL } };
+    pair [0].watch = zo_loop_add_fd (loop, p1 [0], ZMQ_POLLIN, s_unwatch_other, pair);
+    pair [1].watch = zo_loop_add_fd (loop, p2 [0], ZMQ_POLLIN, s_unwatch_other, pair);
+    int fired = 0;
+    zo_loop_timer (loop, 20, s_stop, &fired);
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (pair [0].reads + pair [1].reads, 1);
+    zo_loop_destroy (&loop);
+    for (int i = 0; i < 2; i++) {
+        close (p1 [i]);
+        close (p2 [i]);
+    }
+}
+
+//  Thousands of watches (a pool's connections): no cap, and readiness on
+//  a few of them reaches exactly those.
+typedef struct {
+    int fired [16];
+    int total;
+} many_t;
+
+static int
+s_many_ready (zo_loop_t *loop, int fd, short revents, void *arg)
+{
+    many_t *many = (many_t *) arg;
+    uint64_t value;
+    cr_assert_eq (read (fd, &value, sizeof (value)), (ssize_t) sizeof (value));
+    many->total++;
+    return many->total == 3? -1: 0;
+}
+
+Test (loop, ten_thousand_watches)
+{
+    struct rlimit limit;
+    cr_assert_eq (getrlimit (RLIMIT_NOFILE, &limit), 0);
+    const int count = 10000;
+    if (limit.rlim_cur < (rlim_t) count + 100) {
+        limit.rlim_cur = limit.rlim_max < (rlim_t) count + 100? limit.rlim_max: (rlim_t) count + 100;
+        setrlimit (RLIMIT_NOFILE, &limit);
+    }
+    cr_assert_eq (getrlimit (RLIMIT_NOFILE, &limit), 0);
+    int n = limit.rlim_cur > (rlim_t) count + 100? count: (int) limit.rlim_cur - 100;
+    cr_assert_geq (n, 900, "fd limit too low for the test: %d", n);
+    int *fds = calloc ((size_t) n, sizeof (int));
+    zo_watch_t **watches = calloc ((size_t) n, sizeof (zo_watch_t *));
+    zo_loop_t *loop = zo_loop_new ();
+    many_t many = { { 0 }, 0 };
+    for (int i = 0; i < n; i++) {
+        fds [i] = eventfd (0, EFD_NONBLOCK);
+        cr_assert_geq (fds [i], 0);
+        watches [i] = zo_loop_add_fd (loop, fds [i], ZMQ_POLLIN, s_many_ready, &many);
+        cr_assert_not_null (watches [i], "watch %d refused", i);
+    }
+    uint64_t one = 1;
+    int picks [3] = { 0, n / 2, n - 1 };
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq (write (fds [picks [i]], &one, sizeof (one)), (ssize_t) sizeof (one));
+    int fired = 0;
+    zo_loop_timer (loop, 5000, s_stop, &fired);     //  safety net
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (many.total, 3);
+    cr_assert_eq (fired, 0);
+    for (int i = 0; i < n; i += 2)
+        zo_loop_unwatch (loop, &watches [i]);
+    zo_loop_destroy (&loop);                        //  frees the rest
+    for (int i = 0; i < n; i++)
+        close (fds [i]);
+    free (fds);
+    free (watches);
+}
+
+//  Several hooks run in the order added, each once per iteration; one
+//  removed from inside a hook does not run again.
+static int hook_log [64];
+static int n_hook_log;
+
+static int
+s_hook_a (zo_loop_t *loop, void *arg)
+{
+    if (n_hook_log < 64)
+        hook_log [n_hook_log++] = 1;
+    return 0;
+}
+
+static int
+s_hook_b (zo_loop_t *loop, void *arg)
+{
+    if (n_hook_log < 64)
+        hook_log [n_hook_log++] = 2;
+    //  After its second call, hook b takes itself off.
+    int *calls = (int *) arg;
+    if (++*calls == 2)
+        zo_loop_before_sleep_remove (loop, s_hook_b, arg);
+    return 0;
+}
+
+Test (loop, before_sleep_hooks_are_a_list)
 {
     zo_loop_t *loop = zo_loop_new ();
-    int added = 0;
-    while (zo_loop_add_fd (loop, 0, ZMQ_POLLIN, s_fd_ready, NULL) == 0 && added < 100000)
-        added++;
-    cr_assert_eq (added, 4096);
-    zo_loop_remove_fd (loop, 0);
-    cr_assert_eq (zo_loop_add_fd (loop, 0, ZMQ_POLLIN, s_fd_ready, NULL), 0);
+    n_hook_log = 0;
+    int b_calls = 0;
+    cr_assert_eq (zo_loop_before_sleep (loop, s_hook_a, NULL), 0);
+    cr_assert_eq (zo_loop_before_sleep (loop, s_hook_b, &b_calls), 0);
+    zo_loop_ticker (loop, 1, s_tick, NULL);
+    int fired = 0;
+    zo_loop_timer (loop, 10, s_stop, &fired);
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (b_calls, 2);
+    cr_assert_geq (n_hook_log, 5);
+    cr_assert_eq (hook_log [0], 1);
+    cr_assert_eq (hook_log [1], 2);
+    cr_assert_eq (hook_log [2], 1);
+    cr_assert_eq (hook_log [3], 2);
+    for (int i = 4; i < n_hook_log; i++)
+        cr_assert_eq (hook_log [i], 1);
     zo_loop_destroy (&loop);
+}
+
+//  Two owners of SIGUSR1 (as exec.c and zorch up share SIGCHLD): both run,
+//  in order; one taken off no longer runs.
+static int usr1_a, usr1_b, usr1_a_before_b;
+
+static int
+s_usr1_a (zo_loop_t *loop, int signum, void *arg)
+{
+    usr1_a++;
+    return 0;
+}
+
+static int
+s_usr1_b (zo_loop_t *loop, int signum, void *arg)
+{
+    usr1_b++;
+    usr1_a_before_b = usr1_a;
+    return 0;
+}
+
+Test (loop, several_handlers_per_signal)
+{
+    zo_signals_block ();
+    zo_loop_t *loop = zo_loop_new ();
+    usr1_a = usr1_b = 0;
+    cr_assert_eq (zo_loop_on_signal (loop, SIGUSR1, s_usr1_a, NULL), 0);
+    cr_assert_eq (zo_loop_on_signal (loop, SIGUSR1, s_usr1_b, NULL), 0);
+    zo_loop_timer (loop, 5, s_raise_usr1, NULL);
+    int fired = 0;
+    zo_loop_timer (loop, 100, s_stop, &fired);
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (usr1_a, 1);
+    cr_assert_eq (usr1_b, 1);
+    cr_assert_eq (usr1_a_before_b, 1);      //  a ran first
+    zo_loop_off_signal (loop, SIGUSR1, s_usr1_a, NULL);
+    zo_loop_timer (loop, 5, s_raise_usr1, NULL);
+    zo_loop_timer (loop, 100, s_stop, &fired);
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (usr1_a, 1);
+    cr_assert_eq (usr1_b, 2);
+    zo_loop_destroy (&loop);
+}
+
+//  epoll refuses regular files; the loop reports them always ready, as
+//  poll(2) did, so input from a file is read.
+Test (loop, regular_file_is_always_ready)
+{
+    char path [] = "/tmp/zo-test-loop-XXXXXX";
+    int fd = mkstemp (path);
+    cr_assert_geq (fd, 0);
+    cr_assert_eq (write (fd, "abc", 3), 3);
+    lseek (fd, 0, SEEK_SET);
+    unlink (path);
+    zo_loop_t *loop = zo_loop_new ();
+    fd_state_t state = { 0, 0, -1, NULL };
+    state.watch = zo_loop_add_fd (loop, fd, ZMQ_POLLIN, s_fd_ready, &state);
+    cr_assert_not_null (state.watch);
+    cr_assert_null (zo_loop_add_fd (loop, fd, ZMQ_POLLIN, s_fd_ready, &state));
+    int fired = 0;
+    zo_loop_timer (loop, 1000, s_stop, &fired);     //  safety net
+    zo_loop_timer (loop, 20, s_stop, &fired);
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (state.reads, 1);
+    cr_assert (state.revents & ZMQ_POLLIN);
+    zo_loop_destroy (&loop);
+    close (fd);
+}
+
+//  A paused socket neither fires nor keeps the loop awake; resumed, it
+//  delivers what arrived meanwhile.
+static int
+s_count_wakeups (zo_loop_t *loop, void *arg)
+{
+    (*(int *) arg)++;
+    return 0;
+}
+
+Test (loop, paused_socket_does_not_spin)
+{
+    void *ctx = zmq_ctx_new ();
+    void *a = zmq_socket (ctx, ZMQ_PAIR);
+    void *b = zmq_socket (ctx, ZMQ_PAIR);
+    cr_assert_eq (zmq_bind (a, "inproc://test-loop-pause"), 0);
+    cr_assert_eq (zmq_connect (b, "inproc://test-loop-pause"), 0);
+    zo_loop_t *loop = zo_loop_new ();
+    sock_state_t state = { 0, NULL };
+    zo_watch_t *watch = zo_loop_add_socket (loop, a, s_socket_ready, &state);
+    cr_assert_eq (zo_loop_watch_events (loop, watch, 0), 0);
+    int wakeups = 0;
+    zo_loop_before_sleep (loop, s_count_wakeups, &wakeups);
+    send_t three = { b, 3 };
+    zo_loop_timer (loop, 5, s_send, &three);
+    int fired = 0;
+    zo_loop_timer (loop, 50, s_stop, &fired);
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (state.received, 0);
+    cr_assert_lt (wakeups, 10, "a paused socket woke the loop %d times", wakeups);
+    cr_assert_eq (zo_loop_watch_events (loop, watch, ZMQ_POLLIN), 0);
+    zo_loop_timer (loop, 5000, s_stop, &fired);     //  safety net
+    fired = 0;
+    cr_assert_eq (zo_loop_run (loop), 0);
+    cr_assert_eq (state.received, 3);
+    cr_assert_eq (fired, 0);
+    zo_loop_destroy (&loop);
+    s_close_pair (ctx, a, b);
 }
 
 Test (loop, clocks)
