@@ -23,6 +23,8 @@ typedef struct {
     size_t max_output;
 } s_route_t;
 
+typedef struct zo_exec_run zo_exec_run_t;
+
 struct zo_exec_run {
     struct zo_exec_run *next;
     zo_inflight_t *inflight;
@@ -41,6 +43,11 @@ struct zo_exec_run {
     int status;
 };
 
+/*  An event's state: its program, while it runs.  */
+typedef struct {
+    zo_exec_run_t *run;
+} s_event_t;
+
 typedef struct {
     zo_loop_t *loop;
     zo_exec_run_t *runs;
@@ -53,7 +60,7 @@ static void s_run_end (zo_exec_run_t *run);
 static void s_cancel (zo_slot_t *slot);
 
 static int
-s_bind (zo_route_t *route, const char *plugin_dir, char *why, size_t why_size)
+s_bind (zo_route_t *route, char *why, size_t why_size)
 {
     const char *command = zo_route_opt (route, "command", NULL);
     if (!command || !*command) {
@@ -308,7 +315,7 @@ s_start (zo_slot_t *slot)
     fcntl (run->err_fd, F_SETFL, O_NONBLOCK);
 
     run->slot = slot;
-    slot->exec = run;
+    ((s_event_t *) zo_slot_state (slot))->run = run;
     run->next = state->runs;
     state->runs = run;
     state->n_runs++;
@@ -345,12 +352,13 @@ fail:
 static void
 s_cancel (zo_slot_t *slot)
 {
-    zo_exec_run_t *run = slot->exec;
+    s_event_t *event = zo_slot_state (slot);
+    zo_exec_run_t *run = event->run;
     if (!run)
         return;
     kill (-run->pid, SIGKILL);
     run->slot = NULL;
-    slot->exec = NULL;
+    event->run = NULL;
     s_close_fd (run, &run->in_fd, &run->in_watch);
     s_close_fd (run, &run->out_fd, &run->out_watch);
     s_close_fd (run, &run->err_fd, &run->err_watch);
@@ -366,7 +374,7 @@ s_complete (zo_exec_run_t *run)
     if (run->err_fd >= 0)
         s_read_err (run);
     run->slot = NULL;
-    slot->exec = NULL;
+    ((s_event_t *) zo_slot_state (slot))->run = NULL;
     char error [ZO_EXEC_ERR_TAIL + 128];
     if (run->overflow) {
         snprintf (error, sizeof (error), "exec: output larger than %zu bytes", run->max_output);
@@ -476,7 +484,7 @@ zo_exec_destroy (zo_inflight_t *inflight)
         while (waitpid (run->pid, NULL, 0) < 0 && errno == EINTR)
             ;
         if (run->slot)
-            run->slot->exec = NULL;
+            ((s_event_t *) zo_slot_state (run->slot))->run = NULL;
         s_run_end (run);
     }
     if (state->ticker)
@@ -485,4 +493,7 @@ zo_exec_destroy (zo_inflight_t *inflight)
     *slot = NULL;
 }
 
-const zo_kind_t zo_kind_exec = { "exec", s_bind, s_fini, s_start, s_cancel };
+const zo_kind_t zo_kind_exec = {
+    .name = "exec", .event_size = sizeof (s_event_t),
+    .bind = s_bind, .fini = s_fini, .start = s_start, .cancel = s_cancel
+};

@@ -25,7 +25,7 @@ s_fail_start (zo_slot_t *slot)
 
 /*  sleep: route->state holds the default ms (as an integer).  */
 static int
-s_sleep_bind (zo_route_t *route, const char *plugin_dir, char *why, size_t why_size)
+s_sleep_bind (zo_route_t *route, char *why, size_t why_size)
 {
     const char *ms = zo_route_opt (route, "ms", "0");
     int64_t value = zo_routes_parse_ms (ms);
@@ -37,11 +37,16 @@ s_sleep_bind (zo_route_t *route, const char *plugin_dir, char *why, size_t why_s
     return 0;
 }
 
+/*  A sleeping event's state: its timer.  */
+typedef struct {
+    int timer;
+} s_sleep_t;
+
 static int
 s_sleep_done (zo_loop_t *loop, int id, void *arg)
 {
     zo_slot_t *slot = arg;
-    slot->sleep_timer = 0;
+    ((s_sleep_t *) zo_slot_state (slot))->timer = 0;
     zo_slot_complete (slot, true, (zo_span_t) { NULL, 0 }, NULL, false);
     return 0;
 }
@@ -57,21 +62,25 @@ s_sleep_start (zo_slot_t *slot)
     if (id < 0)
         zo_slot_complete (slot, false, (zo_span_t) { NULL, 0 }, "sleep: out of memory", false);
     else
-        slot->sleep_timer = id;
+        ((s_sleep_t *) zo_slot_state (slot))->timer = id;
 }
 
 static void
 s_sleep_cancel (zo_slot_t *slot)
 {
-    if (slot->sleep_timer)
-        zo_loop_cancel (zo_inflight_loop (slot->owner), slot->sleep_timer);
-    slot->sleep_timer = 0;
+    s_sleep_t *sleep = zo_slot_state (slot);
+    if (sleep->timer)
+        zo_loop_cancel (zo_inflight_loop (slot->owner), sleep->timer);
+    sleep->timer = 0;
 }
 
-const zo_kind_t zo_kind_noop = { "noop", NULL, NULL, s_noop_start, NULL };
-const zo_kind_t zo_kind_echo = { "echo", NULL, NULL, s_echo_start, NULL };
-const zo_kind_t zo_kind_fail = { "fail", NULL, NULL, s_fail_start, NULL };
-const zo_kind_t zo_kind_sleep = { "sleep", s_sleep_bind, NULL, s_sleep_start, s_sleep_cancel };
+const zo_kind_t zo_kind_noop = { .name = "noop", .start = s_noop_start };
+const zo_kind_t zo_kind_echo = { .name = "echo", .start = s_echo_start };
+const zo_kind_t zo_kind_fail = { .name = "fail", .start = s_fail_start };
+const zo_kind_t zo_kind_sleep = {
+    .name = "sleep", .event_size = sizeof (s_sleep_t),
+    .bind = s_sleep_bind, .start = s_sleep_start, .cancel = s_sleep_cancel
+};
 
 static const zo_kind_t *s_builtins [] = {
     &zo_kind_noop, &zo_kind_echo, &zo_kind_fail, &zo_kind_sleep, &zo_kind_exec, &zo_kind_plugin
@@ -87,12 +96,12 @@ zo_handlers_find (const char *name)
 }
 
 int
-zo_handlers_bind (zo_route_t *route, const char *plugin_dir, char *why, size_t why_size)
+zo_handlers_bind (zo_route_t *route, char *why, size_t why_size)
 {
     const zo_kind_t *kind = zo_handlers_find (route->handler);
     if (!kind)
         kind = &zo_kind_plugin;     /* a plugin by name, found in plugin_dir */
-    if (kind->bind && kind->bind (route, plugin_dir, why, why_size))
+    if (kind->bind && kind->bind (route, why, why_size))
         return -1;
     route->kind = kind;
     return 0;

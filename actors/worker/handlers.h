@@ -17,16 +17,25 @@
 #include "inflight.h"
 #include "routes.h"
 
+/*  A kind of handler. Its per-route state is route->state (made by bind,
+    freed by fini); its per-event state is zo_slot_state (slot), event_size
+    bytes zeroed before each start, so that nothing a kind keeps per event
+    lives in the shared slot.  */
 struct zo_kind {
     const char *name;
-    /*  Reads the route's options into route->state. 0, or -1 with why.  */
-    int (*bind) (zo_route_t *route, const char *plugin_dir, char *why, size_t why_size);
+    size_t event_size;
+    /*  Reads the route's options into route->state (route->ctx is the
+        worker's context). 0, or -1 with why.  */
+    int (*bind) (zo_route_t *route, char *why, size_t why_size);
     void (*fini) (zo_route_t *route);
     /*  Starts the event in slot; ends it with zo_slot_complete.  */
     void (*start) (zo_slot_t *slot);
     /*  The slot timed out or is being stopped: drop whatever refers to it
         (it is completed by the caller). May be NULL.  */
     void (*cancel) (zo_slot_t *slot);
+    /*  The event ended, completed or cancelled: release what its
+        per-event state holds (timers, watches). May be NULL.  */
+    void (*end) (zo_slot_t *slot);
 };
 
 extern const zo_kind_t zo_kind_noop;
@@ -39,9 +48,9 @@ extern const zo_kind_t zo_kind_plugin;    /* plugin.c */
 /*  The built-in kind named name, or NULL.  */
 const zo_kind_t *zo_handlers_find (const char *name);
 /*  Sets route->kind and route->state from route->handler: a built-in, or
-    a plugin (handler = plugin with path, or a name found in plugin_dir).
-    0, or -1 with why.  */
-int zo_handlers_bind (zo_route_t *route, const char *plugin_dir, char *why, size_t why_size);
+    a plugin (handler = plugin with path, or a name found in the context's
+    plugin_dir). 0, or -1 with why.  */
+int zo_handlers_bind (zo_route_t *route, char *why, size_t why_size);
 
 /*  Reads key from a msgpack map as an unsigned integer. 0 found, -1 not.  */
 int zo_handlers_map_u64 (zo_span_t map, const char *key, uint64_t *value);

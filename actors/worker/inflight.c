@@ -19,6 +19,7 @@ struct _zo_inflight_t {
     uint32_t count;
     zo_slot_t *slots;
     zo_slot_t *free_list;
+    uint8_t *kind_states;         /* capacity records of the largest event_size */
     zo_inflight_sink_fn *sink;
     void *sink_arg;
     zo_inflight_release_fn *release;
@@ -51,6 +52,20 @@ zo_inflight_new (zo_loop_t *loop, zo_routes_t *routes, uint32_t capacity, zo_sta
         free (self);
         return NULL;
     }
+    //  Every slot gets room for the largest per-event state of the kinds
+    //  its routes use, so that no event allocates.
+    size_t stride = 0;
+    for (size_t i = 0; i < zo_routes_size (routes); i++) {
+        const zo_kind_t *kind = zo_routes_get (routes, i)->kind;
+        if (kind && kind->event_size > stride)
+            stride = kind->event_size;
+    }
+    stride = (stride + 15) & ~(size_t) 15;
+    if (stride && !(self->kind_states = calloc (capacity, stride))) {
+        free (self->slots);
+        free (self);
+        return NULL;
+    }
     self->loop = loop;
     self->routes = routes;
     self->capacity = capacity;
@@ -60,6 +75,7 @@ zo_inflight_new (zo_loop_t *loop, zo_routes_t *routes, uint32_t capacity, zo_sta
         zo_slot_t *slot = &self->slots [i];
         slot->owner = self;
         slot->index = i;
+        slot->kind_state = stride? self->kind_states + (size_t) i * stride: NULL;
         slot->next_free = self->free_list;
         self->free_list = slot;
     }
@@ -77,6 +93,7 @@ zo_inflight_new (zo_loop_t *loop, zo_routes_t *routes, uint32_t capacity, zo_sta
     else {
         self->dummy_hist = calloc (1, sizeof (zo_hist_t));
         if (!self->dummy_hist) {
+            free (self->kind_states);
             free (self->slots);
             free (self);
             return NULL;
@@ -108,6 +125,7 @@ zo_inflight_destroy (zo_inflight_t **self_p)
         free (self->slots [i].emits);
     }
     free (self->slots);
+    free (self->kind_states);
     free (self->dummy_hist);
     if (s_current == self)
         s_current = NULL;
@@ -181,15 +199,8 @@ zo_inflight_start (zo_inflight_t *self, const zo_item_t *item, void *frame)
     s_copy_str (slot->source, sizeof (slot->source), item->event.source);
     slot->start_ns = zo_clock_mono_ns ();
     slot->timeout_timer = 0;
-    slot->sleep_timer = 0;
-    slot->exec = NULL;
-    slot->user = NULL;
     slot->n_emits = 0;
     slot->ebuf_len = 0;
-    for (int i = 0; i < ZO_SLOT_TIMERS; i++)
-        slot->timers [i].id = 0;
-    for (int i = 0; i < ZO_SLOT_FDS; i++)
-        slot->fds [i].fd = -1;
 
     slot->route = zo_routes_match (self->routes, slot->type);
     if (!slot->route) {
@@ -199,6 +210,8 @@ zo_inflight_start (zo_inflight_t *self, const zo_item_t *item, void *frame)
         zo_slot_complete (slot, false, (zo_span_t) { NULL, 0 }, error, true);
         return 0;
     }
+    if (slot->route->kind->event_size)
+        memset (slot->kind_state, 0, slot->route->kind->event_size);
     slot->timeout_ms = slot->route->timeout_ms;
     if (item->deadline_ms && item->deadline_ms < slot->timeout_ms)
         slot->timeout_ms = item->deadline_ms;
@@ -219,23 +232,6 @@ zo_inflight_start (zo_inflight_t *self, const zo_item_t *item, void *frame)
     return 0;
 }
 
-/*  Drops the handler's timers and fd watches.  */
-static void
-s_slot_release_io (zo_slot_t *slot)
-{
-    zo_loop_t *loop = slot->owner->loop;
-    for (int i = 0; i < ZO_SLOT_TIMERS; i++)
-        if (slot->timers [i].id) {
-            zo_loop_cancel (loop, slot->timers [i].id);
-            slot->timers [i].id = 0;
-        }
-    for (int i = 0; i < ZO_SLOT_FDS; i++)
-        if (slot->fds [i].fd >= 0) {
-            zo_loop_unwatch (loop, &slot->fds [i].watch);
-            slot->fds [i].fd = -1;
-        }
-}
-
 /*  Reports the outcome and frees the slot (its state is ZO_SLOT_ENDING).  */
 static void
 s_finish (zo_slot_t *slot, bool ok, zo_span_t result, const char *error, bool final)
@@ -245,7 +241,8 @@ s_finish (zo_slot_t *slot, bool ok, zo_span_t result, const char *error, bool fi
         zo_loop_cancel (self->loop, slot->timeout_timer);
         slot->timeout_timer = 0;
     }
-    s_slot_release_io (slot);
+    if (slot->route && slot->route->kind->end)
+        slot->route->kind->end (slot);
 
     uint64_t took = zo_clock_mono_ns () - slot->start_ns;
     zo_hist_record (self->handler_ns, took);

@@ -21,12 +21,9 @@
 
 #include "routes.h"
 
-#define ZO_SLOT_TIMERS 8
-#define ZO_SLOT_FDS    4
 #define ZO_EMIT_MAX    100
 
 typedef struct _zo_inflight_t zo_inflight_t;
-typedef struct zo_exec_run zo_exec_run_t;
 
 /*  Gets each outcome. Spans are valid only during the call.  */
 typedef void (zo_inflight_sink_fn) (void *arg, const zo_result_t *result,
@@ -56,13 +53,7 @@ typedef struct zo_slot {
     uint64_t start_ns;
     uint64_t timeout_ms;
     int timeout_timer;            /* 0 = none */
-    /* handler state */
-    int sleep_timer;
-    zo_exec_run_t *exec;
-    void *user;
-    zo_handler_event_t view;      /* what a plugin sees */
-    struct { int id; zo_handler_timer_fn *cb; void *arg; } timers [ZO_SLOT_TIMERS];
-    struct { int fd; int events; zo_watch_t *watch; zo_handler_fd_fn *cb; void *arg; } fds [ZO_SLOT_FDS];
+    void *kind_state;             /* the kind's per-event state (zo_slot_state) */
     /* follow-up events, kept until the event ends */
     uint8_t *ebuf;
     uint32_t ebuf_len, ebuf_cap;
@@ -91,6 +82,14 @@ void zo_inflight_cancel_all (zo_inflight_t *self, const char *error, bool final)
 uint32_t zo_inflight_count (zo_inflight_t *self);
 uint32_t zo_inflight_capacity (zo_inflight_t *self);
 zo_loop_t *zo_inflight_loop (zo_inflight_t *self);
+
+/*  The per-event state of the slot's kind: its event_size bytes, zeroed
+    before the kind's start (NULL for kinds that keep none).  */
+static inline void *
+zo_slot_state (zo_slot_t *slot)
+{
+    return slot->kind_state;
+}
 
 /*  Ends a running event: result is one msgpack value (len 0: none), copied
     by the sink. final forces a final failure; otherwise a failure is final

@@ -28,11 +28,22 @@ typedef struct {
     void *state;
 } s_route_t;
 
+#define S_TIMERS 8              /* per event: the limits handler.h gives */
+#define S_FDS    4
+
+/*  An event's state: what the API calls keep for it.  */
+typedef struct {
+    void *user;
+    zo_handler_event_t view;    /* what the plugin sees */
+    struct { int id; zo_handler_timer_fn *cb; void *arg; } timers [S_TIMERS];
+    struct { zo_watch_t *watch; int fd; int events; zo_handler_fd_fn *cb; void *arg; } fds [S_FDS];
+} s_event_t;
+
 const zo_handler_plugin_t *
 zo_plugin_open (const char *path, const char *symbol, char *why, size_t why_size)
 {
     if (!symbol || !*symbol)
-        symbol = "zorch_handler_v1";
+        symbol = "zorch_handler_v2";
     for (s_lib_t *lib = s_libs; lib; lib = lib->next)
         if (streq (lib->path, path) && streq (lib->symbol, symbol)) {
             lib->refs++;
@@ -44,6 +55,12 @@ zo_plugin_open (const char *path, const char *symbol, char *why, size_t why_size
         return NULL;
     }
     const zo_handler_plugin_t *plugin = dlsym (dl, symbol);
+    if (!plugin && streq (symbol, "zorch_handler_v2") && dlsym (dl, "zorch_handler_v1")) {
+        snprintf (why, why_size, "%s: built for handler ABI 1; rebuild it against "
+                  "zorch/handler.h (ABI %d)", path, ZO_HANDLER_ABI);
+        dlclose (dl);
+        return NULL;
+    }
     if (!plugin) {
         snprintf (why, why_size, "%s: no symbol %s", path, symbol);
         dlclose (dl);
@@ -91,8 +108,9 @@ zo_plugin_close (const zo_handler_plugin_t *plugin)
 }
 
 static int
-s_bind (zo_route_t *route, const char *plugin_dir, char *why, size_t why_size)
+s_bind (zo_route_t *route, char *why, size_t why_size)
 {
+    const char *plugin_dir = route->ctx? zo_hctx_plugin_dir (route->ctx): "";
     char path [4096];
     const char *given = zo_route_opt (route, "path", NULL);
     if (streq (route->handler, "plugin")) {
@@ -126,7 +144,8 @@ s_bind (zo_route_t *route, const char *plugin_dir, char *why, size_t why_size)
         return -1;
     }
     if (state->plugin->init
-    &&  state->plugin->init ((const zo_handler_conf_t *) route, &state->state)) {
+    &&  state->plugin->init ((zo_handler_ctx_t *) route->ctx, (const zo_handler_conf_t *) route,
+                             &state->state)) {
         snprintf (why, why_size, "%s: init refused the route", path);
         zo_plugin_close (state->plugin);
         free (state);
@@ -153,13 +172,14 @@ static void
 s_start (zo_slot_t *slot)
 {
     s_route_t *state = slot->route->state;
+    s_event_t *event = zo_slot_state (slot);
     zo_span_t payload = slot->item.event.payload;
-    slot->view = (zo_handler_event_t) {
+    event->view = (zo_handler_event_t) {
         .id = slot->id, .type = slot->type, .source = slot->source,
         .payload = payload.len ? payload.ptr : NULL, .payload_len = payload.len,
         .attempt = slot->item.attempt, .timeout_ms = (uint32_t) slot->timeout_ms,
     };
-    state->plugin->start (state->state, zo_slot_handle (slot), &slot->view);
+    state->plugin->start (state->state, zo_slot_handle (slot), &event->view);
 }
 
 static void
@@ -170,9 +190,33 @@ s_cancel (zo_slot_t *slot)
         state->plugin->cancel (state->state, zo_slot_handle (slot));
 }
 
-const zo_kind_t zo_kind_plugin = { "plugin", s_bind, s_fini, s_start, s_cancel };
+/*  The event ended: its timers and watches go with it.  */
+static void
+s_end (zo_slot_t *slot)
+{
+    s_event_t *event = zo_slot_state (slot);
+    zo_loop_t *loop = zo_inflight_loop (slot->owner);
+    for (int i = 0; i < S_TIMERS; i++)
+        if (event->timers [i].id) {
+            zo_loop_cancel (loop, event->timers [i].id);
+            event->timers [i].id = 0;
+        }
+    for (int i = 0; i < S_FDS; i++)
+        zo_loop_unwatch (loop, &event->fds [i].watch);
+}
+
+const zo_kind_t zo_kind_plugin = {
+    .name = "plugin", .event_size = sizeof (s_event_t),
+    .bind = s_bind, .fini = s_fini, .start = s_start, .cancel = s_cancel, .end = s_end
+};
 
 /*  The public API (zorch/handler.h).  */
+
+uint64_t *
+zo_handler_counter (zo_handler_ctx_t *ctx, const char *name)
+{
+    return ctx ? zo_hctx_counter ((zo_hctx_t *) ctx, name) : NULL;
+}
 
 const char *
 zo_handler_conf_get (const zo_handler_conf_t *conf, const char *key, const char *dflt)
@@ -292,25 +336,26 @@ zo_handler_set_data (zo_handler_t *h, void *data)
 {
     zo_slot_t *slot = zo_inflight_slot (h, true);
     if (slot)
-        slot->user = data;
+        ((s_event_t *) zo_slot_state (slot))->user = data;
 }
 
 void *
 zo_handler_data (zo_handler_t *h)
 {
     zo_slot_t *slot = zo_inflight_slot (h, true);
-    return slot ? slot->user : NULL;
+    return slot ? ((s_event_t *) zo_slot_state (slot))->user : NULL;
 }
 
 static int
 s_timer_fire (zo_loop_t *loop, int id, void *arg)
 {
     zo_slot_t *slot = arg;
-    for (int i = 0; i < ZO_SLOT_TIMERS; i++)
-        if (slot->timers [i].id == id) {
-            slot->timers [i].id = 0;
+    s_event_t *event = zo_slot_state (slot);
+    for (int i = 0; i < S_TIMERS; i++)
+        if (event->timers [i].id == id) {
+            event->timers [i].id = 0;
             if (slot->state == ZO_SLOT_RUNNING)
-                slot->timers [i].cb (zo_slot_handle (slot), slot->timers [i].arg);
+                event->timers [i].cb (zo_slot_handle (slot), event->timers [i].arg);
             break;
         }
     return 0;
@@ -322,14 +367,15 @@ zo_handler_timer (zo_handler_t *h, uint64_t ms, zo_handler_timer_fn *cb, void *a
     zo_slot_t *slot = zo_inflight_slot (h, false);
     if (!slot || !cb)
         return -1;
-    for (int i = 0; i < ZO_SLOT_TIMERS; i++)
-        if (slot->timers [i].id == 0) {
+    s_event_t *event = zo_slot_state (slot);
+    for (int i = 0; i < S_TIMERS; i++)
+        if (event->timers [i].id == 0) {
             int id = zo_loop_timer (zo_inflight_loop (slot->owner), ms, s_timer_fire, slot);
             if (id <= 0)
                 return -1;
-            slot->timers [i].id = id;
-            slot->timers [i].cb = cb;
-            slot->timers [i].arg = arg;
+            event->timers [i].id = id;
+            event->timers [i].cb = cb;
+            event->timers [i].arg = arg;
             return id;
         }
     return -1;
@@ -341,10 +387,11 @@ zo_handler_timer_cancel (zo_handler_t *h, int id)
     zo_slot_t *slot = zo_inflight_slot (h, true);
     if (!slot || id <= 0)
         return;
-    for (int i = 0; i < ZO_SLOT_TIMERS; i++)
-        if (slot->timers [i].id == id) {
+    s_event_t *event = zo_slot_state (slot);
+    for (int i = 0; i < S_TIMERS; i++)
+        if (event->timers [i].id == id) {
             zo_loop_cancel (zo_inflight_loop (slot->owner), id);
-            slot->timers [i].id = 0;
+            event->timers [i].id = 0;
         }
 }
 
@@ -352,13 +399,14 @@ static int
 s_fd_fire (zo_loop_t *loop, int fd, short revents, void *arg)
 {
     zo_slot_t *slot = arg;
-    for (int i = 0; i < ZO_SLOT_FDS; i++)
-        if (slot->fds [i].fd == fd) {
+    s_event_t *event = zo_slot_state (slot);
+    for (int i = 0; i < S_FDS; i++)
+        if (event->fds [i].watch && event->fds [i].fd == fd) {
             int events = ((revents & ZMQ_POLLIN) ? ZO_HANDLER_READ : 0)
                        | ((revents & ZMQ_POLLOUT) ? ZO_HANDLER_WRITE : 0)
                        | ((revents & ZMQ_POLLERR) ? ZO_HANDLER_ERROR : 0);
             if (slot->state == ZO_SLOT_RUNNING)
-                slot->fds [i].cb (zo_slot_handle (slot), fd, events, slot->fds [i].arg);
+                event->fds [i].cb (zo_slot_handle (slot), fd, events, event->fds [i].arg);
             break;
         }
     return 0;
@@ -370,26 +418,26 @@ zo_handler_watch (zo_handler_t *h, int fd, int events, zo_handler_fd_fn *cb, voi
     zo_slot_t *slot = zo_inflight_slot (h, false);
     if (!slot || !cb || fd < 0)
         return -1;
+    s_event_t *event = zo_slot_state (slot);
+    zo_loop_t *loop = zo_inflight_loop (slot->owner);
     short zevents = (short) (((events & ZO_HANDLER_READ) ? ZMQ_POLLIN : 0)
                            | ((events & ZO_HANDLER_WRITE) ? ZMQ_POLLOUT : 0));
-    for (int i = 0; i < ZO_SLOT_FDS; i++)
-        if (slot->fds [i].fd == fd) {
-            slot->fds [i].events = events;
-            slot->fds [i].cb = cb;
-            slot->fds [i].arg = arg;
-            return zo_loop_watch_events (zo_inflight_loop (slot->owner),
-                                         slot->fds [i].watch, zevents);
+    for (int i = 0; i < S_FDS; i++)
+        if (event->fds [i].watch && event->fds [i].fd == fd) {
+            event->fds [i].events = events;
+            event->fds [i].cb = cb;
+            event->fds [i].arg = arg;
+            return zo_loop_watch_events (loop, event->fds [i].watch, zevents);
         }
-    for (int i = 0; i < ZO_SLOT_FDS; i++)
-        if (slot->fds [i].fd < 0) {
-            slot->fds [i].watch = zo_loop_add_fd (zo_inflight_loop (slot->owner), fd,
-                                                  zevents, s_fd_fire, slot);
-            if (!slot->fds [i].watch)
+    for (int i = 0; i < S_FDS; i++)
+        if (!event->fds [i].watch) {
+            event->fds [i].watch = zo_loop_add_fd (loop, fd, zevents, s_fd_fire, slot);
+            if (!event->fds [i].watch)
                 return -1;
-            slot->fds [i].fd = fd;
-            slot->fds [i].events = events;
-            slot->fds [i].cb = cb;
-            slot->fds [i].arg = arg;
+            event->fds [i].fd = fd;
+            event->fds [i].events = events;
+            event->fds [i].cb = cb;
+            event->fds [i].arg = arg;
             return 0;
         }
     return -1;
@@ -401,11 +449,10 @@ zo_handler_unwatch (zo_handler_t *h, int fd)
     zo_slot_t *slot = zo_inflight_slot (h, true);
     if (!slot)
         return;
-    for (int i = 0; i < ZO_SLOT_FDS; i++)
-        if (slot->fds [i].fd == fd) {
-            zo_loop_unwatch (zo_inflight_loop (slot->owner), &slot->fds [i].watch);
-            slot->fds [i].fd = -1;
-        }
+    s_event_t *event = zo_slot_state (slot);
+    for (int i = 0; i < S_FDS; i++)
+        if (event->fds [i].watch && event->fds [i].fd == fd)
+            zo_loop_unwatch (zo_inflight_loop (slot->owner), &event->fds [i].watch);
 }
 
 void

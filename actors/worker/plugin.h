@@ -5,7 +5,7 @@
             match = "text.*"
             handler = plugin
             path = /usr/lib/zorch/upper.so     #   relative: under worker/plugin_dir
-            symbol = zorch_handler_v1          #   the default
+            symbol = zorch_handler_v2          #   the default
     or `handler = upper`, found as <worker/plugin_dir>/upper.so.
 
     A library is opened once however many routes use it (RTLD_NOW |
@@ -21,7 +21,7 @@
 #include "handlers.h"
 #include "zorch/handler.h"
 
-/*  Opens path and finds symbol (NULL: "zorch_handler_v1"), checking its
+/*  Opens path and finds symbol (NULL: "zorch_handler_v2"), checking its
     ABI. The plugin, or NULL with why.  */
 const zo_handler_plugin_t *zo_plugin_open (const char *path, const char *symbol,
                                            char *why, size_t why_size);

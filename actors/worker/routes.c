@@ -17,23 +17,19 @@ struct _zo_routes_t {
     size_t size;
     uint64_t timeout_ms;
     uint32_t attempts;
-    char *plugin_dir;
+    zo_hctx_t *ctx;
     char errstr [256];
 };
 
 zo_routes_t *
-zo_routes_new (uint64_t timeout_ms, uint32_t attempts, const char *plugin_dir)
+zo_routes_new (uint64_t timeout_ms, uint32_t attempts, zo_hctx_t *ctx)
 {
     zo_routes_t *self = calloc (1, sizeof (*self));
     if (!self)
         return NULL;
     self->timeout_ms = timeout_ms ? timeout_ms : 30000;
     self->attempts = attempts ? attempts : 3;
-    self->plugin_dir = strdup (plugin_dir ? plugin_dir : "");
-    if (!self->plugin_dir) {
-        free (self);
-        return NULL;
-    }
+    self->ctx = ctx;
     return self;
 }
 
@@ -62,7 +58,6 @@ zo_routes_destroy (zo_routes_t **self_p)
         return;
     for (size_t i = 0; i < self->size; i++)
         s_route_free (self->routes [i]);
-    free (self->plugin_dir);
     free (self);
     *self_p = NULL;
 }
@@ -113,7 +108,8 @@ zo_routes_add (zo_routes_t *self, const char *match, const char *handler,
             goto oom;
     }
     char why [200] = "";
-    if (zo_handlers_bind (route, self->plugin_dir, why, sizeof (why))) {
+    route->ctx = self->ctx;
+    if (zo_handlers_bind (route, why, sizeof (why))) {
         snprintf (self->errstr, sizeof (self->errstr), "route '%s' (handler %s): %s",
                   match, handler, why);
         s_route_free (route);
@@ -213,12 +209,6 @@ zo_route_t *
 zo_routes_get (zo_routes_t *self, size_t index)
 {
     return index < self->size ? self->routes [index] : NULL;
-}
-
-const char *
-zo_routes_plugin_dir (zo_routes_t *self)
-{
-    return self->plugin_dir;
 }
 
 const char *

@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "context.h"
+
 #define ZO_ROUTE_MAX_OPTS 16
 
 typedef struct zo_kind zo_kind_t;
@@ -33,15 +35,17 @@ typedef struct zo_route {
     uint32_t attempts;
     zo_route_opt_t opts [ZO_ROUTE_MAX_OPTS];
     unsigned n_opts;
+    zo_hctx_t *ctx;             /* the worker's, borrowed; may be NULL (tests) */
     const zo_kind_t *kind;      /* bound by zo_handlers_bind */
     void *state;                /* the kind's per-route state */
 } zo_route_t;
 
 typedef struct _zo_routes_t zo_routes_t;
 
-/*  defaults for routes that do not say; plugin_dir for plugin names ("" or
-    NULL: none). NULL when out of memory.  */
-zo_routes_t *zo_routes_new (uint64_t timeout_ms, uint32_t attempts, const char *plugin_dir);
+/*  defaults for routes that do not say; ctx (borrowed, may be NULL: no
+    plugin_dir, no counters) is what the handlers get. NULL when out of
+    memory.  */
+zo_routes_t *zo_routes_new (uint64_t timeout_ms, uint32_t attempts, zo_hctx_t *ctx);
 /*  Calls each route's kind fini, frees all.  */
 void zo_routes_destroy (zo_routes_t **self_p);
 
@@ -58,7 +62,6 @@ zo_route_t *zo_routes_match (zo_routes_t *self, const char *type);
 
 size_t zo_routes_size (zo_routes_t *self);
 zo_route_t *zo_routes_get (zo_routes_t *self, size_t index);
-const char *zo_routes_plugin_dir (zo_routes_t *self);
 const char *zo_routes_errstr (zo_routes_t *self);
 
 /*  A route option, or dflt.  */

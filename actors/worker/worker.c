@@ -45,6 +45,7 @@ struct _zo_worker_t {
     void *socket;
     zo_watch_t *watch;          /* the socket's, on the loop */
     zo_proto_t *decoder;
+    zo_hctx_t *hctx;            /* what the handlers get (context.h) */
     zo_routes_t *routes;
     zo_inflight_t *inflight;
     /* flow control */
@@ -487,8 +488,10 @@ zo_worker_new (zo_actor_t *actor)
     self->grace_ms = zo_conf_ms (conf, "worker/grace", 10000);
     uint64_t timeout = zo_conf_ms (conf, "worker/timeout", 30000);
     int64_t attempts = zo_conf_int (conf, "worker/attempts", 3);
-    self->routes = zo_routes_new (timeout, attempts > 0 ? (uint32_t) attempts : 3,
-                                  zo_conf_str (conf, "worker/plugin_dir", ""));
+    self->hctx = zo_hctx_new (self->loop, stats, conf, zo_conf_str (conf, "worker/plugin_dir", ""));
+    if (!self->hctx)
+        goto fail;
+    self->routes = zo_routes_new (timeout, attempts > 0 ? (uint32_t) attempts : 3, self->hctx);
     if (!self->routes)
         goto fail;
     if (zo_routes_load (self->routes, zconfig_locate (zo_conf_tree (conf), "worker/routes"))) {
@@ -545,6 +548,7 @@ zo_worker_destroy (zo_worker_t **self_p)
     self->socket = socket;
     s_disconnect (self, 1000);
     zo_routes_destroy (&self->routes);
+    zo_hctx_destroy (&self->hctx);
     zo_proto_destroy (&self->decoder);
     msgpack_sbuffer_destroy (&self->out);
     while (self->frames_free) {

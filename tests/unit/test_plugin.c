@@ -11,6 +11,8 @@
 
 static t_rec_t rec;
 static zo_loop_t *loop;
+static zo_stats_t *stats;
+static zo_hctx_t *hctx;
 static zo_routes_t *routes;
 static zo_inflight_t *inflight;
 
@@ -28,7 +30,10 @@ s_setup (const char *plugin_dir)
     memset (&rec, 0, sizeof (rec));
     loop = zo_loop_new ();
     rec.loop = loop;
-    routes = zo_routes_new (5000, 3, plugin_dir);
+    stats = zo_stats_new ("worker", "test");
+    hctx = zo_hctx_new (loop, stats, NULL, plugin_dir);
+    cr_assert (hctx);
+    routes = zo_routes_new (5000, 3, hctx);
 }
 
 static void
@@ -36,6 +41,8 @@ s_teardown (void)
 {
     zo_inflight_destroy (&inflight);
     zo_routes_destroy (&routes);
+    zo_hctx_destroy (&hctx);
+    zo_stats_destroy (&stats);
     zo_loop_destroy (&loop);
 }
 
@@ -47,11 +54,50 @@ Test (plugin, open_checks_symbol)
     cr_assert_eq (p->abi, ZO_HANDLER_ABI);
     cr_assert_str_eq (p->name, "upper");
     /*  Opened once, counted.  */
-    cr_assert_eq (zo_plugin_open (s_upper_path (), "zorch_handler_v1", why, sizeof (why)), p);
+    cr_assert_eq (zo_plugin_open (s_upper_path (), "zorch_handler_v2", why, sizeof (why)), p);
     zo_plugin_close (p);
     zo_plugin_close (p);
     cr_assert_null (zo_plugin_open (s_upper_path (), "no_such_symbol", why, sizeof (why)));
     cr_assert (strstr (why, "no_such_symbol"), "%s", why);
+}
+
+/*  A plugin built for ABI 1 is refused with a message saying to rebuild.  */
+Test (plugin, abi1_plugin_refused)
+{
+    const char *path = getenv ("ZORCH_ABI1_SO");
+    cr_assert (path, "ZORCH_ABI1_SO must name tests/unit/plugin_abi1 (meson sets it)");
+    char why [512];
+    cr_assert_null (zo_plugin_open (path, NULL, why, sizeof (why)));
+    cr_assert (strstr (why, "ABI 1") && strstr (why, "rebuild"), "%s", why);
+    cr_assert_null (zo_plugin_open (path, "zorch_handler_v1", why, sizeof (why)));
+    cr_assert (strstr (why, "has ABI 1 (want 2)"), "%s", why);
+}
+
+/*  The context's counters: prefixed, bounded in number, names checked.  */
+Test (plugin, context_counters)
+{
+    zo_loop_t *l = zo_loop_new ();
+    zo_stats_t *st = zo_stats_new ("worker", "test");
+    zo_hctx_t *ctx = zo_hctx_new (l, st, NULL, NULL);
+    zo_handler_ctx_t *hc = (zo_handler_ctx_t *) ctx;
+    uint64_t *a = zo_handler_counter (hc, "hits");
+    cr_assert_not_null (a);
+    cr_assert_eq (zo_handler_counter (hc, "hits"), a);
+    cr_assert_eq (zo_stats_counter (st, "handler_hits_total"), a);
+    cr_assert_null (zo_handler_counter (hc, "Bad-Name"));
+    cr_assert_null (zo_handler_counter (hc, ""));
+    cr_assert_null (zo_handler_counter (NULL, "hits"));
+    char name [32];
+    int made = 1;
+    for (int i = 0; i < 40; i++) {
+        snprintf (name, sizeof (name), "c%d", i);
+        if (zo_handler_counter (hc, name))
+            made++;
+    }
+    cr_assert_eq (made, 16);
+    zo_hctx_destroy (&ctx);
+    zo_stats_destroy (&st);
+    zo_loop_destroy (&l);
 }
 
 Test (plugin, end_to_end_with_emit)
@@ -82,6 +128,9 @@ Test (plugin, end_to_end_with_emit)
     cr_assert_str_eq (o2->emit_id [0], "p2.1");
     cr_assert_str_eq (o2->emit_type [0], "text.next");
     cr_assert_str_eq (o2->emit_payload [0], "{\"emit\":\"TEXT.NEXT\",\"msg\":\"FAN\"}");
+    /*  The plugin counted its strings in the worker's stats, through the
+        context it got at init: hello, a, v, fan, text.next.  */
+    cr_assert_eq (*zo_stats_counter (stats, "handler_upper_strings_total"), 5);
     s_teardown ();
 }
 
@@ -145,7 +194,7 @@ s_keep_bind_start (zo_slot_t *slot)
     s_keep.start (NULL, zo_slot_handle (slot), NULL);
 }
 
-static const zo_kind_t s_keep_kind = { "keep", NULL, NULL, s_keep_bind_start, NULL };
+static const zo_kind_t s_keep_kind = { .name = "keep", .start = s_keep_bind_start };
 
 Test (plugin, api_edges)
 {

@@ -33,7 +33,7 @@ Test (routes, first_match_wins_and_globs)
 
 Test (routes, defaults_and_options)
 {
-    zo_routes_t *routes = zo_routes_new (1500, 7, "");
+    zo_routes_t *routes = zo_routes_new (1500, 7, NULL);
     const char *opts [] = { "ms", "25", "color", "blue", NULL };
     cr_assert_eq (zo_routes_add (routes, "a.*", "sleep", 0, 0, opts), 0);
     cr_assert_eq (zo_routes_add (routes, "b.*", "noop", 250, 2, NULL), 0);

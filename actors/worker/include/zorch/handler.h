@@ -1,7 +1,7 @@
-/*  zorch/handler.h: the API of custom zorch-worker handlers (version 1).
+/*  zorch/handler.h: the API of custom zorch-worker handlers (version 2).
 
     A handler is a shared object the worker loads with dlopen. It exports
-        const zo_handler_plugin_t zorch_handler_v1 = { ZO_HANDLER_ABI, ... };
+        const zo_handler_plugin_t zorch_handler_v2 = { ZO_HANDLER_ABI, ... };
     (or another symbol named by the route's `symbol` option). Routes use it
     with `handler = plugin` + `path = /x/upper.so`, or `handler = upper`,
     found as <worker/plugin_dir>/upper.so.
@@ -26,13 +26,17 @@
 extern "C" {
 #endif
 
-#define ZO_HANDLER_ABI 1
+/*  2: init receives the worker's context (zo_handler_ctx_t).  */
+#define ZO_HANDLER_ABI 2
 
 /*  One event in flight. Opaque; a stale handle (its event already
     completed or cancelled) is detected and ignored by every call.  */
 typedef struct zo_handler zo_handler_t;
 /*  A route's options (the keys of its `route` section). Opaque.  */
 typedef struct zo_handler_conf zo_handler_conf_t;
+/*  What the worker lends its handlers (its stats, and more to come), the
+    same for every route; valid from init until fini. Opaque.  */
+typedef struct zo_handler_ctx zo_handler_ctx_t;
 
 /*  The event, borrowed: valid from start() until the event completes or
     is cancelled.  */
@@ -52,7 +56,7 @@ typedef struct {
     /*  Optional: once per route that uses the plugin, before any event.
         *state is then passed to every other callback. 0, or -1 to refuse
         the route (the worker does not start).  */
-    int (*init) (const zo_handler_conf_t *conf, void **state);
+    int (*init) (zo_handler_ctx_t *ctx, const zo_handler_conf_t *conf, void **state);
     /*  Optional: at worker exit, after every event ended.  */
     void (*fini) (void *state);
     /*  Required: starts one event. Must eventually call
@@ -64,6 +68,13 @@ typedef struct {
         once cancel returns.  */
     void (*cancel) (void *state, zo_handler_t *h);
 } zo_handler_plugin_t;
+
+/*  A counter of the worker's, reported in its STATS (and so on the
+    monitor's /metrics) as handler_<name>_total; name is [a-z0-9_], at most
+    40 bytes. The same name gives the same counter. A plugin keeps the
+    pointer and adds to it. NULL for a bad name, or when the worker's 16
+    handler counters are taken.  */
+uint64_t *zo_handler_counter (zo_handler_ctx_t *ctx, const char *name);
 
 /*  A route option as a string, or dflt when absent.  */
 const char *zo_handler_conf_get (const zo_handler_conf_t *conf, const char *key,

@@ -10,8 +10,9 @@
             handler = upper          #   found as <worker/plugin_dir>/upper.so
             delay_ms = 5
 
-    It uses nothing of the worker but the public header (and msgpack-c to
-    read and write values).
+    It counts the strings it upper-cased in the worker's STATS
+    (handler_upper_strings_total). It uses nothing of the worker but the
+    public header (and msgpack-c to read and write values).
 */
 #include <ctype.h>
 #include <msgpack.h>
@@ -22,6 +23,7 @@
 
 typedef struct {
     uint64_t delay_ms;
+    uint64_t *strings;          /* handler_upper_strings_total, in the worker's STATS */
 } upper_t;
 
 /*  One event's work: the upper-cased payload, waiting for the timer.  */
@@ -30,11 +32,12 @@ typedef struct {
 } job_t;
 
 static int
-s_init (const zo_handler_conf_t *conf, void **state)
+s_init (zo_handler_ctx_t *ctx, const zo_handler_conf_t *conf, void **state)
 {
     upper_t *self = calloc (1, sizeof (*self));
     if (!self)
         return -1;
+    self->strings = zo_handler_counter (ctx, "upper_strings");
     self->delay_ms = strtoull (zo_handler_conf_get (conf, "delay_ms", "10"), NULL, 10);
     *state = self;
     return 0;
@@ -46,12 +49,15 @@ s_fini (void *state)
     free (state);
 }
 
-/*  Packs obj with every string value upper-cased (map keys kept).  */
+/*  Packs obj with every string value upper-cased (map keys kept), adding
+    the strings it changed to *strings (when there is a counter).  */
 static void
-s_pack_upper (msgpack_packer *pk, const msgpack_object *obj)
+s_pack_upper (msgpack_packer *pk, const msgpack_object *obj, uint64_t *strings)
 {
     switch (obj->type) {
         case MSGPACK_OBJECT_STR: {
+            if (strings)
+                (*strings)++;
             msgpack_pack_str (pk, obj->via.str.size);
             char buf [256];
             for (uint32_t off = 0; off < obj->via.str.size; off += sizeof (buf)) {
@@ -67,13 +73,13 @@ s_pack_upper (msgpack_packer *pk, const msgpack_object *obj)
         case MSGPACK_OBJECT_ARRAY:
             msgpack_pack_array (pk, obj->via.array.size);
             for (uint32_t i = 0; i < obj->via.array.size; i++)
-                s_pack_upper (pk, &obj->via.array.ptr [i]);
+                s_pack_upper (pk, &obj->via.array.ptr [i], strings);
             break;
         case MSGPACK_OBJECT_MAP:
             msgpack_pack_map (pk, obj->via.map.size);
             for (uint32_t i = 0; i < obj->via.map.size; i++) {
                 msgpack_pack_object (pk, obj->via.map.ptr [i].key);
-                s_pack_upper (pk, &obj->via.map.ptr [i].val);
+                s_pack_upper (pk, &obj->via.map.ptr [i].val, strings);
             }
             break;
         default:
@@ -140,7 +146,7 @@ s_start (void *state, zo_handler_t *h, const zo_handler_event_t *event)
         }
         msgpack_packer pk;
         msgpack_packer_init (&pk, &job->result, msgpack_sbuffer_write);
-        s_pack_upper (&pk, &obj);
+        s_pack_upper (&pk, &obj, self->strings);
         const msgpack_object *d = s_lookup (&obj, "delay_ms");
         if (d && d->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
             delay = d->via.u64;
@@ -169,7 +175,7 @@ s_cancel (void *state, zo_handler_t *h)
     zo_handler_set_data (h, NULL);
 }
 
-const zo_handler_plugin_t zorch_handler_v1 = {
+const zo_handler_plugin_t zorch_handler_v2 = {
     .abi = ZO_HANDLER_ABI,
     .name = "upper",
     .init = s_init,
