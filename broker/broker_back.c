@@ -76,18 +76,33 @@ s_on_done (zo_broker_t *self, zo_worker_t *worker, zo_msg_t *msg)
             zsys_warning ("worker %s: %u invalid follow-up events dropped",
                           worker->name, result->emit_invalid);
         }
-        //  Follow-ups are work a worker was acknowledged for: accepted even
-        //  over queue_max (which is for producers), counted when they are.
-        //  They are taken before the parent ends, so that the journal holds
-        //  their adds ahead of the parent's del.
+        //  Follow-ups are held to queue_max like producers' events, all of
+        //  an event's or none: when they do not fit, the event itself fails
+        //  (not final) with queue_full and is retried after the backoff,
+        //  when its handler emits them again under the same ids (dedupe
+        //  keeps them once). They are taken before the parent ends, so
+        //  that the journal holds their adds ahead of the parent's del.
+        size_t fresh = 0;
+        for (uint32_t e = 0; e < result->emit_count; e++)
+            if (!zo__broker_seen (self, msg->events [result->emit_first + e].id))
+                fresh++;
+        if (fresh > zo_queue_room (&self->queue)) {
+            (*self->c [C_EMIT_OVERFLOW])++;
+            (*self->c [C_FAILED])++;
+            char error [160];
+            snprintf (error, sizeof (error), "queue_full: %zu follow-up events do not fit the "
+                      "queue (%zu waiting, room for %zu)", fresh, zo_queue_size (&self->queue),
+                      zo_queue_room (&self->queue));
+            zo_rec_set_error (rec, zo_span_str (error));
+            zo__broker_failed (self, rec, false);
+            continue;
+        }
         for (uint32_t e = 0; e < result->emit_count; e++) {
             const zo_event_t *event = &msg->events [result->emit_first + e];
             if (zo__broker_seen (self, event->id)) {
                 (*self->c [C_DUPLICATES])++;
                 continue;
             }
-            if (zo_queue_room (&self->queue) == 0)
-                (*self->c [C_EMIT_OVERFLOW])++;
             if (zo__broker_accept (self, event, NULL, 0, false))
                 (*self->c [C_EMITTED])++;
         }
@@ -158,10 +173,19 @@ s_dispatch_to (zo_broker_t *self, zo_worker_t *worker, size_t n, bool *gone)
 {
     uint64_t now_ms = zo_loop_now_ms (self->loop);
     size_t count = 0;
+    //  Bounded by bytes too: the worker decodes at most broker/max_frame,
+    //  and a SUBMIT's events may be up to that size each.
+    size_t bytes = ZO_DISPATCH_OVERHEAD;
     while (count < n) {
         zo_rec_t *rec = zo_queue_pop (&self->queue);
         if (!rec)
             break;
+        size_t need = zo_rec_raw (rec).len + ZO_DISPATCH_ITEM_OVERHEAD;
+        if (count && bytes + need > self->max_frame) {
+            zo_queue_push_front (&self->queue, rec);
+            break;
+        }
+        bytes += need;
         if (rec->deadline_ms && rec->deadline_ms <= now_ms) {
             //  Not worth a trip: the worker would fail it at once. Put it
             //  back where it was so that its state holds for the removal.
