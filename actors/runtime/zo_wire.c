@@ -39,7 +39,8 @@ zo_wire_send (zo_wire_t *self, void *socket, const void *ident, size_t ident_len
               const void *data, size_t size)
 {
     assert (self);
-    assert (socket);
+    //  A NULL socket (not connected now) fails in zmq_send with ENOTSOCK,
+    //  counted like any other failed send.
     //  A ROUTER checks the identity and the peer's queue on the first
     //  frame, so a message is either queued whole or not at all.
     if ((ident && zmq_send (socket, ident, ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)

@@ -59,7 +59,7 @@ void zo_wire_count (zo_wire_t *self, zo_stats_t *stats, const char *dropped_name
 
 /*  Sends one message of size bytes, after the identity frame when ident
     is not NULL. 0 sent; -1 not queued (counted in dropped) with errno from
-    ZeroMQ (EAGAIN, EHOSTUNREACH, ETERM...).  */
+    ZeroMQ (EAGAIN, EHOSTUNREACH, ETERM; ENOTSOCK for a NULL socket).  */
 int zo_wire_send (zo_wire_t *self, void *socket, const void *ident, size_t ident_len,
                   const void *data, size_t size);
 
