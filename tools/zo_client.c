@@ -10,6 +10,8 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "zo_wire.h"
+
 struct _zo_client_t {
     void *ctx;                 /* the context the socket lives on */
     bool own_ctx;              /* we made ctx and terminate it */
@@ -17,8 +19,8 @@ struct _zo_client_t {
     char *endpoint;
     uint64_t seq;              /* last seq handed out */
     msgpack_sbuffer sbuf;      /* reused for every send */
-    msgpack_packer pk;
     zo_proto_t *dec;           /* long-lived decoder */
+    zo_wire_t wire;            /* the wire rules, on dec */
     zmq_msg_t frame;           /* the last frame received; msgs borrow from it */
     uint64_t bad_frames;
     char errstr [160];
@@ -42,7 +44,6 @@ zo_client_new (void *zmq_ctx, const char *endpoint)
         return NULL;
     zmq_msg_init (&self->frame);
     msgpack_sbuffer_init (&self->sbuf);
-    msgpack_packer_init (&self->pk, &self->sbuf, msgpack_sbuffer_write);
     self->endpoint = strdup (endpoint);
     self->dec = zo_proto_new ();
     if (!self->endpoint || !self->dec)
@@ -50,6 +51,8 @@ zo_client_new (void *zmq_ctx, const char *endpoint)
     /*  Replies may be large (RESULT batches, DLQ_ITEMS): accept what the
         protocol allows, whatever the broker's own max_frame is.  */
     zo_proto_set_max_frame (self->dec, 64 * ZO_MAX_FRAME);
+    zo_wire_init (&self->wire, self->dec, 64 * ZO_MAX_FRAME);
+    self->wire.rejected = &self->bad_frames;
 
     self->ctx = zmq_ctx;
     if (!self->ctx) {
@@ -128,9 +131,7 @@ zo_client_bad_frames (const zo_client_t *self)
 static int
 s_send (zo_client_t *self, const zo_msg_t *msg)
 {
-    msgpack_sbuffer_clear (&self->sbuf);
-    zo_proto_encode (&self->pk, msg);
-    if (zmq_send (self->socket, self->sbuf.data, self->sbuf.size, ZMQ_DONTWAIT) < 0) {
+    if (zo_wire_send_msg (&self->wire, self->socket, NULL, 0, &self->sbuf, msg)) {
         int e = errno;
         s_set_err (self, "cannot send %s to %s: %s", zo_cmd_name (msg->cmd),
                    self->endpoint, zmq_strerror (e));
@@ -169,39 +170,19 @@ zo_client_recv (zo_client_t *self, zo_msg_t *msg)
 {
     assert (self);
     assert (msg);
-    zmq_msg_close (&self->frame);
-    zmq_msg_init (&self->frame);
-    if (zmq_msg_recv (&self->frame, self->socket, ZMQ_DONTWAIT) < 0) {
-        /*  EAGAIN: nothing there. Anything else (ETERM) also means nothing
-            more will come; say so in errstr.  */
+    int rc = zo_wire_recv (&self->wire, self->socket, NULL, &self->frame, msg);
+    if (rc == 0) {
+        //  EAGAIN: nothing there. Anything else (ETERM) also means nothing
+        //  more will come; say so in errstr.
         if (errno != EAGAIN && errno != EINTR)
             s_set_err (self, "cannot receive from %s: %s", self->endpoint,
                        zmq_strerror (errno));
         return 0;
     }
-    bool extra = false;
-    while (zmq_msg_more (&self->frame)) {
-        /*  Not our protocol (one frame per message): drop the rest.  */
-        zmq_msg_t part;
-        zmq_msg_init (&part);
-        int rc = zmq_msg_recv (&part, self->socket, ZMQ_DONTWAIT);
-        bool more = rc >= 0 && zmq_msg_more (&part);
-        zmq_msg_close (&part);
-        extra = true;
-        if (!more)
-            break;
-    }
-    if (extra) {
-        self->bad_frames++;
-        s_set_err (self, "a message from %s had several frames", self->endpoint);
-        return -1;
-    }
-    memset (msg, 0, sizeof *msg);
-    if (zo_proto_decode (self->dec, zmq_msg_data (&self->frame), zmq_msg_size (&self->frame),
-                         msg)) {
-        self->bad_frames++;
+    if (rc < 0) {
+        //  Counted by the wire in bad_frames.
         s_set_err (self, "undecodable message from %s: %s: %s", self->endpoint,
-                   zo_err_name (zo_proto_err (self->dec)), zo_proto_errstr (self->dec));
+                   zo_err_name (self->wire.err), self->wire.reason);
         return -1;
     }
     return 1;
