@@ -393,11 +393,11 @@ zo_broker_new (zo_actor_t *actor)
     self->data_dir = strdup (zo_conf_str (conf, "broker/data_dir", "/tmp/zorch"));
     bool journal = zo_conf_bool (conf, "broker/journal", false);
     uint64_t segment_max = zo_conf_size (conf, "broker/journal_segment", 64 << 20);
-    //  0 = a tenth of the heartbeat: deadlines, retries and dead workers
+    //  0 = a quarter of the heartbeat: deadlines, retries and dead workers
     //  are then noticed within that much.
     uint64_t tick_ms = zo_conf_ms (conf, "broker/tick", 0);
     if (tick_ms == 0)
-        tick_ms = self->heartbeat_ms / 4;
+        tick_ms = zo_heartbeat_tick_ms (self->heartbeat_ms);
 
     msgpack_sbuffer_init (&self->sbuf);
     msgpack_sbuffer_init (&self->evbuf);
