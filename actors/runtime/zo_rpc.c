@@ -46,6 +46,7 @@ struct _zo_rpc_t {
     uint32_t free_head;
     uint32_t first, last;       /* deadline order, earliest first */
     uint32_t pending;
+    uint32_t raw_pending;       /* of which raw (zo_rpc_request_raw) */
     uint64_t counter;           /* the high part of the next seq */
     int timer;                  /* 0: none armed */
     uint64_t timer_ns;          /* when it fires */
@@ -213,6 +214,8 @@ s_release (zo_rpc_t *self, s_slot_t *slot)
     self->free_head = i;
     assert (self->pending > 0);
     self->pending--;
+    if (slot->raw)
+        self->raw_pending--;
     *self->inflight = self->pending;
 }
 
@@ -310,6 +313,8 @@ s_pend (zo_rpc_t *self, s_slot_t *slot, uint32_t timeout_ms, zo_rpc_fn *fn, void
     else
         self->first = i;
     self->pending++;
+    if (raw)
+        self->raw_pending++;
     *self->inflight = self->pending;
     (*self->requests)++;
     s_arm (self);
@@ -463,19 +468,27 @@ s_on_reply (zo_rpc_t *self, int rc)
         s_warn (self, "a reply rejected", self->wire.reason);
         return;
     }
+    //  A raw request's reply is not ours to decode (a plugin's command the
+    //  codec may not know): while one is pending, find the seq first. The
+    //  common case decodes once and takes the seq from the result, so a
+    //  large RESULT is not walked twice.
     uint64_t seq = 0;
-    zo_wire_peek_seq (data, size, &seq);
-    s_slot_t *slot = s_find (self, seq);
-    if (slot && slot->raw) {
-        //  Not ours to decode: a plugin's command the codec may not know.
-        (*self->replies)++;
-        zo_rpc_reply_t reply = { .status = ZO_RPC_OK, .data = data, .size = size, .reason = "" };
-        s_complete (self, slot, &reply);
-        return;
+    s_slot_t *slot = NULL;
+    if (self->raw_pending) {
+        zo_wire_peek_seq (data, size, &seq);
+        slot = s_find (self, seq);
+        if (slot && slot->raw) {
+            (*self->replies)++;
+            zo_rpc_reply_t reply = { .status = ZO_RPC_OK, .data = data, .size = size,
+                                     .reason = "" };
+            s_complete (self, slot, &reply);
+            return;
+        }
     }
     zo_msg_t msg;
     if (zo_wire_decode (&self->wire, data, size, &msg) < 0) {
         (*self->errors)++;
+        slot = s_find (self, self->wire.seq);
         if (slot) {
             zo_rpc_reply_t reply = { .status = ZO_RPC_BAD_MESSAGE, .data = data, .size = size,
                                      .reason = self->wire.reason };
@@ -484,6 +497,8 @@ s_on_reply (zo_rpc_t *self, int rc)
         s_warn (self, "a bad reply", self->wire.reason);
         return;
     }
+    seq = msg.seq;
+    slot = s_find (self, seq);
     if (slot) {
         (*self->replies)++;
         zo_rpc_reply_t reply = { .status = ZO_RPC_OK, .msg = &msg, .data = data, .size = size,
