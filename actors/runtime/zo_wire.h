@@ -80,7 +80,8 @@ int zo_wire_error (zo_wire_t *self, void *socket, const void *ident, size_t iden
     into *msg, unless msg is NULL or the wire has no decoder (frame rules
     only: the caller decodes).
     Returns 1 with *msg decoded (it borrows from body); 0 when nothing is
-    waiting (or the socket failed: errno says, e.g. ETERM); -1 when the
+    waiting (or the socket failed: errno says, e.g. ETERM), and ZeroMQ has
+    emptied ident or body then, so reply before the next call; -1 when the
     message was rejected: counted, self->err, self->seq and self->reason
     say why (msg->seq and msg->cmd too, as far as they could be read), and
     ident still holds the sender for a reply.  */
