@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,7 +59,8 @@ static void
 s_copy (char *dst, size_t cap, zo_span_t span)
 {
     size_t n = span.len < cap - 1 ? span.len : cap - 1;
-    memcpy (dst, span.ptr, n);
+    if (n)
+        memcpy (dst, span.ptr, n);
     dst [n] = 0;
 }
 
@@ -160,6 +162,9 @@ s_broker_start (s_broker_t *b, int port)
     b->pid = fork ();
     cr_assert_geq (b->pid, 0);
     if (b->pid == 0) {
+        //  A failed assertion ends the test process without s_broker_stop:
+        //  the broker must not outlive it (it would hold the ports).
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
         execl (bin, bin, "--broker-front", b->front, "--broker-back", b->back,
                "--broker-data-dir", b->dir, "--stats-endpoint", stats,
                "--log-level", "warning", (char *) NULL);

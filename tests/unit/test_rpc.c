@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -534,6 +535,7 @@ Test (rpc, real_broker_ping_and_dlq_list)
     pid_t pid = fork ();
     cr_assert_geq (pid, 0);
     if (pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGKILL);     //  not to outlive a failed test
         execl (bin, bin, "--broker-front", front, "--broker-back", "tcp://127.0.0.1:17781",
                "--broker-data-dir", dir, "--stats-endpoint", "tcp://127.0.0.1:17782",
                "--log-level", "warning", (char *) NULL);
