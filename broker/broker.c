@@ -44,14 +44,7 @@ int
 zo__broker_send (zo_broker_t *self, void *socket, const void *ident, size_t ident_len,
                  const zo_msg_t *msg)
 {
-    msgpack_sbuffer_clear (&self->sbuf);
-    zo_proto_encode (&self->pk, msg);
-    if (zmq_send (socket, ident, ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-    ||  zmq_send (socket, self->sbuf.data, self->sbuf.size, ZMQ_DONTWAIT) < 0) {
-        (*self->c [C_UNROUTABLE])++;
-        return -1;
-    }
-    return 0;
+    return zo_wire_send_msg (&self->wire, socket, ident, ident_len, &self->sbuf, msg);
 }
 
 void
@@ -63,11 +56,7 @@ zo__broker_error (zo_broker_t *self, void *socket, const void *ident, size_t ide
         (*self->errors [code])++;
     zsys_debug ("broker: ERROR %s to a %s peer: %s", zo_err_name (code),
                 socket == self->front ? "front" : "back", reason ? reason : "");
-    zo_msg_t msg = { .cmd = ZO_CMD_ERROR, .seq = seq };
-    msg.code = zo_span_str (zo_err_name (code));
-    if (reason && *reason)
-        msg.reason = zo_span_str (reason);
-    zo__broker_send (self, socket, ident, ident_len, &msg);
+    zo_wire_error (&self->wire, socket, ident, ident_len, &self->sbuf, seq, code, reason);
 }
 
 //  ---------------------------------------------------------------------
@@ -77,55 +66,32 @@ static int
 s_drain (zo_broker_t *self, void *socket)
 {
     bool front = socket == self->front;
+    zmq_msg_t ident, body;
+    zmq_msg_init (&ident);
+    zmq_msg_init (&body);
     for (int n = 0; n < S_RECV_MAX; n++) {
-        zmq_msg_t ident, body;
-        zmq_msg_init (&ident);
-        if (zmq_msg_recv (&ident, socket, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&ident);
+        zo_msg_t msg;
+        int rc = zo_wire_recv (&self->wire, socket, &ident, &body, &msg);
+        if (rc == 0)
             break;
-        }
-        if (!zmq_msg_more (&ident)) {
-            zmq_msg_close (&ident);
-            continue;
-        }
-        zmq_msg_init (&body);
-        zmq_msg_recv (&body, socket, 0);
-        bool several = zmq_msg_more (&body);
-        if (several) {
-            zmq_msg_t extra;
-            zmq_msg_init (&extra);
-            do
-                zmq_msg_recv (&extra, socket, 0);
-            while (zmq_msg_more (&extra));
-            zmq_msg_close (&extra);
-        }
         const void *id = zmq_msg_data (&ident);
         size_t id_len = zmq_msg_size (&ident);
-        size_t size = zmq_msg_size (&body);
-        if (several)
-            zo__broker_error (self, socket, id, id_len, 0, ZO_ERR_BAD_MSGPACK,
-                              "a message must be one frame");
+        if (rc < 0) {
+            //  Counted by the wire in errors_total and errors_<code>_total,
+            //  like every ERROR the broker decides on.
+            zsys_debug ("broker: ERROR %s to a %s peer: %s", zo_err_name (self->wire.err),
+                        front ? "front" : "back", self->wire.reason);
+            zo_wire_error (&self->wire, socket, id, id_len, &self->sbuf, self->wire.seq,
+                           self->wire.err, self->wire.reason);
+        }
         else
-        if (size > self->max_frame) {
-            char reason [96];
-            snprintf (reason, sizeof (reason), "frame of %zu bytes, limit %zu",
-                      size, self->max_frame);
-            zo__broker_error (self, socket, id, id_len, 0, ZO_ERR_TOO_LARGE, reason);
-        }
-        else {
-            zo_msg_t msg;
-            if (zo_proto_decode (self->dec, zmq_msg_data (&body), size, &msg))
-                zo__broker_error (self, socket, id, id_len, msg.seq,
-                                  zo_proto_err (self->dec), zo_proto_errstr (self->dec));
-            else
-            if (front)
-                zo__front_handle (self, id, id_len, &msg);
-            else
-                zo__back_handle (self, id, id_len, &msg);
-        }
-        zmq_msg_close (&body);
-        zmq_msg_close (&ident);
+        if (front)
+            zo__front_handle (self, id, id_len, &msg);
+        else
+            zo__back_handle (self, id, id_len, &msg);
     }
+    zmq_msg_close (&body);
+    zmq_msg_close (&ident);
     return 0;
 }
 
@@ -443,7 +409,6 @@ zo_broker_new (zo_actor_t *actor)
 
     msgpack_sbuffer_init (&self->sbuf);
     msgpack_sbuffer_init (&self->evbuf);
-    msgpack_packer_init (&self->pk, &self->sbuf, msgpack_sbuffer_write);
     zo_queue_init (&self->queue, self->queue_max);
     for (int i = 0; i < C_COUNT; i++)
         self->c [i] = zo_stats_counter (actor->stats, s_counter_names [i]);
@@ -466,6 +431,9 @@ zo_broker_new (zo_actor_t *actor)
     ||  !(self->dead_items = calloc (ZO_MAX_BATCH, sizeof (zo_dead_t))))
         goto err;
     zo_proto_set_max_frame (self->dec, self->max_frame);
+    zo_wire_init (&self->wire, self->dec, self->max_frame);
+    zo_wire_count (&self->wire, actor->stats, s_counter_names [C_UNROUTABLE],
+                   s_counter_names [C_ERRORS], "errors_%s_total");
     if (!(self->dlq = zo_dlq_new (self->data_dir)))
         goto err;
     if (!(self->front = s_socket (self, zo_conf_str (conf, "broker/front", "tcp://127.0.0.1:7010"),

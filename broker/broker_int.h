@@ -17,6 +17,7 @@
 #include "queue.h"
 #include "workers.h"
 #include "zo_proto.h"
+#include "zo_wire.h"
 
 //  Counters, by name in zo_stats (see s_counter_names in broker.c).
 typedef enum {
@@ -41,9 +42,9 @@ struct _zo_broker_t {
     zo_watch_t *front_watch, *back_watch, *journal_watch;
     char front_ep [256], back_ep [256];
     zo_proto_t *dec;             /* for frames from the sockets */
+    zo_wire_t wire;              /* the wire rules, on dec and max_frame */
     zo_proto_t *evdec;           /* for stored events (spool, replay) */
     msgpack_sbuffer sbuf;        /* replies and DISPATCH, reused */
-    msgpack_packer pk;
     msgpack_sbuffer evbuf;       /* zo__broker_parse_event's scratch */
 
     //  Settings (broker/...).

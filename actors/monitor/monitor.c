@@ -15,6 +15,7 @@
 #include "monitor.h"
 #include "render.h"
 #include "webhook.h"
+#include "zo_wire.h"
 
 //  Messages taken from the stats socket per wake-up, so that HTTP
 //  requests are not starved by a flood of reports.
@@ -27,6 +28,7 @@ struct _zo_monitor_t {
     zo_watch_t *pull_watch;
     char stats_ep [256];
     zo_proto_t *dec;
+    zo_wire_t wire;                 //  the wire rules, on dec
     zo_actors_t *actors;
     zo_history_t *history;
     zo_alerts_t *alerts;
@@ -70,21 +72,14 @@ s_on_stats (zo_loop_t *loop, void *socket, void *arg)
     zmq_msg_t frame;
     zmq_msg_init (&frame);
     for (int n = 0; n < S_DRAIN_MAX; n++) {
-        if (zmq_msg_recv (&frame, socket, ZMQ_DONTWAIT) < 0)
+        zo_msg_t msg;
+        int rc = zo_wire_recv (&self->wire, socket, NULL, &frame, &msg);
+        if (rc == 0)
             break;
         (*self->reports)++;
-        if (zmq_msg_more (&frame)) {
-            //  One frame per message: the rest of it is dropped too.
-            while (zmq_msg_more (&frame) && zmq_msg_recv (&frame, socket, ZMQ_DONTWAIT) >= 0)
-                ;
-            (*self->bad_stats)++;
-            s_bad_report (self, "a message of several frames");
-            continue;
-        }
-        zo_msg_t msg;
-        if (zo_proto_decode (self->dec, zmq_msg_data (&frame), zmq_msg_size (&frame), &msg)) {
-            (*self->bad_stats)++;
-            s_bad_report (self, zo_proto_errstr (self->dec));
+        if (rc < 0) {
+            //  Counted by the wire in bad_stats_total.
+            s_bad_report (self, self->wire.reason);
             continue;
         }
         if (zo_actors_apply (self->actors, &msg, zo_loop_now_ms (loop))) {
@@ -332,6 +327,8 @@ zo_monitor_new (zo_actor_t *actor)
         goto err;
     }
     zo_proto_set_max_frame (self->dec, ZO_MAX_FRAME);
+    zo_wire_init (&self->wire, self->dec, ZO_MAX_FRAME);
+    zo_wire_count (&self->wire, stats, NULL, "bad_stats_total", NULL);
     int rules = zo_alerts_load (self->alerts, zconfig_locate (zo_conf_tree (conf), "monitor/alerts"));
 
     const char *url = zo_conf_str (conf, "monitor/webhook", "");
