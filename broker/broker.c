@@ -6,7 +6,6 @@
 #include "broker_int.h"
 
 #include <assert.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -190,12 +189,6 @@ s_on_tick (zo_loop_t *loop, int id, void *arg)
     //  Gauges are read once a second (STATS); refreshing them here, not
     //  on every wake-up, keeps the per-worker sum off the hot path.
     s_update_gauges (self);
-
-    if (self->draining && !self->finished && now_ms >= self->drain_until_ms) {
-        zsys_warning ("broker: grace period over with %zu queued, %zu delayed, %zu in flight",
-                      zo_queue_size (&self->queue), self->delayed.count, self->inflight);
-        s_finish (self);
-    }
     return 0;
 }
 
@@ -318,29 +311,39 @@ s_finish (zo_broker_t *self)
     zo_loop_stop (self->loop);
 }
 
-void
-zo_broker_drain (zo_broker_t *self)
+//  The first SIGTERM or SIGINT (zo_drain): refuse new events, finish
+//  what is held; before-sleep stops once idle.
+static int
+s_on_drain (void *arg, int signum)
 {
-    if (self->draining)
-        return;
+    zo_broker_t *self = arg;
     self->draining = true;
-    self->drain_until_ms = zo_loop_now_ms (self->loop) + self->grace_ms;
     zsys_info ("broker: draining (%zu queued, %zu delayed, %zu in flight; grace %llu ms)",
                zo_queue_size (&self->queue), self->delayed.count, self->inflight,
                (unsigned long long) self->grace_ms);
+    return 0;
 }
 
+//  A second signal or the grace's end: what is left is persisted.
 static int
-s_on_signal (zo_loop_t *loop, int signum, void *arg)
+s_on_force (void *arg, zo_drain_why_t why)
 {
     zo_broker_t *self = arg;
-    if (self->draining) {
+    if (self->finished)
+        return 0;
+    if (why == ZO_DRAIN_SIGNAL)
         zsys_warning ("broker: second signal, stopping now");
-        s_finish (self);
-    }
     else
-        zo_broker_drain (self);
+        zsys_warning ("broker: grace period over with %zu queued, %zu delayed, %zu in flight",
+                      zo_queue_size (&self->queue), self->delayed.count, self->inflight);
+    s_finish (self);
     return 0;
+}
+
+void
+zo_broker_drain (zo_broker_t *self)
+{
+    zo_drain_start (self->drain, 0);
 }
 
 //  ---------------------------------------------------------------------
@@ -461,8 +464,7 @@ zo_broker_new (zo_actor_t *actor)
     if (!(self->front_watch = zo_loop_add_socket (self->loop, self->front, s_on_socket, self))
     ||  !(self->back_watch = zo_loop_add_socket (self->loop, self->back, s_on_socket, self))
     ||  (self->ticker = zo_loop_ticker (self->loop, tick_ms, s_on_tick, self)) < 0
-    ||  zo_loop_on_signal (self->loop, SIGTERM, s_on_signal, self)
-    ||  zo_loop_on_signal (self->loop, SIGINT, s_on_signal, self)
+    ||  !(self->drain = zo_drain_new (self->loop, self->grace_ms, s_on_drain, s_on_force, self))
     ||  zo_loop_before_sleep (self->loop, s_before_sleep, self))
         goto err;
     zsys_info ("ready front=%s back=%s", self->front_ep, self->back_ep);
@@ -485,8 +487,7 @@ zo_broker_destroy (zo_broker_t **self_p)
         s_persist (self);
     if (self->loop) {
         zo_loop_before_sleep_remove (self->loop, s_before_sleep, self);
-        zo_loop_off_signal (self->loop, SIGTERM, s_on_signal, self);
-        zo_loop_off_signal (self->loop, SIGINT, s_on_signal, self);
+        zo_drain_destroy (&self->drain);
         if (self->ticker > 0)
             zo_loop_cancel (self->loop, self->ticker);
         zo_loop_unwatch (self->loop, &self->front_watch);

@@ -16,6 +16,7 @@
 #include "outbox.h"
 #include "queue.h"
 #include "workers.h"
+#include "zo_drain.h"
 #include "zo_proto.h"
 #include "zo_wire.h"
 
@@ -74,8 +75,8 @@ struct _zo_broker_t {
     int ticker;
     int ack_timer;               /* > 0 while one is armed */
     uint64_t ack_timer_ns;       /* when it fires */
+    zo_drain_t *drain;           /* SIGTERM/SIGINT: drain, then stop */
     bool draining, finished;
-    uint64_t drain_until_ms;
 
     uint64_t *c [C_COUNT];
     uint64_t *errors [ZO_ERR_COUNT];

@@ -15,6 +15,7 @@
 #include "monitor.h"
 #include "render.h"
 #include "webhook.h"
+#include "zo_drain.h"
 #include "zo_wire.h"
 
 //  Messages taken from the stats socket per wake-up, so that HTTP
@@ -34,6 +35,7 @@ struct _zo_monitor_t {
     zo_alerts_t *alerts;
     zo_webhook_t *webhook;
     zo_http_t *http;
+    zo_drain_t *drain;              //  SIGTERM/SIGINT: stop (nothing to drain)
     int ticker;
     uint64_t started_ms;
     uint64_t interval_ms;
@@ -268,8 +270,10 @@ s_on_request (zo_http_req_t *req, const char *path, zo_http_reply_t *reply, void
 
 //  ---------------------------------------------------------------------
 
+//  The monitor holds nothing another process waits for: the first
+//  SIGTERM or SIGINT stops it.
 static int
-s_on_signal (zo_loop_t *loop, int signum, void *arg)
+s_on_drain (void *arg, int signum)
 {
     zo_log_info ("monitor: %s, stopping", signum == SIGINT? "SIGINT": "SIGTERM");
     return -1;
@@ -361,8 +365,7 @@ zo_monitor_new (zo_actor_t *actor)
     self->started_ms = zo_loop_now_ms (self->loop);
     if (!(self->pull_watch = zo_loop_add_socket (self->loop, self->pull, s_on_stats, self))
     ||  (self->ticker = zo_loop_ticker (self->loop, ac.interval_ms, s_on_tick, self)) < 0
-    ||  zo_loop_on_signal (self->loop, SIGTERM, s_on_signal, self)
-    ||  zo_loop_on_signal (self->loop, SIGINT, s_on_signal, self)) {
+    ||  !(self->drain = zo_drain_new (self->loop, 0, s_on_drain, NULL, self))) {
         zsys_error ("monitor: cannot set up its loop");
         goto err;
     }
@@ -384,8 +387,7 @@ zo_monitor_destroy (zo_monitor_t **self_p)
         return;
     if (self->ticker > 0)
         zo_loop_cancel (self->loop, self->ticker);
-    zo_loop_off_signal (self->loop, SIGTERM, s_on_signal, self);
-    zo_loop_off_signal (self->loop, SIGINT, s_on_signal, self);
+    zo_drain_destroy (&self->drain);
     zo_http_destroy (&self->http);
     if (self->pull) {
         zo_loop_unwatch (self->loop, &self->pull_watch);

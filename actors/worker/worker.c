@@ -2,12 +2,12 @@
 #include "worker.h"
 
 #include <czmq.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "inflight.h"
 #include "routes.h"
+#include "zo_drain.h"
 #include "zo_heartbeat.h"
 #include "zo_proto.h"
 #include "zo_wire.h"
@@ -59,8 +59,8 @@ struct _zo_worker_t {
     zo_heartbeat_t hb;          /* with the broker */
     uint64_t ready_ms;
     int hb_ticker;
+    zo_drain_t *drain;          /* SIGTERM/SIGINT: finish, BYE, stop */
     bool stopping, stopped;
-    int grace_timer;
     /* the next DONE */
     s_pend_t pend [ZO_MAX_BATCH];
     uint32_t n_pend;
@@ -407,31 +407,31 @@ s_before_sleep (zo_loop_t *loop, void *arg)
     return 0;
 }
 
+//  The first SIGTERM or SIGINT (zo_drain): no more credit; before-sleep
+//  says BYE once nothing runs.
 static int
-s_on_grace (zo_loop_t *loop, int id, void *arg)
+s_on_drain (void *arg, int signum)
 {
     zo_worker_t *self = arg;
-    self->grace_timer = 0;
-    zo_log_warning ("worker: grace over, %u events cancelled (they will be retried)",
-                    zo_inflight_count (self->inflight));
-    zo_inflight_cancel_all (self->inflight, "worker stopping", false);
-    return 0;
-}
-
-static int
-s_on_signal (zo_loop_t *loop, int signum, void *arg)
-{
-    zo_worker_t *self = arg;
-    if (self->stopping) {
-        zo_log_info ("worker: second signal, cancelling what runs");
-        zo_inflight_cancel_all (self->inflight, "worker stopping", false);
-        return 0;
-    }
     self->stopping = true;
     zo_log_info ("worker: stopping, %u events in flight (grace %" PRIu64 " ms)",
                  zo_inflight_count (self->inflight), self->grace_ms);
+    return 0;
+}
+
+//  A second signal or the grace's end: what runs is cancelled as
+//  retryable, so the broker gives it to another worker.
+static int
+s_on_force (void *arg, zo_drain_why_t why)
+{
+    zo_worker_t *self = arg;
+    if (why == ZO_DRAIN_SIGNAL)
+        zo_log_info ("worker: second signal, cancelling what runs");
+    else
     if (zo_inflight_count (self->inflight))
-        self->grace_timer = zo_loop_timer (loop, self->grace_ms, s_on_grace, self);
+        zo_log_warning ("worker: grace over, %u events cancelled (they will be retried)",
+                        zo_inflight_count (self->inflight));
+    zo_inflight_cancel_all (self->inflight, "worker stopping", false);
     return 0;
 }
 
@@ -519,8 +519,7 @@ zo_worker_new (zo_actor_t *actor)
     self->hb_ticker = zo_loop_ticker (self->loop, zo_heartbeat_tick_ms (self->heartbeat_ms),
                                       s_on_heartbeat, self);
     if (self->hb_ticker < 0
-    ||  zo_loop_on_signal (self->loop, SIGTERM, s_on_signal, self)
-    ||  zo_loop_on_signal (self->loop, SIGINT, s_on_signal, self))
+    ||  !(self->drain = zo_drain_new (self->loop, self->grace_ms, s_on_drain, s_on_force, self)))
         goto fail;
     if (zo_loop_before_sleep (self->loop, s_before_sleep, self)
     ||  s_connect (self))
@@ -542,11 +541,8 @@ zo_worker_destroy (zo_worker_t **self_p)
         return;
     if (self->hb_ticker > 0)
         zo_loop_cancel (self->loop, self->hb_ticker);
-    if (self->grace_timer > 0)
-        zo_loop_cancel (self->loop, self->grace_timer);
+    zo_drain_destroy (&self->drain);
     zo_loop_before_sleep_remove (self->loop, s_before_sleep, self);
-    zo_loop_off_signal (self->loop, SIGTERM, s_on_signal, self);
-    zo_loop_off_signal (self->loop, SIGINT, s_on_signal, self);
     /*  Events still running are dropped, not reported: without the BYE
         the broker takes them back when our heartbeats stop.  */
     void *socket = self->socket;
