@@ -61,6 +61,8 @@ s_spawn (char *const argv [], bool as_pg, const char *log)
         fprintf (stderr, "zt_servers: no postgres user to run %s as\n", argv [0]);
         return -1;
     }
+    //  Orphans of our servers come to us (s_reap_group), not to our parent.
+    prctl (PR_SET_CHILD_SUBREAPER, 1);
     pid_t parent = getpid ();
     pid_t pid = fork ();
     if (pid != 0)
@@ -190,7 +192,12 @@ zt_pg_restart (zt_server_t *self)
     long long end = s_now_ms () + ZT_START_MS;
     while (self->pid > 0 && s_now_ms () < end) {
         pid_t p = s_spawn (probe, false, "/dev/null");
-        if (p > 0 && s_wait (p, 5000) == 0)
+        int status = p > 0? s_wait (p, 5000): -1;
+        if (p > 0 && status == -1) {
+            kill (p, SIGKILL);
+            waitpid (p, NULL, 0);
+        }
+        if (status == 0)
             return 0;
         if (waitpid (self->pid, NULL, WNOHANG) == self->pid) {
             self->pid = 0;
@@ -237,12 +244,24 @@ zt_pg_start (zt_server_t *self)
     return zt_pg_restart (self);
 }
 
+//  Reaps the server's process group: the leader, and (as we are their
+//  subreaper) the children it left behind.
+static void
+s_reap_group (pid_t pgid)
+{
+    while (waitpid (-pgid, NULL, 0) > 0 || errno == EINTR)
+        ;
+}
+
 void
 zt_server_kill (zt_server_t *self)
 {
     if (self->pid > 0) {
-        kill (self->pid, SIGKILL);
-        waitpid (self->pid, NULL, 0);
+        //  The whole group (postmaster and backends) at once, since an
+        //  orphaned backend would go to whoever reaps orphans, such as
+        //  Criterion's runner, which does not expect it.
+        kill (-self->pid, SIGKILL);
+        s_reap_group (self->pid);
     }
     self->pid = 0;
     if (self->pg) {
@@ -266,10 +285,10 @@ zt_server_stop (zt_server_t *self)
 {
     if (self->pid > 0) {
         kill (self->pid, SIGTERM);
-        if (s_wait (self->pid, 10000) == -1) {
-            kill (self->pid, SIGKILL);
-            waitpid (self->pid, NULL, 0);
-        }
+        s_wait (self->pid, 10000);
+        //  Whatever is left of it (all of it, after 10 s).
+        kill (-self->pid, SIGKILL);
+        s_reap_group (self->pid);
     }
     self->pid = 0;
     if (*self->dir)
