@@ -3,34 +3,19 @@
 */
 #include <assert.h>
 #include <errno.h>
-#include <netdb.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <arpa/inet.h>
-#include <sys/eventfd.h>
 #include <zmq.h>
 #include "zo_pq.h"
+#include "zo_resolve.h"
 
 #define ZO_PQ_TIMEOUT_MS    10000
 #define ZO_PQ_INFLIGHT      1024
 #define ZO_PQ_ADDRS         8       //  addresses handed to libpq at most
 
 typedef enum { S_DOWN, S_RESOLVING, S_CONNECTING, S_UP } zo_pq_state_t;
-
-//  A resolution, shared by the connection and its thread; the last of the
-//  two to let go frees it, so either may go first.
-typedef struct {
-    atomic_int refs;
-    int efd;                        //  written once the answer is in
-    char *host;
-    int rc;                         //  getaddrinfo's code
-    char addrs [ZO_PQ_ADDRS * (INET6_ADDRSTRLEN + 1)];  //  "a,b,..."
-    int n_addrs;
-} zo_pq_job_t;
 
 typedef struct _zo_pq_req_t {
     struct _zo_pq_req_t *next;
@@ -46,8 +31,9 @@ struct _zo_pq_t {
     zo_pq_opts_t opts;
     zo_pq_state_t state;
     PGconn *conn;
-    zo_watch_t *watch;              //  on PQsocket, or the job's eventfd
-    zo_pq_job_t *job;
+    zo_watch_t *watch;              //  on PQsocket
+    zo_resolve_t *resolve;          //  while resolving host
+    char host [256];                //  the name being resolved
     int timer;                      //  the connect deadline, 0 when none
     uint64_t timeout_ms;
     zo_pq_req_t *head, *tail;
@@ -61,46 +47,6 @@ struct _zo_pq_t {
     char error [256];
 };
 
-static void
-s_job_unref (zo_pq_job_t *job)
-{
-    if (atomic_fetch_sub (&job->refs, 1) == 1) {
-        close (job->efd);
-        free (job->host);
-        free (job);
-    }
-}
-
-static void *
-s_resolve (void *arg)
-{
-    zo_pq_job_t *job = (zo_pq_job_t *) arg;
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
-    struct addrinfo *res = NULL;
-    job->rc = getaddrinfo (job->host, NULL, &hints, &res);
-    size_t used = 0;
-    for (struct addrinfo *ai = res; ai && job->n_addrs < ZO_PQ_ADDRS; ai = ai->ai_next) {
-        char text [INET6_ADDRSTRLEN];
-        const void *a = ai->ai_family == AF_INET
-            ? (const void *) &((struct sockaddr_in *) ai->ai_addr)->sin_addr
-            : (const void *) &((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr;
-        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
-        ||  !inet_ntop (ai->ai_family, a, text, sizeof (text)))
-            continue;
-        used += (size_t) snprintf (job->addrs + used, sizeof (job->addrs) - used, "%s%s",
-                                   job->n_addrs? ",": "", text);
-        job->n_addrs++;
-    }
-    if (res)
-        freeaddrinfo (res);
-    //  The write is the release: the loop reads the answer after it.
-    uint64_t one = 1;
-    ssize_t rc = write (job->efd, &one, sizeof (one));
-    (void) rc;                      //  an eventfd write of 1 cannot fail
-    s_job_unref (job);
-    return NULL;
-}
-
 //  Closes what the connection has open and fails its requests with why
 //  (NULL: nothing to tell them). Calls the requests' callbacks.
 static void
@@ -112,9 +58,7 @@ s_teardown (zo_pq_t *self, const char *why)
         zo_loop_cancel (self->loop, self->timer);
     self->timer = 0;
     zo_loop_unwatch (self->loop, &self->watch);
-    if (self->job)
-        s_job_unref (self->job);
-    self->job = NULL;
+    zo_resolve_cancel (&self->resolve);
     if (self->conn)
         PQfinish (self->conn);
     self->conn = NULL;
@@ -336,38 +280,33 @@ s_opt (PQconninfoOption *opts, const char *keyword)
 }
 
 //  The resolver's answer is in: hand it to libpq.
-static int
-s_on_resolved (zo_loop_t *loop, int fd, short revents, void *arg)
+static void
+s_on_resolved (const char *addrs, int n, const char *error, void *arg)
 {
     zo_pq_t *self = (zo_pq_t *) arg;
     assert (self->state == S_RESOLVING);
     self->depth++;
-    zo_pq_job_t *job = self->job;
-    zo_loop_unwatch (loop, &self->watch);
-    self->job = NULL;
+    self->resolve = NULL;           //  gone after this callback
     //  libpq pairs hostaddr entries with host entries: the name once for
     //  each address, so that messages and TLS still see the name.
     PQconninfoOption *opts = PQconninfoParse (self->conninfo, NULL);
-    char *hosts = (char *) malloc (job->n_addrs * (strlen (job->host) + 1) + 1);
-    if (job->rc || !job->n_addrs)
-        snprintf (self->error, sizeof (self->error), "could not resolve \"%s\": %s",
-                  job->host, job->rc? gai_strerror (job->rc): "no IP address");
+    char *hosts = (char *) malloc ((size_t) n * (strlen (self->host) + 1) + 1);
+    if (error)
+        snprintf (self->error, sizeof (self->error), "%s", error);
     else
     if (!opts || !hosts)
         snprintf (self->error, sizeof (self->error), "out of memory");
     else {
         *hosts = 0;
-        for (int i = 0; i < job->n_addrs; i++)
-            strcat (strcat (hosts, i? ",": ""), job->host);
-        s_start_libpq (self, opts, hosts, job->addrs);
+        for (int i = 0; i < n; i++)
+            strcat (strcat (hosts, i? ",": ""), self->host);
+        s_start_libpq (self, opts, hosts, addrs);
     }
     if (*self->error)
         s_down (self, self->error);
     free (hosts);
     PQconninfoFree (opts);
-    s_job_unref (job);
     s_leave (self);
-    return 0;
 }
 
 //  Reports a failure of the connect's start on the next iteration, or
@@ -383,37 +322,6 @@ s_on_timer (zo_loop_t *loop, int id, void *arg)
                   (unsigned long long) self->timeout_ms);
     s_down (self, self->error);
     s_leave (self);
-    return 0;
-}
-
-//  Starts the resolver thread on host. Returns 0, or -1 with
-//  self->error set.
-static int
-s_start_resolver (zo_pq_t *self, const char *host)
-{
-    zo_pq_job_t *job = (zo_pq_job_t *) calloc (1, sizeof (zo_pq_job_t));
-    if (!job || !(job->host = strdup (host))) {
-        free (job);
-        snprintf (self->error, sizeof (self->error), "out of memory");
-        return -1;
-    }
-    atomic_init (&job->refs, 1);
-    self->job = job;
-    self->state = S_RESOLVING;
-    pthread_t thread;
-    if ((job->efd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0
-    ||  !(self->watch = zo_loop_add_fd (self->loop, job->efd, ZMQ_POLLIN, s_on_resolved, self))) {
-        snprintf (self->error, sizeof (self->error), "resolver: %s", strerror (errno));
-        return -1;
-    }
-    atomic_fetch_add (&job->refs, 1);
-    int rc = pthread_create (&thread, NULL, s_resolve, job);
-    if (rc) {
-        atomic_fetch_sub (&job->refs, 1);
-        snprintf (self->error, sizeof (self->error), "resolver thread: %s", strerror (rc));
-        return -1;
-    }
-    pthread_detach (thread);
     return 0;
 }
 
@@ -448,7 +356,15 @@ s_start (zo_pq_t *self)
         //  Nothing libpq would resolve: a socket path or an address.
         s_start_libpq (self, opts, NULL, NULL);
     else
-        s_start_resolver (self, host);
+    if (strlen (host) >= sizeof (self->host))
+        snprintf (self->error, sizeof (self->error), "host name too long");
+    else {
+        snprintf (self->host, sizeof (self->host), "%s", host);
+        self->state = S_RESOLVING;
+        self->resolve = zo_resolve_start (self->loop, host, ZO_PQ_ADDRS, s_on_resolved, self);
+        if (!self->resolve)
+            snprintf (self->error, sizeof (self->error), "resolver: %s", strerror (errno));
+    }
     PQconninfoFree (opts);
     PQfreemem (errmsg);
     if (*self->error)

@@ -3,9 +3,9 @@
     Nothing here blocks the loop: the connection is made with
     PQconnectStartParams and PQconnectPoll as its socket becomes ready; a
     host name in the conninfo is resolved on a short-lived thread that
-    reports through an eventfd the loop watches, and handed to libpq as
-    `hostaddr` (every address found, in order, up to 8), so libpq resolves
-    nothing itself; a loop timer bounds the whole connect. Once up, the
+    reports through an eventfd the loop watches (zo_resolve), and handed
+    to libpq as `hostaddr` (every address found, in order, up to 8), so
+    libpq resolves nothing itself; a loop timer bounds the whole connect. Once up, the
     connection runs in libpq's pipeline mode: each request is sent at once
     with its own sync point, so many are in flight on one connection, each
     its own implicit transaction (an error fails that request only), and
