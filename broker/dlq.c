@@ -21,6 +21,7 @@ struct _zo_dlq_t {
     bool stale;              /* the file lacks entries: rewrite next time */
     zo_dlq_entry_t *entries; /* oldest first */
     size_t size, cap;
+    size_t invalid;          /* records skipped at load */
 };
 
 int
@@ -195,6 +196,12 @@ s_parse (const uint8_t *buf, size_t len, zo_dlq_entry_t *entry)
         if (zo_span_eq (key, "error")) {
             if (zo_mp_read_str (&cur, &entry->error))
                 return -1;
+            //  Written by us within the limit; longer means the file was
+            //  changed or damaged. The event matters more than its last
+            //  error's text: keep the record, cut the text to what the
+            //  protocol carries.
+            if (entry->error.len > ZO_MAX_TEXT)
+                entry->error.len = ZO_MAX_TEXT;
         }
         else
         if (zo_span_eq (key, "attempts")) {
@@ -215,10 +222,14 @@ s_parse (const uint8_t *buf, size_t len, zo_dlq_entry_t *entry)
     if (!entry->event.len || zo_mp_left (&cur))
         return -1;
     entry->id = zo_dlq_event_id (entry->event);
+    //  An id the protocol cannot carry cannot be listed or replayed.
+    if (entry->id.len == 0 || entry->id.len > ZO_MAX_ID)
+        return -1;
     return 0;
 }
 
-//  Keeps a copy of one stored record. -1 if invalid or out of memory.
+//  Keeps a copy of one stored record. -1 when out of memory, -2 if it is
+//  not a valid dead letter.
 static int
 s_keep (zo_dlq_t *self, const uint8_t *rec, size_t len)
 {
@@ -237,7 +248,7 @@ s_keep (zo_dlq_t *self, const uint8_t *rec, size_t len)
     zo_dlq_entry_t *entry = &self->entries [self->size];
     if (s_parse (buf, len, entry)) {
         free (buf);
-        return -1;
+        return -2;
     }
     entry->buf = buf;
     entry->len = (uint32_t) len;
@@ -254,13 +265,23 @@ s_load (zo_dlq_t *self)
         return errno == ENOENT ? 0 : -1;
     zo_mp_t cur;
     zo_mp_init (&cur, buf, size);
-    size_t good = 0;
+    size_t good = 0, invalid = 0;
     while (zo_mp_left (&cur)) {
         zo_span_t rec;
-        if (zo_mp_skip (&cur, &rec) || s_keep (self, rec.ptr, rec.len))
+        if (zo_mp_skip (&cur, &rec))
+            break;              //  a torn tail
+        int rc = s_keep (self, rec.ptr, rec.len);
+        if (rc == -1)
             break;
+        //  A whole value that is no dead letter (a changed or damaged
+        //  file): skipped alone, so the records after it are kept.
+        if (rc == -2)
+            invalid++;
         good = (size_t) (cur.pos - buf);
     }
+    if (invalid)
+        zsys_warning ("%s: %zu invalid records skipped", self->path, invalid);
+    self->invalid = invalid;
     if (good < size) {
         zsys_warning ("%s: corrupt tail at byte %zu, %zu bytes skipped",
                       self->path, good, size - good);
@@ -331,8 +352,12 @@ zo_dlq_add (zo_dlq_t *self, zo_span_t event, const char *error,
     msgpack_pack_map (&pk, 4);
     zo_proto_pack_str (&pk, "event");
     msgpack_sbuffer_write (&sbuf, (const char *) event.ptr, event.len);
+    //  The error is cut to what the protocol carries (DLQ_ITEMS), so that
+    //  what is stored can always be listed.
+    size_t error_len = error ? strnlen (error, ZO_MAX_TEXT) : 0;
     zo_proto_pack_str (&pk, "error");
-    zo_proto_pack_str (&pk, error ? error : "");
+    msgpack_pack_str (&pk, error_len);
+    msgpack_pack_str_body (&pk, error ? error : "", error_len);
     zo_proto_pack_str (&pk, "attempts");
     msgpack_pack_uint32 (&pk, attempts);
     zo_proto_pack_str (&pk, "failed_ms");
@@ -398,6 +423,12 @@ zo_dlq_flush (zo_dlq_t *self)
         return -1;
     }
     return 0;
+}
+
+size_t
+zo_dlq_invalid (const zo_dlq_t *self)
+{
+    return self->invalid;
 }
 
 size_t

@@ -51,6 +51,9 @@ int zo_dlq_add (zo_dlq_t *self, zo_span_t event, const char *error,
 int zo_dlq_flush (zo_dlq_t *self);
 
 size_t zo_dlq_size (const zo_dlq_t *self);
+/*  Records skipped at load because they were no valid dead letter (a
+    damaged or hand-edited file): logged, and dropped at the next rewrite.  */
+size_t zo_dlq_invalid (const zo_dlq_t *self);
 /*  The i-th oldest entry (i < size), borrowed until the store changes.  */
 const zo_dlq_entry_t *zo_dlq_at (const zo_dlq_t *self, size_t i);
 

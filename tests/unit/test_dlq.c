@@ -9,6 +9,7 @@
 
 #include "dlq.h"
 #include "spool.h"
+#include "zo_proto.h"
 
 static char s_dir [256];
 
@@ -85,6 +86,63 @@ Test (dlq, append_and_reload)
     e = zo_dlq_at (dlq, 1);
     cr_assert (s_eq (e->id, "e2"));
     cr_assert (s_eq (e->error, "deadline exceeded"));
+    zo_dlq_destroy (&dlq);
+}
+
+//  A dead-letter file changed by hand or damaged: an error text far past
+//  the protocol's limit used to reach an assert in the encoder when listed;
+//  an id too long to carry. The text is cut, the bad record alone is
+//  skipped, the records after it are kept.
+Test (dlq, stored_strings_are_bounded_on_read)
+{
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    static char long_error [20000], long_id [600];
+    memset (long_error, 'x', sizeof (long_error) - 1);
+    memset (long_id, 'i', sizeof (long_id) - 1);
+    const char *ids [] = { "ok1", long_id, "long-error", "ok2" };
+    for (int i = 0; i < 4; i++) {
+        const char *error = i == 2 ? long_error : "boom";
+        msgpack_pack_map (&pk, 4);
+        msgpack_pack_str_with_body (&pk, "event", 5);
+        zo_span_t ev = s_event (ids [i]);
+        msgpack_sbuffer_write (&sbuf, (const char *) ev.ptr, ev.len);
+        msgpack_pack_str_with_body (&pk, "error", 5);
+        msgpack_pack_str_with_body (&pk, error, strlen (error));
+        msgpack_pack_str_with_body (&pk, "attempts", 8);
+        msgpack_pack_uint32 (&pk, 1);
+        msgpack_pack_str_with_body (&pk, "failed_ms", 9);
+        msgpack_pack_uint64 (&pk, 5);
+    }
+    char path [300];
+    s_path (path, ZO_DLQ_FILE);
+    FILE *file = fopen (path, "wb");
+    cr_assert (file);
+    cr_assert_eq (fwrite (sbuf.data, 1, sbuf.size, file), sbuf.size);
+    fclose (file);
+    msgpack_sbuffer_destroy (&sbuf);
+
+    zo_dlq_t *dlq = zo_dlq_new (s_dir);
+    cr_assert (dlq);
+    cr_assert_eq (zo_dlq_size (dlq), 3);
+    cr_assert_eq (zo_dlq_invalid (dlq), 1);
+    cr_assert (s_eq (zo_dlq_at (dlq, 0)->id, "ok1"));
+    const zo_dlq_entry_t *e = zo_dlq_at (dlq, 1);
+    cr_assert (s_eq (e->id, "long-error"));
+    cr_assert_eq (e->error.len, ZO_MAX_TEXT);
+    cr_assert (s_eq (zo_dlq_at (dlq, 2)->id, "ok2"));
+    //  What a DLQ_LIST would send encodes (it asserted before).
+    zo_dead_t dead = { .event.raw = e->event, .error = e->error, .attempts = e->attempts };
+    zo_msg_t msg = { .cmd = ZO_CMD_DLQ_ITEMS, .seq = 1, .total = 3, .dead = &dead, .n_dead = 1 };
+    msgpack_sbuffer out;
+    msgpack_sbuffer_init (&out);
+    msgpack_packer opk;
+    msgpack_packer_init (&opk, &out, msgpack_sbuffer_write);
+    zo_proto_encode (&opk, &msg);
+    cr_assert_gt (out.size, ZO_MAX_TEXT);
+    msgpack_sbuffer_destroy (&out);
     zo_dlq_destroy (&dlq);
 }
 
@@ -204,4 +262,59 @@ Test (dlq, spool_roundtrip_and_removal)
     cr_assert_eq (l.attempts [1], 2);
     cr_assert_eq (access (path, F_OK), -1);            //  deleted
     cr_assert_eq (zo_spool_load (s_dir, s_on_spooled, &l), 0);
+}
+
+//  An error longer than the protocol carries is cut when it is stored, so
+//  that the store never holds what DLQ_ITEMS could not send.
+Test (dlq, add_bounds_the_error)
+{
+    static char long_error [10000];
+    memset (long_error, 'y', sizeof (long_error) - 1);
+    zo_dlq_t *dlq = zo_dlq_new (s_dir);
+    cr_assert (dlq);
+    cr_assert_eq (zo_dlq_add (dlq, s_event ("big"), long_error, 2, 7), 0);
+    cr_assert_eq (zo_dlq_at (dlq, 0)->error.len, ZO_MAX_TEXT);
+    zo_dlq_destroy (&dlq);
+    dlq = zo_dlq_new (s_dir);
+    cr_assert_eq (zo_dlq_size (dlq), 1);
+    cr_assert_eq (zo_dlq_invalid (dlq), 0);
+    cr_assert_eq (zo_dlq_at (dlq, 0)->error.len, ZO_MAX_TEXT);
+    zo_dlq_destroy (&dlq);
+}
+
+//  A spool record that is whole msgpack but no spooled event (an event
+//  that is not a map) is skipped alone: the events after it still load.
+Test (dlq, spool_skips_an_invalid_record)
+{
+    zo_spool_t *spool = zo_spool_new ();
+    zo_spool_add (spool, s_event ("s1"), 0, 0);
+    cr_assert_eq (zo_spool_save (spool, s_dir), 0);
+    zo_spool_destroy (&spool);
+    char path [400];
+    s_path (path, ZO_SPOOL_FILE);
+    FILE *f = fopen (path, "ab");
+    static const char bad [] = "\x81\xa5" "event" "\xa3" "str";
+    fwrite (bad, 1, sizeof (bad) - 1, f);
+    fclose (f);
+    msgpack_sbuffer tail;
+    msgpack_sbuffer_init (&tail);
+    //  s2's record, as zo_spool_add packs it, after the bad one.
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &tail, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 2);
+    msgpack_pack_str_with_body (&pk, "event", 5);
+    zo_span_t ev = s_event ("s2");
+    msgpack_sbuffer_write (&tail, (const char *) ev.ptr, ev.len);
+    msgpack_pack_str_with_body (&pk, "attempts", 8);
+    msgpack_pack_uint32 (&pk, 1);
+    f = fopen (path, "ab");
+    fwrite (tail.data, 1, tail.size, f);
+    fclose (f);
+    msgpack_sbuffer_destroy (&tail);
+
+    s_loaded_t l = { 0 };
+    cr_assert_eq (zo_spool_load (s_dir, s_on_spooled, &l), 2);
+    cr_assert_str_eq (l.ids [0], "s1");
+    cr_assert_str_eq (l.ids [1], "s2");
+    cr_assert_eq (l.attempts [1], 1);
 }
