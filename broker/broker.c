@@ -25,7 +25,7 @@ static const char *s_counter_names [C_COUNT] = {
     "dlq_replayed_total", "dlq_purged_total", "spooled_total", "restored_total",
     "emit_invalid_total", "journal_appends_total", "journal_syncs_total",
     "journal_bytes_total", "journal_recovered_total", "journal_corrupt_total",
-    "journal_errors_total", "journal_checkpoints_total"
+    "journal_errors_total", "journal_checkpoints_total", "dlq_invalid_total"
 };
 
 static const char *s_gauge_names [G_COUNT] = {
@@ -180,6 +180,7 @@ s_update_gauges (zo_broker_t *self)
     *self->g [G_WORKERS] = (double) zo_workers_size (self->workers);
     *self->g [G_WORKER_CREDIT] = (double) zo_workers_credit (self->workers);
     *self->g [G_DLQ] = (double) zo_dlq_size (self->dlq);
+    *self->c [C_DLQ_INVALID] = zo_dlq_invalid (self->dlq);
     *self->g [G_DEDUPE] = (double) zo_dedupe_size (self->dedupe);
     if (self->journal) {
         //  The journal keeps its own figures (its sync thread must not
@@ -407,31 +408,39 @@ zo_broker_new (zo_actor_t *actor)
     self->actor = actor;
     self->loop = actor->loop;
     zo_conf_t *conf = actor->conf;
-    self->queue_max = (size_t) zo_conf_int (conf, "broker/queue_max", 10000);
-    self->max_frame = (size_t) zo_conf_size (conf, "broker/max_frame", ZO_MAX_FRAME);
-    self->batch_max = (size_t) zo_conf_int (conf, "broker/batch_max", 256);
-    if (self->batch_max < 1 || self->batch_max > ZO_MAX_BATCH)
-        self->batch_max = self->batch_max < 1 ? 1 : ZO_MAX_BATCH;
-    int64_t attempts = zo_conf_int (conf, "broker/max_attempts", 3);
-    self->max_attempts = attempts < 1 ? 1 : attempts > UINT32_MAX ? UINT32_MAX : (uint32_t) attempts;
-    self->deadline_ms = zo_conf_ms (conf, "broker/deadline", 300000);
-    self->heartbeat_ms = zo_conf_ms (conf, "broker/heartbeat", 1000);
-    if (self->heartbeat_ms < 10)
-        self->heartbeat_ms = 10;
-    self->retry_hint_ms = zo_conf_ms (conf, "broker/retry_hint", 100);
-    self->retry_backoff_ms = zo_conf_ms (conf, "broker/retry_backoff", 100);
-    self->grace_ms = zo_conf_ms (conf, "broker/grace", 10000);
-    self->ack_delay_ns = zo_conf_ms (conf, "broker/ack_delay", 1) * 1000000;
-    uint64_t window = zo_conf_ms (conf, "broker/dedupe_window", 600000);
-    int64_t dedupe_max = zo_conf_int (conf, "broker/dedupe_max", 1000000);
+    //  Every number is range-checked: a value out of range stops the
+    //  start (exit 2) with the key and its range in the log, rather than
+    //  wrapping (a negative queue_max would be an unbounded queue) or
+    //  being clamped without a word.
+    self->queue_max = (size_t) zo_conf_int_range (conf, "broker/queue_max", 10000, 1, 100000000);
+    self->max_frame = (size_t) zo_conf_size_range (conf, "broker/max_frame", ZO_MAX_FRAME,
+                                                   ZO_MAX_FRAME_MIN, ZO_MAX_FRAME_MAX);
+    self->batch_max = (size_t) zo_conf_int_range (conf, "broker/batch_max", 256, 1, ZO_MAX_BATCH);
+    self->max_attempts = (uint32_t) zo_conf_int_range (conf, "broker/max_attempts", 3, 1, 1000000);
+    //  Deadlines travel as uint32 ms (an event's deadline_ms).
+    self->deadline_ms = zo_conf_ms_range (conf, "broker/deadline", 300000, 0, UINT32_MAX);
+    self->heartbeat_ms = zo_conf_ms_range (conf, "broker/heartbeat", 1000, 10, 3600000);
+    self->retry_hint_ms = zo_conf_ms_range (conf, "broker/retry_hint", 100, 0, 3600000);
+    self->retry_backoff_ms = zo_conf_ms_range (conf, "broker/retry_backoff", 100, 0, 3600000);
+    self->grace_ms = zo_conf_ms_range (conf, "broker/grace", 10000, 0, 86400000);
+    self->ack_delay_ns = zo_conf_ms_range (conf, "broker/ack_delay", 1, 0, 10000) * 1000000;
+    uint64_t window = zo_conf_ms_range (conf, "broker/dedupe_window", 600000, 0, 7 * 86400000ull);
+    int64_t dedupe_max = zo_conf_int_range (conf, "broker/dedupe_max", 1000000, 1, 100000000);
     self->data_dir = strdup (zo_conf_str (conf, "broker/data_dir", "/tmp/zorch"));
     bool journal = zo_conf_bool (conf, "broker/journal", false);
-    uint64_t segment_max = zo_conf_size (conf, "broker/journal_segment", 64 << 20);
-    //  0 = a tenth of the heartbeat: deadlines, retries and dead workers
+    uint64_t segment_max = zo_conf_size_range (conf, "broker/journal_segment", 64 << 20,
+                                               1 << 20, 64ull << 30);
+    //  0 = a quarter of the heartbeat: deadlines, retries and dead workers
     //  are then noticed within that much.
-    uint64_t tick_ms = zo_conf_ms (conf, "broker/tick", 0);
+    uint64_t tick_ms = zo_conf_ms_range (conf, "broker/tick", 0, 0, 60000);
     if (tick_ms == 0)
         tick_ms = self->heartbeat_ms / 4;
+    if (zo_conf_bad (conf)) {
+        zsys_error ("broker: bad configuration: %s", zo_conf_errstr (conf));
+        free (self->data_dir);
+        free (self);
+        return NULL;
+    }
 
     msgpack_sbuffer_init (&self->sbuf);
     msgpack_sbuffer_init (&self->evbuf);
@@ -452,7 +461,7 @@ zo_broker_new (zo_actor_t *actor)
     ||  !(self->dec = zo_proto_new ())
     ||  !(self->evdec = zo_proto_new ())
     ||  !(self->evtab = zo_evtab_new ())
-    ||  !(self->dedupe = zo_dedupe_new (window, dedupe_max < 1 ? 1 : (size_t) dedupe_max))
+    ||  !(self->dedupe = zo_dedupe_new (window, (size_t) dedupe_max))
     ||  !(self->workers = zo_workers_new ())
     ||  !(self->items = calloc (self->batch_max, sizeof (zo_item_t)))
     ||  !(self->dead_items = calloc (ZO_MAX_BATCH, sizeof (zo_dead_t))))

@@ -13,12 +13,16 @@ main (int argc, char *argv [])
 {
     zo_actor_t actor;
     int rc = zo_actor_init (&actor, "broker", argc, argv, usage);
-    if (rc)
-        return rc < 0;
+    if (rc) {
+        rc = rc < 0 ? zo_actor_exit_code (&actor) : 0;
+        zo_actor_fini (&actor);
+        return rc;
+    }
     zo_broker_t *broker = zo_broker_new (&actor);
     if (!broker) {
+        rc = zo_actor_exit_code (&actor);
         zo_actor_fini (&actor);
-        return 1;
+        return rc;
     }
     rc = zo_loop_run (actor.loop);
     zo_broker_destroy (&broker);

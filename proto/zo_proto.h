@@ -25,7 +25,13 @@
 #define ZO_PROTO_VERSION 1
 
 /*  Hard limits (PROTOCOL.md "Limits").  */
-#define ZO_MAX_FRAME        (1024 * 1024)  /* default; brokers may lower it */
+#define ZO_MAX_FRAME        (1024 * 1024)  /* default of broker/max_frame */
+#define ZO_MAX_FRAME_MIN    (64 * 1024)    /* broker/max_frame's range */
+#define ZO_MAX_FRAME_MAX    (256 * 1024 * 1024)
+/*  A DISPATCH's bytes, for keeping it within max_frame: its own fields,
+    and at most this much per item beside the event's own bytes.  */
+#define ZO_DISPATCH_OVERHEAD      256
+#define ZO_DISPATCH_ITEM_OVERHEAD 64
 #define ZO_MAX_BATCH        1000           /* events/results/items per message */
 #define ZO_MAX_ID           128
 #define ZO_MAX_TYPE         256

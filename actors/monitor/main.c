@@ -20,9 +20,10 @@ main (int argc, char **argv)
     zo_actor_t a;
     int rc = zo_actor_init (&a, "monitor", argc, argv, s_usage);
     if (rc) {
+        rc = rc < 0 ? zo_actor_exit_code (&a) : 0;
         zo_actor_fini (&a);
         curl_global_cleanup ();
-        return rc < 0;
+        return rc;
     }
     zo_monitor_t *monitor = zo_monitor_new (&a);
     if (monitor) {

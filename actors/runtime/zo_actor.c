@@ -126,14 +126,18 @@ zo_actor_init (zo_actor_t *self, const char *kind, int argc, char **argv,
     //  <kind>/spin: microseconds to keep polling before parking in the
     //  kernel, so a message that follows soon is taken without a wake-up.
     snprintf (path, sizeof (path), "%s/spin", kind);
-    zo_loop_set_spin (self->loop, (uint32_t) zo_conf_int (self->conf, path, 0));
+    zo_loop_set_spin (self->loop, (uint32_t) zo_conf_int_range (self->conf, path, 0, 0, 1000000));
     const char *endpoint = zo_conf_str (self->conf, "stats/endpoint", NULL);
     if (endpoint && zo_stats_connect (self->stats, self->zmq_ctx, endpoint)) {
         zsys_error ("%s: cannot connect stats to %s: %s", kind, endpoint,
                     zmq_strerror (zmq_errno ()));
         return -1;
     }
-    uint64_t interval = zo_conf_ms (self->conf, "stats/interval", 1000);
+    uint64_t interval = zo_conf_ms_range (self->conf, "stats/interval", 1000, 0, 3600000);
+    if (zo_conf_bad (self->conf)) {
+        zsys_error ("%s: bad configuration: %s", kind, zo_conf_errstr (self->conf));
+        return -1;
+    }
     if (endpoint && interval > 0
     &&  zo_loop_ticker (self->loop, interval, s_stats_tick, self->stats) < 0) {
         zsys_error ("%s: out of memory at start-up", kind);
@@ -141,6 +145,13 @@ zo_actor_init (zo_actor_t *self, const char *kind, int argc, char **argv,
     }
     zo_log_debug ("%s: %s starting", kind, self->name);
     return 0;
+}
+
+int
+zo_actor_exit_code (zo_actor_t *self)
+{
+    assert (self);
+    return self->conf && zo_conf_bad (self->conf) ? ZO_EXIT_CONFIG : ZO_EXIT_FAIL;
 }
 
 void

@@ -27,14 +27,26 @@ typedef struct {
     char **argv;
 } zo_actor_t;
 
+/*  What an actor's main exits with: 0 after a clean stop, ZO_EXIT_FAIL
+    when it could not start or run, ZO_EXIT_CONFIG when its configuration
+    was refused (a bad flag or file, a value out of range: the log names
+    the key and what is allowed).  */
+#define ZO_EXIT_FAIL   1
+#define ZO_EXIT_CONFIG 2
+
 /*  Returns 0; 1 when --help or --print-config was answered (main should
-    exit 0); -1 after logging why it could not start (exit 1). For --help,
+    exit 0); -1 after logging why it could not start (exit with
+    zo_actor_exit_code). For --help,
     usage is printed, followed by a generic part about configuration.
     Whatever the result, zo_actor_fini frees what was made (it is also
     safe on a self that init failed on).
     A stats/interval of 0 turns periodic STATS reports off.  */
 int zo_actor_init (zo_actor_t *self, const char *kind, int argc, char **argv,
                    const char *usage);
+/*  The exit code for an actor that could not start: ZO_EXIT_CONFIG when
+    its configuration was at fault (zo_conf_bad), else ZO_EXIT_FAIL. Call
+    it before zo_actor_fini.  */
+int zo_actor_exit_code (zo_actor_t *self);
 /*  Sends a last STATS, then frees all of it (the context is terminated, so
     close every socket first).  */
 void zo_actor_fini (zo_actor_t *self);

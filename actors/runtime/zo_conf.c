@@ -10,6 +10,8 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,7 @@ extern char **environ;
 struct _zo_conf_t {
     zconfig_t *root;
     char *file;                 /* the file loaded last, or NULL */
+    bool bad;                   /* a value or flag was refused */
     char errstr [256];
 };
 
@@ -193,10 +196,9 @@ s_flag_value (zo_conf_t *self, int argc, char **argv, int *index, const char *eq
     return argv [++*index];
 }
 
-int
-zo_conf_apply_args (zo_conf_t *self, int argc, char **argv)
+static int
+s_apply_args (zo_conf_t *self, int argc, char **argv)
 {
-    assert (self);
     assert (argc >= 0);
     int kept = argc > 0? 1: 0;
     int index;
@@ -268,6 +270,16 @@ zo_conf_apply_args (zo_conf_t *self, int argc, char **argv)
 }
 
 int
+zo_conf_apply_args (zo_conf_t *self, int argc, char **argv)
+{
+    assert (self);
+    int rc = s_apply_args (self, argc, argv);
+    if (rc < 0)
+        self->bad = true;
+    return rc;
+}
+
+int
 zo_conf_load (zo_conf_t *self, int argc, char **argv, char **envp)
 {
     assert (self);
@@ -291,10 +303,14 @@ zo_conf_load (zo_conf_t *self, int argc, char **argv, char **envp)
         for (char **env = envp; *env; env++)
             if (strncmp (*env, "ZORCH_CONFIG=", 13) == 0 && (*env) [13])
                 path = *env + 13;
-    if (path && zo_conf_load_file (self, path))
-        return -1;
-    zo_conf_apply_env (self, envp);
-    return zo_conf_apply_args (self, argc, argv);
+    int rc = path ? zo_conf_load_file (self, path) : 0;
+    if (rc == 0) {
+        zo_conf_apply_env (self, envp);
+        rc = zo_conf_apply_args (self, argc, argv);
+    }
+    if (rc < 0)
+        self->bad = true;
+    return rc;
 }
 
 
@@ -464,6 +480,91 @@ zo_conf_size (zo_conf_t *self, const char *path, uint64_t dflt)
         return dflt;
     }
     return result;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Range-checked reads
+
+//  Records a configuration error: logged every time, kept the first time.
+static void
+s_refuse (zo_conf_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+static void
+s_refuse (zo_conf_t *self, const char *fmt, ...)
+{
+    char text [sizeof (self->errstr)];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (text, sizeof (text), fmt, args);
+    va_end (args);
+    zsys_error ("config: %s", text);
+    if (!self->bad)
+        snprintf (self->errstr, sizeof (self->errstr), "%s", text);
+    self->bad = true;
+}
+
+int64_t
+zo_conf_int_range (zo_conf_t *self, const char *path, int64_t dflt, int64_t min, int64_t max)
+{
+    assert (self);
+    assert (min <= max);
+    const char *value = s_value (self, path);
+    if (!value)
+        return dflt;
+    char *end;
+    errno = 0;
+    long long number = strtoll (value, &end, 10);
+    while (isspace ((unsigned char) *end))
+        end++;
+    if (end == value || *end || errno || number < min || number > max) {
+        s_refuse (self, "%s = '%s' is %s; allowed: an integer in %" PRId64 "..%" PRId64,
+                  path, value, end == value || *end ? "not an integer" : "out of range",
+                  min, max);
+        return dflt;
+    }
+    return number;
+}
+
+//  Shared by the duration and size reads: parse with units, check range.
+static uint64_t
+s_units_range (zo_conf_t *self, const char *path, uint64_t dflt, uint64_t min, uint64_t max,
+               const s_unit_t *units, const char *what, const char *unit)
+{
+    assert (self);
+    assert (min <= max);
+    const char *value = s_value (self, path);
+    if (!value)
+        return dflt;
+    uint64_t result;
+    bool parsed = s_parse_units (value, units, &result) == 0;
+    if (!parsed || result < min || result > max) {
+        s_refuse (self, "%s = '%s' is %s; allowed: %" PRIu64 "..%" PRIu64 " %s",
+                  path, value, parsed ? "out of range" : what, min, max, unit);
+        return dflt;
+    }
+    return result;
+}
+
+uint64_t
+zo_conf_ms_range (zo_conf_t *self, const char *path, uint64_t dflt, uint64_t min, uint64_t max)
+{
+    return s_units_range (self, path, dflt, min, max, s_durations,
+                          "not a duration (250ms, 30s, 5m, 1h)", "ms");
+}
+
+uint64_t
+zo_conf_size_range (zo_conf_t *self, const char *path, uint64_t dflt, uint64_t min, uint64_t max)
+{
+    return s_units_range (self, path, dflt, min, max, s_sizes,
+                          "not a size (64K, 16M, 1G)", "bytes");
+}
+
+bool
+zo_conf_bad (zo_conf_t *self)
+{
+    assert (self);
+    return self->bad;
 }
 
 

@@ -60,6 +60,23 @@ bool zo_conf_bool (zo_conf_t *self, const char *path, bool dflt);
 uint64_t zo_conf_ms (zo_conf_t *self, const char *path, uint64_t dflt);
 uint64_t zo_conf_size (zo_conf_t *self, const char *path, uint64_t dflt);
 
+/*  Range-checked reads, for every numeric setting an actor depends on:
+    the value at path (dflt when absent or empty), which must parse and lie
+    in min..max (inclusive; sizes and durations with their suffixes). A
+    value that does not parse or is out of range is a configuration error:
+    it is logged with the key and the allowed range ("broker/queue_max =
+    -5 is out of range 1..100000000"), the first such error is kept
+    (zo_conf_bad, zo_conf_errstr), and dflt is returned so that the caller
+    can go on reading the rest and then refuse to start.  */
+int64_t zo_conf_int_range (zo_conf_t *self, const char *path, int64_t dflt,
+                           int64_t min, int64_t max);
+uint64_t zo_conf_ms_range (zo_conf_t *self, const char *path, uint64_t dflt,
+                           uint64_t min, uint64_t max);
+uint64_t zo_conf_size_range (zo_conf_t *self, const char *path, uint64_t dflt,
+                             uint64_t min, uint64_t max);
+/*  True once a range-checked read (or zo_conf_load) met a bad value.  */
+bool zo_conf_bad (zo_conf_t *self);
+
 /*  The same parsing for text that is not at a path (options of a list
     entry such as a route): a duration in ms / a size in bytes, with the
     suffixes above ("us" too for durations, rounded to ms). 0, or -1 if the
@@ -72,6 +89,7 @@ int zo_conf_parse_size (const char *text, uint64_t *bytes);
 zconfig_t *zo_conf_tree (zo_conf_t *self);
 /*  The whole configuration as ZPL text (caller frees), for --print-config.  */
 char *zo_conf_dump (zo_conf_t *self);
+/*  Why the last failing call failed (zo_conf_load, a range-checked read).  */
 const char *zo_conf_errstr (zo_conf_t *self);
 
 /*  The embedded defaults as ZPL text.  */

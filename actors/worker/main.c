@@ -11,15 +11,18 @@ main (int argc, char **argv)
 {
     zo_actor_t a;
     int rc = zo_actor_init (&a, "worker", argc, argv, s_usage);
-    if (rc)
-        return rc < 0;
+    if (rc) {
+        rc = rc < 0 ? zo_actor_exit_code (&a) : 0;
+        zo_actor_fini (&a);
+        return rc;
+    }
     zo_worker_t *worker = zo_worker_new (&a);
     if (worker) {
-        rc = zo_loop_run (a.loop);
+        rc = zo_loop_run (a.loop) ? ZO_EXIT_FAIL : 0;
         zo_worker_destroy (&worker);
     }
     else
-        rc = -1;
+        rc = zo_actor_exit_code (&a);
     zo_actor_fini (&a);
-    return rc ? 1 : 0;
+    return rc;
 }

@@ -234,3 +234,83 @@ Test (conf, durations_sizes_and_types)
     cr_assert (zo_conf_bool (conf, "t/b", true));
     zo_conf_destroy (&conf);
 }
+
+//  A refused value names its key, what it was and the allowed range.
+Test (conf, range_checked_reads)
+{
+    zo_conf_t *conf = zo_conf_new ();
+    cr_assert_not_null (conf);
+    //  In range, absent and empty values: no error.
+    cr_assert_eq (zo_conf_int_range (conf, "broker/queue_max", 1, 1, 100000000), 10000);
+    cr_assert_eq (zo_conf_int_range (conf, "broker/nothing", 7, 1, 10), 7);
+    cr_assert_eq (zo_conf_ms_range (conf, "broker/heartbeat", 5, 10, 3600000), 1000);
+    cr_assert_eq (zo_conf_size_range (conf, "broker/max_frame", 5, 65536, 1 << 30), 1 << 20);
+    zo_conf_set (conf, "broker/queue_max", "1");
+    cr_assert_eq (zo_conf_int_range (conf, "broker/queue_max", 9, 1, 100000000), 1);
+    zo_conf_set (conf, "broker/queue_max", "100000000");
+    cr_assert_eq (zo_conf_int_range (conf, "broker/queue_max", 9, 1, 100000000), 100000000);
+    cr_assert_not (zo_conf_bad (conf));
+
+    //  Below the range: the default comes back and the error names the
+    //  key, the value and the range; later errors do not replace it.
+    zo_conf_set (conf, "broker/queue_max", "-5");
+    cr_assert_eq (zo_conf_int_range (conf, "broker/queue_max", 9, 1, 100000000), 9);
+    cr_assert (zo_conf_bad (conf));
+    const char *err = zo_conf_errstr (conf);
+    cr_assert_not_null (strstr (err, "broker/queue_max"), "%s", err);
+    cr_assert_not_null (strstr (err, "-5"), "%s", err);
+    cr_assert_not_null (strstr (err, "1..100000000"), "%s", err);
+    zo_conf_set (conf, "broker/batch_max", "1001");
+    cr_assert_eq (zo_conf_int_range (conf, "broker/batch_max", 256, 1, 1000), 256);
+    cr_assert_not_null (strstr (zo_conf_errstr (conf), "broker/queue_max"));
+    zo_conf_destroy (&conf);
+
+    //  Above, not a number, trailing junk, durations and sizes.
+    struct { const char *path, *value; int kind; uint64_t min, max; } bad [] = {
+        { "broker/batch_max", "1001", 0, 1, 1000 },
+        { "broker/batch_max", "ten", 0, 1, 1000 },
+        { "broker/batch_max", "10x", 0, 1, 1000 },
+        { "broker/batch_max", "99999999999999999999999", 0, 1, 1000 },
+        { "broker/heartbeat", "5ms", 1, 10, 3600000 },
+        { "broker/heartbeat", "2h", 1, 10, 3600000 },
+        { "broker/heartbeat", "-1s", 1, 10, 3600000 },
+        { "broker/heartbeat", "soon", 1, 10, 3600000 },
+        { "broker/max_frame", "1K", 2, 65536, 1 << 30 },
+        { "broker/max_frame", "2G", 2, 65536, 1 << 30 },
+        { "broker/max_frame", "big", 2, 65536, 1 << 30 },
+    };
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad [0]); i++) {
+        conf = zo_conf_new ();
+        zo_conf_set (conf, bad [i].path, bad [i].value);
+        uint64_t got = bad [i].kind == 0
+            ? (uint64_t) zo_conf_int_range (conf, bad [i].path, 3, (int64_t) bad [i].min, (int64_t) bad [i].max)
+            : bad [i].kind == 1 ? zo_conf_ms_range (conf, bad [i].path, 3, bad [i].min, bad [i].max)
+            : zo_conf_size_range (conf, bad [i].path, 3, bad [i].min, bad [i].max);
+        cr_assert_eq (got, 3, "%s = %s", bad [i].path, bad [i].value);
+        cr_assert (zo_conf_bad (conf), "%s = %s accepted", bad [i].path, bad [i].value);
+        char range [64];
+        snprintf (range, sizeof (range), "%llu..%llu",
+                  (unsigned long long) bad [i].min, (unsigned long long) bad [i].max);
+        cr_assert_not_null (strstr (zo_conf_errstr (conf), bad [i].path), "%s", zo_conf_errstr (conf));
+        cr_assert_not_null (strstr (zo_conf_errstr (conf), range), "%s", zo_conf_errstr (conf));
+        zo_conf_destroy (&conf);
+    }
+
+    //  Suffixes inside the range are fine.
+    conf = zo_conf_new ();
+    zo_conf_set (conf, "broker/heartbeat", "2s");
+    zo_conf_set (conf, "broker/max_frame", "64K");
+    cr_assert_eq (zo_conf_ms_range (conf, "broker/heartbeat", 0, 10, 3600000), 2000);
+    cr_assert_eq (zo_conf_size_range (conf, "broker/max_frame", 0, 65536, 1 << 30), 65536);
+    cr_assert_not (zo_conf_bad (conf));
+    zo_conf_destroy (&conf);
+}
+
+Test (conf, a_bad_flag_marks_the_configuration_bad)
+{
+    zo_conf_t *conf = zo_conf_new ();
+    char *argv [] = { "prog", "--broker-queue-max", NULL };
+    cr_assert_eq (zo_conf_load (conf, 2, argv, (char *[]) { NULL }), -1);
+    cr_assert (zo_conf_bad (conf));
+    zo_conf_destroy (&conf);
+}
