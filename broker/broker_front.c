@@ -50,6 +50,18 @@ s_on_submit (zo_broker_t *self, const void *ident, size_t ident_len, zo_msg_t *m
         s_nack (self, ident, ident_len, msg->seq, ZO_ERR_QUEUE_FULL, reason, msg->n_events);
         return;
     }
+    //  An event that could not travel alone in a DISPATCH would never
+    //  reach a worker: refuse the batch now rather than dead-letter later.
+    size_t largest = self->max_frame - ZO_DISPATCH_OVERHEAD - ZO_DISPATCH_ITEM_OVERHEAD;
+    for (uint32_t i = 0; i < msg->n_events; i++)
+        if (msg->events [i].raw.len > largest) {
+            char reason [160];
+            snprintf (reason, sizeof (reason), "event %u is %u bytes; at most %zu fit a DISPATCH "
+                      "(broker/max_frame %zu)", i, msg->events [i].raw.len, largest, self->max_frame);
+            zo__broker_error (self, self->front, ident, ident_len, msg->seq, ZO_ERR_TOO_LARGE,
+                              reason);
+            return;
+        }
     zo_dedupe_expire (self->dedupe, zo_loop_now_ms (self->loop));
     size_t fresh = 0;
     for (uint32_t i = 0; i < msg->n_events; i++)

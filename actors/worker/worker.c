@@ -10,10 +10,12 @@
 #include "routes.h"
 #include "zo_proto.h"
 
-/*  A DONE is flushed early when its bytes reach this (below max_frame).  */
-#define S_ARENA_MAX  (768 * 1024)
-/*  A single result larger than this fails instead.  */
-#define S_RESULT_MAX (512 * 1024)
+/*  A DONE is flushed before it would pass broker/max_frame: its bytes
+    are counted as the results' own plus at most this much msgpack per
+    result or emitted event (map headers, keys, numbers), plus the DONE's
+    own fields. A single result larger than half the frame fails instead.  */
+#define S_ITEM_OVERHEAD 64
+#define S_DONE_OVERHEAD 256
 
 /*  A received frame, kept alive while items that point into it run.  */
 typedef struct s_frame {
@@ -40,6 +42,7 @@ struct _zo_worker_t {
     zo_loop_t *loop;
     const char *endpoint;
     uint32_t capacity;
+    size_t max_frame;           /* broker/max_frame */
     uint64_t heartbeat_ms;
     uint64_t grace_ms;
     void *socket;
@@ -67,6 +70,8 @@ struct _zo_worker_t {
     s_frame_t *frames_free;
     /* metrics */
     uint64_t *protocol_errors, *over_credit, *reconnects, *send_errors, *dropped, *dones;
+    uint64_t *emit_refused;     /* NACKs: follow-ups the broker's queue could not take */
+    uint64_t emit_refused_log_ms;
     double *inflight_gauge, *credit_gauge;
 };
 
@@ -220,14 +225,17 @@ s_on_result (void *arg, const zo_result_t *res, const zo_event_t *emits, uint32_
     size_t bytes = res->id.len + res->result.len + res->error.len;
     for (uint32_t i = 0; i < n_emits; i++)
         bytes += emits [i].id.len + emits [i].type.len + emits [i].payload.len;
-    bool too_large = bytes > S_RESULT_MAX;
+    size_t result_max = self->max_frame / 2;
+    bool too_large = bytes > result_max;
     if (too_large) {
-        zo_log_warning ("worker: result of %.*s is %zu bytes, over %d: reported as failed",
-                        (int) res->id.len, res->id.ptr, bytes, S_RESULT_MAX);
+        zo_log_warning ("worker: result of %.*s is %zu bytes, over %zu: reported as failed",
+                        (int) res->id.len, res->id.ptr, bytes, result_max);
         n_emits = 0;
+        bytes = res->id.len + 32;
     }
+    size_t items = (size_t) self->n_pend + self->n_pemit + 1 + n_emits;
     if (self->n_pend == ZO_MAX_BATCH || self->n_pemit + n_emits > ZO_MAX_BATCH
-    ||  self->arena_len + bytes > S_ARENA_MAX)
+    ||  self->arena_len + bytes + items * S_ITEM_OVERHEAD + S_DONE_OVERHEAD > self->max_frame)
         s_flush (self);
     s_pend_t *p = &self->pend [self->n_pend];
     memset (p, 0, sizeof (*p));
@@ -322,6 +330,20 @@ s_on_message (zo_worker_t *self, s_frame_t *frame)
         case ZO_CMD_PING: {
             zo_msg_t pong = { .cmd = ZO_CMD_PONG, .seq = msg.seq };
             s_send (self, &pong);
+            break;
+        }
+        case ZO_CMD_NACK: {
+            /*  The broker's queue could not take the follow-up events of
+                some results of a DONE (PROTOCOL.md): those events failed
+                there and come back after the backoff. Logged once per
+                heartbeat at most, counted always.  */
+            (*self->emit_refused)++;
+            uint64_t now = zo_loop_now_ms (self->loop);
+            if (now - self->emit_refused_log_ms >= self->heartbeat_ms || !self->emit_refused_log_ms) {
+                self->emit_refused_log_ms = now;
+                zo_log_warning ("worker: broker says %.*s: %.*s", (int) msg.code.len, msg.code.ptr,
+                                (int) msg.reason.len, msg.reason.ptr);
+            }
             break;
         }
         case ZO_CMD_ERROR:
@@ -467,12 +489,22 @@ zo_worker_new (zo_actor_t *actor)
     self->actor = actor;
     self->loop = actor->loop;
     self->endpoint = zo_conf_str (conf, "worker/broker", "tcp://127.0.0.1:7011");
-    int64_t capacity = zo_conf_int (conf, "worker/capacity", 1000);
-    if (capacity < 1 || capacity > 1000000) {
-        zo_log_error ("worker: worker/capacity %" PRId64 " is out of 1..1000000", capacity);
+    //  Every number is range-checked: out of range, the worker does not
+    //  start (exit 2) and the log names the key and its range.
+    int64_t capacity = zo_conf_int_range (conf, "worker/capacity", 1000, 1, 1000000);
+    self->capacity = (uint32_t) capacity;
+    //  The frame limit both sides of the back socket share: a DISPATCH is
+    //  decoded, and a DONE packed, up to the broker's own limit.
+    self->max_frame = (size_t) zo_conf_size_range (conf, "broker/max_frame", ZO_MAX_FRAME,
+                                                   ZO_MAX_FRAME_MIN, ZO_MAX_FRAME_MAX);
+    self->heartbeat_ms = zo_conf_ms_range (conf, "worker/heartbeat", 1000, 10, 3600000);
+    self->grace_ms = zo_conf_ms_range (conf, "worker/grace", 10000, 0, 86400000);
+    uint64_t timeout = zo_conf_ms_range (conf, "worker/timeout", 30000, 1, 7 * 86400000ull);
+    int64_t attempts = zo_conf_int_range (conf, "worker/attempts", 3, 1, 1000000);
+    if (zo_conf_bad (conf)) {
+        zo_log_error ("worker: bad configuration: %s", zo_conf_errstr (conf));
         goto fail;
     }
-    self->capacity = (uint32_t) capacity;
     zo_stats_t *stats = actor->stats;
     self->protocol_errors = zo_stats_counter (stats, "protocol_errors_total");
     self->over_credit = zo_stats_counter (stats, "over_credit_total");
@@ -480,18 +512,13 @@ zo_worker_new (zo_actor_t *actor)
     self->send_errors = zo_stats_counter (stats, "send_errors_total");
     self->dropped = zo_stats_counter (stats, "dropped_total");
     self->dones = zo_stats_counter (stats, "done_messages_total");
+    self->emit_refused = zo_stats_counter (stats, "emit_refused_total");
     *zo_stats_gauge (stats, "capacity") = (double) capacity;
     self->credit_gauge = zo_stats_gauge (stats, "credit");
-    self->heartbeat_ms = zo_conf_ms (conf, "worker/heartbeat", 1000);
-    if (self->heartbeat_ms == 0)
-        self->heartbeat_ms = 1000;
-    self->grace_ms = zo_conf_ms (conf, "worker/grace", 10000);
-    uint64_t timeout = zo_conf_ms (conf, "worker/timeout", 30000);
-    int64_t attempts = zo_conf_int (conf, "worker/attempts", 3);
     self->hctx = zo_hctx_new (self->loop, stats, conf, zo_conf_str (conf, "worker/plugin_dir", ""));
     if (!self->hctx)
         goto fail;
-    self->routes = zo_routes_new (timeout, attempts > 0 ? (uint32_t) attempts : 3, self->hctx);
+    self->routes = zo_routes_new (timeout, (uint32_t) attempts, self->hctx);
     if (!self->routes)
         goto fail;
     if (zo_routes_load (self->routes, zconfig_locate (zo_conf_tree (conf), "worker/routes"))) {
@@ -505,6 +532,7 @@ zo_worker_new (zo_actor_t *actor)
     self->decoder = zo_proto_new ();
     if (!self->inflight || !self->decoder)
         goto fail;
+    zo_proto_set_max_frame (self->decoder, self->max_frame);
     zo_inflight_set_release (self->inflight, s_frame_release, self);
     msgpack_sbuffer_init (&self->out);
 

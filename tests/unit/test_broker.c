@@ -555,3 +555,72 @@ Test (broker, held_ack_precedes_result_and_is_never_lost)
     zmq_close (producer);
     cr_assert_eq (s_stop (SIGTERM), 0);
 }
+
+//  A DONE for id whose result carries one follow-up event, follow_id.
+static void
+s_done_emit (void *worker, const char *id, const char *follow_id, uint32_t credit)
+{
+    msgpack_sbuffer sbuf;
+    zo_event_t follow = s_event (&sbuf, follow_id);
+    zo_result_t result = { .id = zo_span_str (id), .ok = true, .took_ns = 5,
+                           .emit = &follow, .emit_count = 1 };
+    zo_msg_t msg = { .cmd = ZO_CMD_DONE, .results_ = &result, .n_results = 1, .credit = credit,
+                     .events = &follow, .n_events = 1 };
+    s_send (worker, &msg);
+    msgpack_sbuffer_destroy (&sbuf);
+}
+
+//  Follow-up events are held to queue_max: when they do not fit, none is
+//  taken, the worker gets NACK queue_full, and the parent fails (not
+//  final) with queue_full, is redelivered
+//  after the backoff, and once there is room its follow-up is queued and
+//  its RESULT is ok on attempt 2. (Follow-ups used to be queued whatever
+//  queue_max said.)
+Test (broker, follow_ups_are_held_to_queue_max)
+{
+    s_start ("--broker-queue-max", "2", "--broker-retry-backoff", "20ms", NULL);
+    void *producer = s_dealer (s_front), *worker = s_dealer (s_back);
+    zo_msg_t msg;
+    const char *parent [] = { "p1" };
+    s_submit (producer, 1, parent, 1, true);
+    s_expect (producer, &msg, ZO_CMD_ACK);
+    s_ready (worker, 1);
+    s_expect (worker, &msg, ZO_CMD_DISPATCH);
+    cr_assert (s_eq (msg.items [0].event.id, "p1"));
+    const char *fill [] = { "q1", "q2" };
+    s_submit (producer, 2, fill, 2, false);
+    s_expect (producer, &msg, ZO_CMD_ACK);
+    cr_assert_eq (msg.accepted, 2);                     //  the queue is full now
+
+    s_done_emit (worker, "p1", "p1.1", 0);
+    //  The worker hears of it: NACK queue_full naming p1, with the backoff.
+    s_expect (worker, &msg, ZO_CMD_NACK);
+    cr_assert (s_eq (msg.code, "queue_full"));
+    cr_assert (msg.reason.len && memmem (msg.reason.ptr, msg.reason.len, "p1", 2));
+    cr_assert_eq (msg.retry_ms, 20);
+    cr_assert_not (s_recv (producer, &msg, 300), "p1 ended although its follow-up did not fit");
+
+    //  Room for everything: q1, q2, then p1 again (attempt 2).
+    zo_msg_t credit = { .cmd = ZO_CMD_CREDIT, .credit = 3 };
+    s_send (worker, &credit);
+    int seen = 0, p1_attempt = 0;
+    while (seen < 3) {
+        s_expect (worker, &msg, ZO_CMD_DISPATCH);
+        for (uint32_t i = 0; i < msg.n_items; i++, seen++)
+            if (s_eq (msg.items [i].event.id, "p1"))
+                p1_attempt = (int) msg.items [i].attempt;
+    }
+    cr_assert_eq (p1_attempt, 2);
+    s_done (worker, "q1", true, NULL, false, 0);
+    s_done (worker, "q2", true, NULL, false, 0);
+    s_done_emit (worker, "p1", "p1.1", 1);
+    s_expect (producer, &msg, ZO_CMD_RESULT);
+    cr_assert (s_eq (msg.results_ [0].id, "p1"));
+    cr_assert (msg.results_ [0].ok);
+    cr_assert_eq (msg.results_ [0].attempts, 2);
+    s_expect (worker, &msg, ZO_CMD_DISPATCH);
+    cr_assert (s_eq (msg.items [0].event.id, "p1.1"), "the follow-up was queued");
+    zmq_close (producer);
+    zmq_close (worker);
+    cr_assert_eq (s_stop (SIGTERM), 0);
+}
