@@ -434,7 +434,7 @@ zo_broker_new (zo_actor_t *actor)
     //  are then noticed within that much.
     uint64_t tick_ms = zo_conf_ms_range (conf, "broker/tick", 0, 0, 60000);
     if (tick_ms == 0)
-        tick_ms = self->heartbeat_ms / 4;
+        tick_ms = zo_heartbeat_tick_ms (self->heartbeat_ms);
     if (zo_conf_bad (conf)) {
         zsys_error ("broker: bad configuration: %s", zo_conf_errstr (conf));
         free (self->data_dir);

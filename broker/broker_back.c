@@ -49,9 +49,10 @@ s_on_ready (zo_broker_t *self, const void *ident, size_t ident_len, zo_msg_t *ms
     worker->name [len] = 0;
     //  READY replaces any earlier credit (PROTOCOL.md).
     worker->credit = msg->credit;
-    worker->last_seen_ms = zo_loop_now_ms (self->loop);
-    if (!worker->last_sent_ms)
-        worker->last_sent_ms = worker->last_seen_ms;
+    if (fresh)
+        zo_heartbeat_start (&worker->hb, zo_loop_now_ms (self->loop));
+    else
+        zo_heartbeat_heard (&worker->hb, zo_loop_now_ms (self->loop));
     if (fresh)
         zsys_info ("broker: worker %s ready, capacity %u, credit %u",
                    worker->name, msg->capacity, msg->credit);
@@ -172,7 +173,7 @@ zo__back_handle (zo_broker_t *self, const void *ident, size_t ident_len, zo_msg_
                               "send READY first");
         return;
     }
-    worker->last_seen_ms = zo_loop_now_ms (self->loop);
+    zo_heartbeat_heard (&worker->hb, zo_loop_now_ms (self->loop));
     switch (msg->cmd) {
         case ZO_CMD_DONE:
             s_on_done (self, worker, msg);
@@ -255,7 +256,7 @@ s_dispatch_to (zo_broker_t *self, zo_worker_t *worker, size_t n, bool *gone)
         return 0;
     }
     worker->credit -= count;
-    worker->last_sent_ms = now_ms;
+    zo_heartbeat_sent (&worker->hb, now_ms);
     *self->c [C_DISPATCHED] += count;
     return count;
 }
@@ -306,17 +307,17 @@ zo__back_dispatch (zo_broker_t *self)
 void
 zo__back_tick (zo_broker_t *self, uint64_t now_ms)
 {
-    uint64_t dead_after = 3 * self->heartbeat_ms;
     for (size_t i = 0; i < zo_workers_size (self->workers); ) {
         zo_worker_t *worker = zo_workers_at (self->workers, i);
-        if (now_ms - worker->last_seen_ms >= dead_after) {
+        zo_heartbeat_due_t due = zo_heartbeat_due (&worker->hb, now_ms, self->heartbeat_ms);
+        if (due == ZO_HEARTBEAT_DEAD) {
             zo__back_lose (self, worker, true, "worker lost");
             continue;                //  slot i now holds another worker
         }
-        if (now_ms - worker->last_sent_ms >= self->heartbeat_ms) {
+        if (due == ZO_HEARTBEAT_SEND) {
             zo_msg_t msg = { .cmd = ZO_CMD_HEARTBEAT };
             if (zo__broker_send (self, self->back, worker->ident, worker->ident_len, &msg) == 0)
-                worker->last_sent_ms = now_ms;
+                zo_heartbeat_sent (&worker->hb, now_ms);
             else
             if (zmq_errno () == EHOSTUNREACH) {
                 zo__back_lose (self, worker, true, "worker lost");

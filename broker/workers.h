@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "evtab.h"
+#include "zo_heartbeat.h"
 
 #define ZO_WORKER_IDENT_MAX 255
 
@@ -22,8 +23,7 @@ typedef struct {
     uint8_t ident_len;
     char name [129];
     uint64_t credit;         /* events it may still be sent */
-    uint64_t last_seen_ms;   /* last message from it */
-    uint64_t last_sent_ms;   /* last message to it */
+    zo_heartbeat_t hb;       /* last message to it, and from it */
     zo_rlist_t held;         /* events it holds (ZO_REC_INFLIGHT) */
 } zo_worker_t;
 

@@ -16,6 +16,7 @@
 #include "zo_client.h"
 #include "zo_inject.h"
 #include "zo_loop.h"
+#include "zo_sup.h"
 #include "zorch.h"
 
 #ifndef ZORCH_SOURCE_DEMO_DIR
@@ -31,7 +32,8 @@ static const char s_usage [] =
     "\n"
     "Starts a local cluster: zorch-broker, zorch-monitor (its dashboard on\n"
     "monitor/http) and N zorch-worker processes, restarts any that crashes after\n"
-    "up/restart_delay,\n"
+    "up/restart_delay (doubling while it keeps dying young; more than\n"
+    "up/restart_max restarts in up/restart_window stop its restarts),\n"
     "and on Ctrl-C or SIGTERM stops them all (SIGTERM, then SIGKILL after\n"
     "up/stop_timeout) and exits 0.\n"
     "\n"
@@ -51,10 +53,6 @@ typedef struct {
     char name [32];           /* "broker", "worker-1" */
     char *path;               /* binary */
     char **argv;              /* NULL-terminated, argv[0] = path */
-    pid_t pid;                /* 0 when not running */
-    uint64_t started_ms;
-    uint64_t delay_ms;        /* last restart delay (doubles on crash loops) */
-    int restart_timer;
 } s_actor_t;
 
 typedef struct {
@@ -63,12 +61,8 @@ typedef struct {
     void *ctx;
     s_actor_t *actors;
     int n_actors;
-    uint64_t restart_delay_ms;
-    uint64_t stop_timeout_ms;
+    zo_sup_t *sup;             /* starts, restarts and stops the actors */
     bool stopping;
-    uint64_t stop_started_ms;
-    int stop_ticker;
-    bool killed;
     int exit_code;
     /* demo */
     bool demo, once;
@@ -131,107 +125,13 @@ s_is_conf_flag (zo_conf_t *conf, const char *arg, bool *takes_value)
 /*  ---------------------------------------------------------------------
     Processes  */
 
-static int
-s_spawn (s_up_t *self, s_actor_t *actor)
-{
-    pid_t pid = zorch_spawn (actor->argv, NULL);
-    if (pid < 0) {
-        zsys_error ("up: cannot start %s: %s", actor->name, strerror (errno));
-        return -1;
-    }
-    actor->pid = pid;
-    actor->started_ms = zo_loop_now_ms (self->loop);
-    zsys_info ("up: started %s (pid %d)", actor->name, (int) pid);
-    return 0;
-}
-
-static int
-s_on_restart (zo_loop_t *loop, int id, void *arg)
+/*  The supervisor's news: once stopping, the last exit ends the loop.  */
+static void
+s_on_sup (zo_sup_t *sup, int id, zo_sup_event_t event, int status, void *arg)
 {
     s_up_t *self = arg;
-    for (int i = 0; i < self->n_actors; i++)
-        if (self->actors [i].restart_timer == id) {
-            self->actors [i].restart_timer = 0;
-            if (!self->stopping)
-                s_spawn (self, &self->actors [i]);
-        }
-    return 0;
-}
-
-static int
-s_running (s_up_t *self)
-{
-    int n = 0;
-    for (int i = 0; i < self->n_actors; i++)
-        n += self->actors [i].pid > 0;
-    return n;
-}
-
-static int
-s_on_child (zo_loop_t *loop, int signum, void *arg)
-{
-    s_up_t *self = arg;
-    int status;
-    pid_t pid;
-    while ((pid = waitpid (-1, &status, WNOHANG)) > 0) {
-        s_actor_t *actor = NULL;
-        for (int i = 0; i < self->n_actors; i++)
-            if (self->actors [i].pid == pid)
-                actor = &self->actors [i];
-        if (!actor)
-            continue;
-        actor->pid = 0;
-        char how [64];
-        bool crashed = true;
-        if (WIFSIGNALED (status))
-            snprintf (how, sizeof how, "was killed by signal %d (%s)", WTERMSIG (status),
-                      strsignal (WTERMSIG (status)));
-        else {
-            snprintf (how, sizeof how, "exited with status %d", WEXITSTATUS (status));
-            crashed = WEXITSTATUS (status) != 0;
-        }
-        if (self->stopping) {
-            zsys_info ("up: %s (pid %d) %s", actor->name, (int) pid, how);
-            continue;
-        }
-        if (!crashed) {
-            zsys_warning ("up: %s (pid %d) %s; not restarting it", actor->name, (int) pid, how);
-            continue;
-        }
-        //  Crash loops back off: a quick death doubles the delay (to 30 s).
-        uint64_t now = zo_loop_now_ms (loop);
-        if (now - actor->started_ms < 2000 && actor->delay_ms) {
-            actor->delay_ms *= 2;
-            if (actor->delay_ms > 30000)
-                actor->delay_ms = 30000;
-        }
-        else
-            actor->delay_ms = self->restart_delay_ms ? self->restart_delay_ms : 1;
-        zsys_warning ("up: %s (pid %d) %s; restarting it in %" PRIu64 " ms", actor->name,
-                      (int) pid, how, actor->delay_ms);
-        actor->restart_timer = zo_loop_timer (loop, actor->delay_ms, s_on_restart, self);
-    }
-    if (self->stopping && s_running (self) == 0)
-        return -1;
-    return 0;
-}
-
-static int
-s_on_stop_tick (zo_loop_t *loop, int id, void *arg)
-{
-    s_up_t *self = arg;
-    if (s_running (self) == 0)
-        return -1;
-    if (!self->killed && zo_loop_now_ms (loop) - self->stop_started_ms >= self->stop_timeout_ms) {
-        for (int i = 0; i < self->n_actors; i++)
-            if (self->actors [i].pid > 0) {
-                zsys_warning ("up: %s (pid %d) did not stop in time; killing it",
-                              self->actors [i].name, (int) self->actors [i].pid);
-                kill (self->actors [i].pid, SIGKILL);
-            }
-        self->killed = true;
-    }
-    return 0;
+    if (event == ZO_SUP_EXITED && self->stopping && zo_sup_running (sup) == 0)
+        zo_loop_stop (self->loop);
 }
 
 /*  Stops everything: SIGTERM to every actor (workers finish and say BYE
@@ -242,24 +142,17 @@ s_stop (s_up_t *self)
     if (self->stopping)
         return;
     self->stopping = true;
-    self->stop_started_ms = zo_loop_now_ms (self->loop);
     if (self->inject && !zo_inject_finished (self->inject))
         zo_inject_stop (self->inject);
     if (self->ping_timer) {
         zo_loop_cancel (self->loop, self->ping_timer);
         self->ping_timer = 0;
     }
-    zsys_info ("up: stopping %d actor%s", s_running (self), s_running (self) == 1 ? "" : "s");
-    for (int i = 0; i < self->n_actors; i++) {
-        s_actor_t *actor = &self->actors [i];
-        if (actor->restart_timer) {
-            zo_loop_cancel (self->loop, actor->restart_timer);
-            actor->restart_timer = 0;
-        }
-        if (actor->pid > 0)
-            kill (actor->pid, SIGTERM);
-    }
-    self->stop_ticker = zo_loop_ticker (self->loop, 100, s_on_stop_tick, self);
+    size_t running = zo_sup_running (self->sup);
+    zsys_info ("up: stopping %zu actor%s", running, running == 1 ? "" : "s");
+    zo_sup_stop_all (self->sup);
+    if (running == 0)
+        zo_loop_stop (self->loop);
 }
 
 static int
@@ -268,11 +161,11 @@ s_on_signal (zo_loop_t *loop, int signum, void *arg)
     s_up_t *self = arg;
     if (self->stopping) {
         //  A second Ctrl-C: do not wait any longer.
-        self->stop_started_ms = 0;
+        zo_sup_kill_all (self->sup);
         return 0;
     }
     s_stop (self);
-    return s_running (self) == 0 ? -1 : 0;
+    return zo_sup_running (self->sup) == 0 ? -1 : 0;
 }
 
 /*  ---------------------------------------------------------------------
@@ -435,7 +328,6 @@ s_add_actor (s_up_t *self, const char *name, const char *binary, const char *sub
         actor->argv [k++] = (char *) extra_flag;
         actor->argv [k++] = (char *) extra_value;
     }
-    actor->delay_ms = 0;      /* first restart: after up/restart_delay */
     self->n_actors++;
     return 0;
 }
@@ -515,8 +407,12 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
     }
 
     s_up_t self = { .conf = conf, .demo = demo, .once = once };
-    self.restart_delay_ms = zo_conf_ms (conf, "up/restart_delay", 500);
-    self.stop_timeout_ms = zo_conf_ms (conf, "up/stop_timeout", 15000);
+    zo_sup_policy_t policy = {
+        .restart_delay_ms = zo_conf_ms (conf, "up/restart_delay", 500),
+        .storm_max = (uint32_t) zo_conf_int (conf, "up/restart_max", 5),
+        .storm_window_ms = zo_conf_ms (conf, "up/restart_window", 60000),
+        .stop_grace_ms = zo_conf_ms (conf, "up/stop_timeout", 15000),
+    };
     self.actors = calloc ((size_t) workers + 2, sizeof (s_actor_t));
     int status = 1;
     if (s_add_actor (&self, "broker", "zorch-broker", "broker", pass, n_pass, NULL, NULL))
@@ -540,7 +436,9 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
     self.ctx = zmq_ctx_new ();
     if (!self.loop || !self.ctx)
         goto done;
-    zo_loop_on_signal (self.loop, SIGCHLD, s_on_child, &self);
+    self.sup = zo_sup_new (self.loop, &policy, s_on_sup, &self);
+    if (!self.sup)
+        goto done;
     zo_loop_on_signal (self.loop, SIGINT, s_on_signal, &self);
     zo_loop_on_signal (self.loop, SIGTERM, s_on_signal, &self);
     zo_loop_on_signal (self.loop, SIGHUP, s_on_signal, &self);
@@ -551,7 +449,7 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
         zsys_info ("up: dashboard at http://%s/dashboard",
                    zo_conf_str (conf, "monitor/http", "127.0.0.1:7080"));
     for (int i = 0; i < self.n_actors; i++)
-        if (s_spawn (&self, &self.actors [i]))
+        if (zo_sup_start (self.sup, self.actors [i].name, self.actors [i].argv, NULL) < 0)
             goto stop;
     if (demo) {
         self.front = zorch_client_endpoint (conf, zo_conf_str (conf, "broker/front", NULL));
@@ -564,12 +462,13 @@ stop:
     if (!self.stopping)
         s_stop (&self);
     //  The loop stopped early (poll failure): reap what is left here.
-    if (s_running (&self) > 0)
+    if (zo_sup_running (self.sup) > 0)
         zo_loop_run (self.loop);
     status = self.exit_code;
 done:
     zo_inject_destroy (&self.inject);
     zo_client_destroy (&self.ping);
+    zo_sup_destroy (&self.sup);
     zo_loop_destroy (&self.loop);
     if (self.ctx)
         zmq_ctx_term (self.ctx);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "zo_proc.h"
 #include "zo_proto.h"
 
 static const char s_usage [] =
@@ -165,29 +166,10 @@ zorch_find_binary (const char *name, const char *subdir)
 pid_t
 zorch_spawn (char **argv, const char *log_path)
 {
-    pid_t pid = fork ();
-    if (pid != 0)
-        return pid;
-    //  The child: its own process group (a Ctrl-C at the terminal reaches
-    //  only the zorch command, which then stops its children in order) and
-    //  the default signal dispositions and mask the parent changed.
-    setpgid (0, 0);
-    sigset_t none;
-    sigemptyset (&none);
-    sigprocmask (SIG_SETMASK, &none, NULL);
-    signal (SIGPIPE, SIG_DFL);
-    if (log_path) {
-        //  Actors log through zsys, to stdout: both go to the log.
-        int fd = open (log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            dup2 (fd, STDOUT_FILENO);
-            dup2 (fd, STDERR_FILENO);
-            close (fd);
-        }
-    }
-    execv (argv [0], argv);
-    fprintf (stderr, "zorch: cannot run %s: %s\n", argv [0], strerror (errno));
-    _exit (127);
+    //  Its own process group: a Ctrl-C at the terminal reaches only the
+    //  zorch command, which then stops its children in order.
+    zo_proc_opts_t opts = { .argv = argv, .own_group = true, .log_path = log_path };
+    return zo_proc_spawn (&opts, NULL);
 }
 
 int

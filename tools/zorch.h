@@ -52,7 +52,7 @@ char *zorch_find_binary (const char *name, const char *subdir);
 
 /*  Starts argv[0] with argv in a child of its own process group, with
     default signals, stdout and stderr to log_path (NULL: inherited).
-    Returns the child's pid, or -1 with errno if fork failed.  */
+    Returns the child's pid, or -1 with errno (zo_proc_spawn).  */
 pid_t zorch_spawn (char **argv, const char *log_path);
 
 /*  The directory the running zorch executable lives in (no trailing

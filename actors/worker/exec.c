@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +13,9 @@
 #include <unistd.h>
 
 #include "zo_json.h"
+#include "zo_proc.h"
 #include "zo_conf.h"
 
-extern char **environ;
 
 typedef struct {
     char *command;
@@ -261,7 +260,6 @@ s_start (zo_slot_t *slot)
     s_state_t *state = s_state (slot->owner);
     zo_exec_run_t *run = state ? calloc (1, sizeof (*run)) : NULL;
     const char *error = "exec: out of memory";
-    int in [2] = { -1, -1 }, out [2] = { -1, -1 }, err [2] = { -1, -1 };
     if (!run)
         goto fail;
     run->inflight = slot->owner;
@@ -271,48 +269,20 @@ s_start (zo_slot_t *slot)
     if (!run->input)
         goto fail;
     run->in_len = strlen (run->input);
-    error = "exec: cannot make pipes";
-    if (pipe2 (in, O_CLOEXEC) || pipe2 (out, O_CLOEXEC) || pipe2 (err, O_CLOEXEC))
-        goto fail;
-
-    /*  The worker blocks the signals its loop reads: the child gets an
-        empty mask and default dispositions back, and a process group of
-        its own so a timeout kills all of it.  */
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_adddup2 (&actions, in [0], 0);
-    posix_spawn_file_actions_adddup2 (&actions, out [1], 1);
-    posix_spawn_file_actions_adddup2 (&actions, err [1], 2);
-    posix_spawnattr_init (&attr);
-    sigset_t empty, dflt;
-    sigemptyset (&empty);
-    sigemptyset (&dflt);
-    int dflt_signals [] = { SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR1, SIGQUIT };
-    for (size_t i = 0; i < sizeof (dflt_signals) / sizeof (int); i++)
-        sigaddset (&dflt, dflt_signals [i]);
-    posix_spawnattr_setsigmask (&attr, &empty);
-    posix_spawnattr_setsigdefault (&attr, &dflt);
-    posix_spawnattr_setpgroup (&attr, 0);
-    posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
-                                     | POSIX_SPAWN_SETPGROUP);
+    /*  The worker blocks the signals its loop reads: zo_proc gives the
+        child an empty mask and default dispositions back, and a process
+        group of its own so a timeout kills all of it.  */
     char *argv [] = { "/bin/sh", "-c", route->command, NULL };
-    int rc = posix_spawn (&run->pid, "/bin/sh", &actions, &attr, argv, environ);
-    posix_spawn_file_actions_destroy (&actions);
-    posix_spawnattr_destroy (&attr);
-    if (rc) {
+    zo_proc_opts_t opts = { .argv = argv, .own_group = true, .pipes = true };
+    int fds [3];
+    run->pid = zo_proc_spawn (&opts, fds);
+    if (run->pid < 0) {
         error = "exec: cannot start /bin/sh";
         goto fail;
     }
-    close (in [0]);
-    close (out [1]);
-    close (err [1]);
-    run->in_fd = in [1];
-    run->out_fd = out [0];
-    run->err_fd = err [0];
-    fcntl (run->in_fd, F_SETFL, O_NONBLOCK);
-    fcntl (run->out_fd, F_SETFL, O_NONBLOCK);
-    fcntl (run->err_fd, F_SETFL, O_NONBLOCK);
+    run->in_fd = fds [0];
+    run->out_fd = fds [1];
+    run->err_fd = fds [2];
 
     run->slot = slot;
     ((s_event_t *) zo_slot_state (slot))->run = run;
@@ -336,11 +306,6 @@ s_start (zo_slot_t *slot)
     }
     return;
 fail:
-    for (int i = 0; i < 2; i++) {
-        if (in [i] >= 0) close (in [i]);
-        if (out [i] >= 0) close (out [i]);
-        if (err [i] >= 0) close (err [i]);
-    }
     if (run)
         free (run->input);
     free (run);

@@ -8,6 +8,7 @@
 
 #include "inflight.h"
 #include "routes.h"
+#include "zo_heartbeat.h"
 #include "zo_proto.h"
 
 /*  A DONE is flushed before it would pass broker/max_frame: its bytes
@@ -53,7 +54,8 @@ struct _zo_worker_t {
     zo_inflight_t *inflight;
     /* flow control */
     uint32_t granted;           /* credit the broker has and has not used */
-    uint64_t last_send_ms, last_recv_ms, ready_ms;
+    zo_heartbeat_t hb;          /* with the broker */
+    uint64_t ready_ms;
     int hb_ticker;
     bool stopping, stopped;
     int grace_timer;
@@ -90,7 +92,7 @@ s_send (zo_worker_t *self, const zo_msg_t *msg)
                         zmq_strerror (zmq_errno ()));
         return -1;
     }
-    self->last_send_ms = zo_loop_now_ms (self->loop);
+    zo_heartbeat_sent (&self->hb, zo_loop_now_ms (self->loop));
     return 0;
 }
 
@@ -130,7 +132,7 @@ s_connect (zo_worker_t *self)
         self->socket = NULL;
         return -1;
     }
-    self->last_recv_ms = zo_loop_now_ms (self->loop);
+    zo_heartbeat_heard (&self->hb, zo_loop_now_ms (self->loop));
     s_send_ready (self);
     return 0;
 }
@@ -387,7 +389,7 @@ s_on_socket (zo_loop_t *loop, void *socket, void *arg)
             s_frame_release (self, frame);
             break;
         }
-        self->last_recv_ms = zo_loop_now_ms (loop);
+        zo_heartbeat_heard (&self->hb, zo_loop_now_ms (loop));
         if (zmq_msg_more (&frame->msg)) {
             /*  One frame per message: drop the rest of this one.  */
             (*self->protocol_errors)++;
@@ -463,16 +465,17 @@ s_on_heartbeat (zo_loop_t *loop, int id, void *arg)
 {
     zo_worker_t *self = arg;
     uint64_t now = zo_loop_now_ms (loop);
-    if (now - self->last_recv_ms >= 3 * self->heartbeat_ms) {
+    zo_heartbeat_due_t due = zo_heartbeat_due (&self->hb, now, self->heartbeat_ms);
+    if (due == ZO_HEARTBEAT_DEAD) {
         (*self->reconnects)++;
         zo_log_warning ("worker: broker silent for %" PRIu64 " ms, reconnecting to %s",
-                        now - self->last_recv_ms, self->endpoint);
+                        now - self->hb.heard_ms, self->endpoint);
         s_disconnect (self, 0);
         if (s_connect (self))
-            self->last_recv_ms = now;       /* try again in 3 intervals */
+            zo_heartbeat_heard (&self->hb, now);    /* try again in 3 intervals */
         return 0;
     }
-    if (self->socket && now - self->last_send_ms >= self->heartbeat_ms) {
+    if (self->socket && due == ZO_HEARTBEAT_SEND) {
         zo_msg_t hb = { .cmd = ZO_CMD_HEARTBEAT };
         s_send (self, &hb);
     }
@@ -537,8 +540,8 @@ zo_worker_new (zo_actor_t *actor)
     msgpack_sbuffer_init (&self->out);
 
 
-    uint64_t tick = self->heartbeat_ms / 4 ? self->heartbeat_ms / 4 : 1;
-    self->hb_ticker = zo_loop_ticker (self->loop, tick, s_on_heartbeat, self);
+    self->hb_ticker = zo_loop_ticker (self->loop, zo_heartbeat_tick_ms (self->heartbeat_ms),
+                                      s_on_heartbeat, self);
     if (self->hb_ticker < 0
     ||  zo_loop_on_signal (self->loop, SIGTERM, s_on_signal, self)
     ||  zo_loop_on_signal (self->loop, SIGINT, s_on_signal, self))
