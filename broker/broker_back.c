@@ -141,7 +141,7 @@ s_on_done (zo_broker_t *self, zo_worker_t *worker, zo_msg_t *msg)
         nack.retry_ms = (uint32_t) (self->retry_backoff_ms > UINT32_MAX ? UINT32_MAX
                                                                         : self->retry_backoff_ms);
         if (zo__broker_send (self, self->back, worker->ident, worker->ident_len, &nack) == 0)
-            worker->last_sent_ms = zo_loop_now_ms (self->loop);
+            zo_heartbeat_sent (&worker->hb, zo_loop_now_ms (self->loop));
     }
 }
 
