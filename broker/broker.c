@@ -6,7 +6,6 @@
 #include "broker_int.h"
 
 #include <assert.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,14 +43,7 @@ int
 zo__broker_send (zo_broker_t *self, void *socket, const void *ident, size_t ident_len,
                  const zo_msg_t *msg)
 {
-    msgpack_sbuffer_clear (&self->sbuf);
-    zo_proto_encode (&self->pk, msg);
-    if (zmq_send (socket, ident, ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-    ||  zmq_send (socket, self->sbuf.data, self->sbuf.size, ZMQ_DONTWAIT) < 0) {
-        (*self->c [C_UNROUTABLE])++;
-        return -1;
-    }
-    return 0;
+    return zo_wire_send_msg (&self->wire, socket, ident, ident_len, &self->sbuf, msg);
 }
 
 void
@@ -63,11 +55,7 @@ zo__broker_error (zo_broker_t *self, void *socket, const void *ident, size_t ide
         (*self->errors [code])++;
     zsys_debug ("broker: ERROR %s to a %s peer: %s", zo_err_name (code),
                 socket == self->front ? "front" : "back", reason ? reason : "");
-    zo_msg_t msg = { .cmd = ZO_CMD_ERROR, .seq = seq };
-    msg.code = zo_span_str (zo_err_name (code));
-    if (reason && *reason)
-        msg.reason = zo_span_str (reason);
-    zo__broker_send (self, socket, ident, ident_len, &msg);
+    zo_wire_error (&self->wire, socket, ident, ident_len, &self->sbuf, seq, code, reason);
 }
 
 //  ---------------------------------------------------------------------
@@ -77,55 +65,32 @@ static int
 s_drain (zo_broker_t *self, void *socket)
 {
     bool front = socket == self->front;
+    zmq_msg_t ident, body;
+    zmq_msg_init (&ident);
+    zmq_msg_init (&body);
     for (int n = 0; n < S_RECV_MAX; n++) {
-        zmq_msg_t ident, body;
-        zmq_msg_init (&ident);
-        if (zmq_msg_recv (&ident, socket, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&ident);
+        zo_msg_t msg;
+        int rc = zo_wire_recv (&self->wire, socket, &ident, &body, &msg);
+        if (rc == 0)
             break;
-        }
-        if (!zmq_msg_more (&ident)) {
-            zmq_msg_close (&ident);
-            continue;
-        }
-        zmq_msg_init (&body);
-        zmq_msg_recv (&body, socket, 0);
-        bool several = zmq_msg_more (&body);
-        if (several) {
-            zmq_msg_t extra;
-            zmq_msg_init (&extra);
-            do
-                zmq_msg_recv (&extra, socket, 0);
-            while (zmq_msg_more (&extra));
-            zmq_msg_close (&extra);
-        }
         const void *id = zmq_msg_data (&ident);
         size_t id_len = zmq_msg_size (&ident);
-        size_t size = zmq_msg_size (&body);
-        if (several)
-            zo__broker_error (self, socket, id, id_len, 0, ZO_ERR_BAD_MSGPACK,
-                              "a message must be one frame");
+        if (rc < 0) {
+            //  Counted by the wire in errors_total and errors_<code>_total,
+            //  like every ERROR the broker decides on.
+            zsys_debug ("broker: ERROR %s to a %s peer: %s", zo_err_name (self->wire.err),
+                        front ? "front" : "back", self->wire.reason);
+            zo_wire_error (&self->wire, socket, id, id_len, &self->sbuf, self->wire.seq,
+                           self->wire.err, self->wire.reason);
+        }
         else
-        if (size > self->max_frame) {
-            char reason [96];
-            snprintf (reason, sizeof (reason), "frame of %zu bytes, limit %zu",
-                      size, self->max_frame);
-            zo__broker_error (self, socket, id, id_len, 0, ZO_ERR_TOO_LARGE, reason);
-        }
-        else {
-            zo_msg_t msg;
-            if (zo_proto_decode (self->dec, zmq_msg_data (&body), size, &msg))
-                zo__broker_error (self, socket, id, id_len, msg.seq,
-                                  zo_proto_err (self->dec), zo_proto_errstr (self->dec));
-            else
-            if (front)
-                zo__front_handle (self, id, id_len, &msg);
-            else
-                zo__back_handle (self, id, id_len, &msg);
-        }
-        zmq_msg_close (&body);
-        zmq_msg_close (&ident);
+        if (front)
+            zo__front_handle (self, id, id_len, &msg);
+        else
+            zo__back_handle (self, id, id_len, &msg);
     }
+    zmq_msg_close (&body);
+    zmq_msg_close (&ident);
     return 0;
 }
 
@@ -225,12 +190,6 @@ s_on_tick (zo_loop_t *loop, int id, void *arg)
     //  Gauges are read once a second (STATS); refreshing them here, not
     //  on every wake-up, keeps the per-worker sum off the hot path.
     s_update_gauges (self);
-
-    if (self->draining && !self->finished && now_ms >= self->drain_until_ms) {
-        zsys_warning ("broker: grace period over with %zu queued, %zu delayed, %zu in flight",
-                      zo_queue_size (&self->queue), self->delayed.count, self->inflight);
-        s_finish (self);
-    }
     return 0;
 }
 
@@ -353,29 +312,39 @@ s_finish (zo_broker_t *self)
     zo_loop_stop (self->loop);
 }
 
-void
-zo_broker_drain (zo_broker_t *self)
+//  The first SIGTERM or SIGINT (zo_drain): refuse new events, finish
+//  what is held; before-sleep stops once idle.
+static int
+s_on_drain (void *arg, int signum)
 {
-    if (self->draining)
-        return;
+    zo_broker_t *self = arg;
     self->draining = true;
-    self->drain_until_ms = zo_loop_now_ms (self->loop) + self->grace_ms;
     zsys_info ("broker: draining (%zu queued, %zu delayed, %zu in flight; grace %llu ms)",
                zo_queue_size (&self->queue), self->delayed.count, self->inflight,
                (unsigned long long) self->grace_ms);
+    return 0;
 }
 
+//  A second signal or the grace's end: what is left is persisted.
 static int
-s_on_signal (zo_loop_t *loop, int signum, void *arg)
+s_on_force (void *arg, zo_drain_why_t why)
 {
     zo_broker_t *self = arg;
-    if (self->draining) {
+    if (self->finished)
+        return 0;
+    if (why == ZO_DRAIN_SIGNAL)
         zsys_warning ("broker: second signal, stopping now");
-        s_finish (self);
-    }
     else
-        zo_broker_drain (self);
+        zsys_warning ("broker: grace period over with %zu queued, %zu delayed, %zu in flight",
+                      zo_queue_size (&self->queue), self->delayed.count, self->inflight);
+    s_finish (self);
     return 0;
+}
+
+void
+zo_broker_drain (zo_broker_t *self)
+{
+    zo_drain_start (self->drain, 0);
 }
 
 //  ---------------------------------------------------------------------
@@ -444,7 +413,6 @@ zo_broker_new (zo_actor_t *actor)
 
     msgpack_sbuffer_init (&self->sbuf);
     msgpack_sbuffer_init (&self->evbuf);
-    msgpack_packer_init (&self->pk, &self->sbuf, msgpack_sbuffer_write);
     zo_queue_init (&self->queue, self->queue_max);
     for (int i = 0; i < C_COUNT; i++)
         self->c [i] = zo_stats_counter (actor->stats, s_counter_names [i]);
@@ -467,6 +435,9 @@ zo_broker_new (zo_actor_t *actor)
     ||  !(self->dead_items = calloc (ZO_MAX_BATCH, sizeof (zo_dead_t))))
         goto err;
     zo_proto_set_max_frame (self->dec, self->max_frame);
+    zo_wire_init (&self->wire, self->dec, self->max_frame);
+    zo_wire_count (&self->wire, actor->stats, s_counter_names [C_UNROUTABLE],
+                   s_counter_names [C_ERRORS], "errors_%s_total");
     if (!(self->dlq = zo_dlq_new (self->data_dir)))
         goto err;
     if (!(self->front = s_socket (self, zo_conf_str (conf, "broker/front", "tcp://127.0.0.1:7010"),
@@ -494,8 +465,7 @@ zo_broker_new (zo_actor_t *actor)
     if (!(self->front_watch = zo_loop_add_socket (self->loop, self->front, s_on_socket, self))
     ||  !(self->back_watch = zo_loop_add_socket (self->loop, self->back, s_on_socket, self))
     ||  (self->ticker = zo_loop_ticker (self->loop, tick_ms, s_on_tick, self)) < 0
-    ||  zo_loop_on_signal (self->loop, SIGTERM, s_on_signal, self)
-    ||  zo_loop_on_signal (self->loop, SIGINT, s_on_signal, self)
+    ||  !(self->drain = zo_drain_new (self->loop, self->grace_ms, s_on_drain, s_on_force, self))
     ||  zo_loop_before_sleep (self->loop, s_before_sleep, self))
         goto err;
     zsys_info ("ready front=%s back=%s", self->front_ep, self->back_ep);
@@ -518,8 +488,7 @@ zo_broker_destroy (zo_broker_t **self_p)
         s_persist (self);
     if (self->loop) {
         zo_loop_before_sleep_remove (self->loop, s_before_sleep, self);
-        zo_loop_off_signal (self->loop, SIGTERM, s_on_signal, self);
-        zo_loop_off_signal (self->loop, SIGINT, s_on_signal, self);
+        zo_drain_destroy (&self->drain);
         if (self->ticker > 0)
             zo_loop_cancel (self->loop, self->ticker);
         zo_loop_unwatch (self->loop, &self->front_watch);

@@ -16,7 +16,9 @@
 #include "outbox.h"
 #include "queue.h"
 #include "workers.h"
+#include "zo_drain.h"
 #include "zo_proto.h"
+#include "zo_wire.h"
 
 //  Counters, by name in zo_stats (see s_counter_names in broker.c).
 typedef enum {
@@ -41,9 +43,9 @@ struct _zo_broker_t {
     zo_watch_t *front_watch, *back_watch, *journal_watch;
     char front_ep [256], back_ep [256];
     zo_proto_t *dec;             /* for frames from the sockets */
+    zo_wire_t wire;              /* the wire rules, on dec and max_frame */
     zo_proto_t *evdec;           /* for stored events (spool, replay) */
     msgpack_sbuffer sbuf;        /* replies and DISPATCH, reused */
-    msgpack_packer pk;
     msgpack_sbuffer evbuf;       /* zo__broker_parse_event's scratch */
 
     //  Settings (broker/...).
@@ -73,8 +75,8 @@ struct _zo_broker_t {
     int ticker;
     int ack_timer;               /* > 0 while one is armed */
     uint64_t ack_timer_ns;       /* when it fires */
+    zo_drain_t *drain;           /* SIGTERM/SIGINT: drain, then stop */
     bool draining, finished;
-    uint64_t drain_until_ms;
 
     uint64_t *c [C_COUNT];
     uint64_t *errors [ZO_ERR_COUNT];

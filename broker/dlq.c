@@ -4,14 +4,13 @@
 #include <assert.h>
 #include <czmq.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "zo_file.h"
 #include "zo_proto.h"
 
 struct _zo_dlq_t {
@@ -23,130 +22,6 @@ struct _zo_dlq_t {
     size_t size, cap;
     size_t invalid;          /* records skipped at load */
 };
-
-int
-zo_mkdir_p (const char *dir)
-{
-    char path [4096];
-    size_t len = strlen (dir);
-    if (len == 0 || len >= sizeof (path)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy (path, dir, len + 1);
-    for (char *p = path + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir (path, 0755) && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    if (mkdir (path, 0755) && errno != EEXIST)
-        return -1;
-    struct stat st;
-    if (stat (path, &st))
-        return -1;
-    if (!S_ISDIR (st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
-}
-
-void
-zo_fsync_dir (const char *path)
-{
-    char dir [4096];
-    snprintf (dir, sizeof (dir), "%s", path);
-    char *slash = strrchr (dir, '/');
-    if (slash == dir)
-        slash [1] = 0;
-    else if (slash)
-        *slash = 0;
-    else
-        strcpy (dir, ".");
-    int fd = open (dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync (fd);
-        close (fd);
-    }
-}
-
-int
-zo_write_atomic (const char *path, const void *buf, size_t len)
-{
-    char tmp [4200];
-    snprintf (tmp, sizeof (tmp), "%s.tmp", path);
-    int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        zsys_error ("cannot write %s: %s", tmp, strerror (errno));
-        return -1;
-    }
-    const uint8_t *pos = buf;
-    size_t left = len;
-    while (left) {
-        ssize_t n = write (fd, pos, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            zsys_error ("cannot write %s: %s", tmp, strerror (errno));
-            close (fd);
-            unlink (tmp);
-            return -1;
-        }
-        pos += n;
-        left -= (size_t) n;
-    }
-    if (fsync (fd) || close (fd)) {
-        zsys_error ("cannot sync %s: %s", tmp, strerror (errno));
-        unlink (tmp);
-        return -1;
-    }
-    if (rename (tmp, path)) {
-        zsys_error ("cannot rename %s: %s", tmp, strerror (errno));
-        unlink (tmp);
-        return -1;
-    }
-    zo_fsync_dir (path);
-    return 0;
-}
-
-uint8_t *
-zo_read_file (const char *path, size_t *size)
-{
-    int fd = open (path, O_RDONLY);
-    if (fd < 0) {
-        if (errno != ENOENT)
-            zsys_error ("cannot open %s: %s", path, strerror (errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat (fd, &st)) {
-        zsys_error ("cannot stat %s: %s", path, strerror (errno));
-        close (fd);
-        return NULL;
-    }
-    size_t len = (size_t) st.st_size;
-    uint8_t *buf = malloc (len ? len : 1);
-    size_t got = 0;
-    while (buf && got < len) {
-        ssize_t n = read (fd, buf + got, len - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t) n;
-    }
-    close (fd);
-    if (!buf || got < len) {
-        zsys_error ("cannot read %s", path);
-        free (buf);
-        errno = EIO;
-        return NULL;
-    }
-    *size = len;
-    return buf;
-}
 
 zo_span_t
 zo_dlq_event_id (zo_span_t event)
@@ -260,7 +135,7 @@ static int
 s_load (zo_dlq_t *self)
 {
     size_t size = 0;
-    uint8_t *buf = zo_read_file (self->path, &size);
+    uint8_t *buf = zo_file_read (self->path, &size);
     if (!buf)
         return errno == ENOENT ? 0 : -1;
     zo_mp_t cur;
@@ -297,7 +172,7 @@ s_load (zo_dlq_t *self)
 zo_dlq_t *
 zo_dlq_new (const char *dir)
 {
-    if (zo_mkdir_p (dir)) {
+    if (zo_file_mkdir_p (dir)) {
         zsys_error ("cannot create data directory %s: %s", dir, strerror (errno));
         return NULL;
     }
@@ -397,7 +272,7 @@ s_rewrite (zo_dlq_t *self)
     }
     if (self->file)
         fclose (self->file);
-    int rc = zo_write_atomic (self->path, buf, total);
+    int rc = zo_file_write_atomic (self->path, buf, total);
     free (buf);
     self->file = fopen (self->path, "ab");
     if (!self->file) {

@@ -73,16 +73,4 @@ size_t zo_dlq_take (zo_dlq_t *self, const zo_span_t *ids, size_t n_ids,
 /*  The "id" string of a raw event map, or an empty span.  */
 zo_span_t zo_dlq_event_id (zo_span_t event);
 
-/*  Creates dir and its parents. 0, or -1 with errno set.  */
-int zo_mkdir_p (const char *dir);
-/*  fsyncs the directory that holds path, so that a file made or renamed
-    there stays after a crash. Failures are ignored (best effort).  */
-void zo_fsync_dir (const char *path);
-/*  Writes buf to path atomically: path.tmp, fsync, rename, fsync of the
-    directory. 0, or -1 (logged).  */
-int zo_write_atomic (const char *path, const void *buf, size_t len);
-/*  Reads a whole file into a malloc'd buffer. NULL with errno ENOENT if
-    it does not exist; NULL on any other failure (logged).  */
-uint8_t *zo_read_file (const char *path, size_t *size);
-
 #endif

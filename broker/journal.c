@@ -16,7 +16,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "dlq.h"
+#include "zo_file.h"
 #include "jrec.h"
 #include "jreplay.h"
 #include "zo_loop.h"
@@ -126,24 +126,6 @@ s_list (const char *dir, uint64_t **seqs)
     return n;
 }
 
-static int
-s_write_all (int fd, const uint8_t *data, size_t len)
-{
-    while (len) {
-        ssize_t n = write (fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n == 0)
-                errno = EIO;
-            return -1;
-        }
-        data += n;
-        len -= (size_t) n;
-    }
-    return 0;
-}
-
 //  Deletes the segments numbered below seq (the thread, once a newer
 //  checkpoint is durable). A failure only leaves a file that recovery
 //  reads again harmlessly: the checkpoint after it supersedes it.
@@ -170,7 +152,7 @@ s_write_batch (zo_journal_t *self, const s_batch_t *batch)
 {
     const uint8_t *data = (const uint8_t *) batch->buf->data;
     size_t size = batch->buf->size;
-    if (batch->split && s_write_all (self->fd, data, batch->split))
+    if (batch->split && zo_file_write_all (self->fd, data, batch->split))
         return errno;
     char path [4096];
     if (batch->new_seq) {
@@ -184,13 +166,13 @@ s_write_batch (zo_journal_t *self, const s_batch_t *batch)
             close (self->fd);
         self->fd = fd;
     }
-    if (size > batch->split && s_write_all (self->fd, data + batch->split, size - batch->split))
+    if (size > batch->split && zo_file_write_all (self->fd, data + batch->split, size - batch->split))
         return errno;
     if (fdatasync (self->fd))
         return errno;
     if (batch->new_seq) {
         //  The new file's name must be durable before the old files go.
-        zo_fsync_dir (path);
+        zo_file_fsync_dir (path);
         s_remove_below (self->dir, batch->new_seq);
     }
     return 0;
@@ -234,7 +216,7 @@ zo_journal_t *
 zo_journal_new (const char *dir, uint64_t segment_max,
                 zo_journal_checkpoint_fn *checkpoint, void *arg, zo_hist_t *sync_ns)
 {
-    if (zo_mkdir_p (dir)) {
+    if (zo_file_mkdir_p (dir)) {
         zsys_error ("journal: cannot create %s: %s", dir, strerror (errno));
         return NULL;
     }
@@ -484,7 +466,7 @@ s_load (zo_journal_t *self, zo_jreplay_t *replay, uint64_t seq, uint8_t **file)
     char path [4096];
     s_seg_path (path, sizeof (path), self->dir, seq);
     size_t size = 0;
-    uint8_t *buf = *file = zo_read_file (path, &size);
+    uint8_t *buf = *file = zo_file_read (path, &size);
     if (!buf)
         return -1;
     zo_mp_t cur;

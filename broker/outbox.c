@@ -9,6 +9,7 @@
 
 #include "evtab.h"
 #include "zo_proto.h"
+#include "zo_wire.h"
 
 //  Past this many known producers an idle table is emptied, so that
 //  short-lived producers do not accumulate.
@@ -45,7 +46,8 @@ struct _zo_outbox_t {
     size_t mask, size;
     s_box_t **active;        /* boxes holding results */
     zo_result_t *batch;      /* batch_max results, to encode a RESULT */
-    msgpack_sbuffer frame;   /* the RESULT being sent */
+    msgpack_sbuffer frame;   /* the ACK or RESULT being sent */
+    zo_wire_t wire;          /* sends by the wire rules; drops counted here */
     size_t n_active, cap_active;
     size_t pending;
     uint64_t durable;        /* journal position synced so far */
@@ -74,6 +76,8 @@ zo_outbox_new (void *socket, size_t batch_max, size_t max_bytes,
         return NULL;
     }
     msgpack_sbuffer_init (&self->frame);
+    //  What is dropped is counted in results, not messages: see s_send.
+    zo_wire_init (&self->wire, NULL, 0);
     return self;
 }
 
@@ -184,15 +188,8 @@ s_send_ack (zo_outbox_t *self, const void *ident, size_t ident_len, const s_ack_
 {
     zo_msg_t reply = { .cmd = ZO_CMD_ACK, .seq = ack->seq, .accepted = ack->accepted,
                        .duplicates = ack->duplicates };
-    msgpack_sbuffer buf;
-    msgpack_sbuffer_init (&buf);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &buf, msgpack_sbuffer_write);
-    zo_proto_encode (&pk, &reply);
-    if (zmq_send (self->socket, ident, ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-    ||  zmq_send (self->socket, buf.data, buf.size, ZMQ_DONTWAIT) < 0)
+    if (zo_wire_send_msg (&self->wire, self->socket, ident, ident_len, &self->frame, &reply))
         (*self->dropped)++;
-    msgpack_sbuffer_destroy (&buf);
 }
 
 //  Sends the ACKs a box holds that may leave now, oldest first: those
@@ -239,13 +236,8 @@ s_send (zo_outbox_t *self, s_box_t *box)
         }
         zo_msg_t result = { .cmd = ZO_CMD_RESULT, .results_ = self->batch,
                             .n_results = (uint32_t) n };
-        msgpack_sbuffer_clear (&self->frame);
-        msgpack_packer pk;
-        msgpack_packer_init (&pk, &self->frame, msgpack_sbuffer_write);
-        zo_proto_encode (&pk, &result);
-        int rc = zmq_send (self->socket, box->ident, box->ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        if (rc >= 0)
-            rc = zmq_send (self->socket, self->frame.data, self->frame.size, ZMQ_DONTWAIT);
+        int rc = zo_wire_send_msg (&self->wire, self->socket, box->ident, box->ident_len,
+                                   &self->frame, &result);
         if (rc < 0)
             *self->dropped += n;
         else

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dlq.h"
+#include "zo_file.h"
 #include "zo_proto.h"
 
 struct _zo_spool_t {
@@ -76,7 +76,7 @@ zo_spool_save (zo_spool_t *self, const char *dir)
             zsys_warning ("cannot remove %s: %s", path, strerror (errno));
         return 0;
     }
-    return zo_write_atomic (path, self->sbuf.data, self->sbuf.size);
+    return zo_file_write_atomic (path, self->sbuf.data, self->sbuf.size);
 }
 
 //  One record: -1 if it is not a valid spooled event.
@@ -124,7 +124,7 @@ zo_spool_load (const char *dir, zo_spool_fn *fn, void *arg)
     char path [4096];
     s_path (path, sizeof (path), dir);
     size_t size = 0;
-    uint8_t *buf = zo_read_file (path, &size);
+    uint8_t *buf = zo_file_read (path, &size);
     if (!buf)
         return errno == ENOENT ? 0 : -1;
     zo_mp_t cur;

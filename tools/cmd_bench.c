@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "bench_cluster.h"
-#include "zo_client.h"
 #include "zo_loop.h"
+#include "zo_rpc.h"
 #include "zo_stats.h"
 #include "zorch.h"
 
@@ -356,9 +356,10 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
     int status = 1;
     {
         //  Wait for the broker (a spawned one needs a moment to bind).
-        zo_client_t *probe = zo_client_new (ctx, front);
-        int up = probe ? zo_client_ping (probe, spawn ? 10000 : 3000) : -1;
-        zo_client_destroy (&probe);
+        zo_rpc_t *probe = loop ? zo_rpc_new (loop, ctx, front, &(zo_rpc_opts_t) { .name = "probe" })
+                               : NULL;
+        int up = probe ? zo_rpc_ping (probe, spawn ? 10000 : 3000) : -1;
+        zo_rpc_destroy (&probe);
         if (up) {
             fprintf (stderr, "zorch bench: no broker answers at %s\n", front);
             goto done;

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "zo_client.h"
 #include "zo_json.h"
+#include "zo_rpc.h"
 #include "zorch.h"
 
 static const char s_usage [] =
@@ -29,28 +29,57 @@ static const char s_usage [] =
     "Exit status 0; 1 when the broker does not answer or refuses; 2 on a\n"
     "usage error.\n";
 
-/*  Sends req and checks the reply is of cmd `want`. 0 or 1 (printed why).  */
-static int
-s_ask (zo_client_t *client, zo_msg_t *req, zo_msg_t *reply, zo_cmd_t want, int timeout_ms)
+/*  What to do with a reply of the command wanted; it is borrowed.  */
+typedef void (s_on_reply_fn) (const zo_msg_t *reply, void *arg);
+
+typedef struct {
+    const zo_msg_t *req;
+    zo_cmd_t want;
+    s_on_reply_fn *fn;
+    void *arg;
+    int rc;
+} s_ask_t;
+
+static void
+s_on_ask (zo_rpc_t *rpc, const zo_rpc_reply_t *r, void *arg)
 {
-    if (zo_client_request (client, req, reply, timeout_ms, NULL, NULL)) {
-        if (errno == ETIMEDOUT)
-            fprintf (stderr, "zorch dlq: no broker at %s (no answer within %.1f s)\n",
-                     zo_client_endpoint (client), timeout_ms / 1e3);
-        else
-            fprintf (stderr, "zorch dlq: %s\n", zo_client_errstr (client));
-        return 1;
+    s_ask_t *ask = arg;
+    if (r->status != ZO_RPC_OK) {
+        if (r->status != ZO_RPC_TIMEOUT)
+            fprintf (stderr, "zorch dlq: a bad reply from %s: %s\n", zo_rpc_endpoint (rpc),
+                     r->reason);
+        return;
     }
-    if (reply->cmd == want)
-        return 0;
+    const zo_msg_t *reply = r->msg;
+    if (reply->cmd == ask->want) {
+        ask->fn (reply, ask->arg);
+        ask->rc = 0;
+    }
+    else
     if (reply->cmd == ZO_CMD_ERROR || reply->cmd == ZO_CMD_NACK)
         fprintf (stderr, "zorch dlq: the broker refused %s: %.*s: %.*s\n",
-                 zo_cmd_name (req->cmd), (int) reply->code.len, reply->code.ptr,
+                 zo_cmd_name (ask->req->cmd), (int) reply->code.len, reply->code.ptr,
                  (int) reply->reason.len, reply->reason.ptr);
     else
-        fprintf (stderr, "zorch dlq: the broker answered %s with %s\n", zo_cmd_name (req->cmd),
-                 zo_cmd_name (reply->cmd));
-    return 1;
+        fprintf (stderr, "zorch dlq: the broker answered %s with %s\n",
+                 zo_cmd_name (ask->req->cmd), zo_cmd_name (reply->cmd));
+}
+
+/*  Sends req and hands a reply of cmd `want` to fn. 0 or 1 (printed why).  */
+static int
+s_ask (zo_rpc_t *rpc, zo_msg_t *req, zo_cmd_t want, int timeout_ms, s_on_reply_fn *fn,
+       void *arg)
+{
+    s_ask_t ask = { .req = req, .want = want, .fn = fn, .arg = arg, .rc = 1 };
+    int status = zo_rpc_call (rpc, req, (uint32_t) timeout_ms, s_on_ask, &ask);
+    if (status == ZO_RPC_TIMEOUT)
+        fprintf (stderr, "zorch dlq: no broker at %s (no answer within %.1f s)\n",
+                 zo_rpc_endpoint (rpc), timeout_ms / 1e3);
+    else
+    if (status < 0)
+        fprintf (stderr, "zorch dlq: cannot send %s to %s: %s\n", zo_cmd_name (req->cmd),
+                 zo_rpc_endpoint (rpc), zmq_strerror (errno));
+    return ask.rc;
 }
 
 static void
@@ -98,26 +127,40 @@ s_print_item (const zo_dead_t *d, bool json)
             len ? error : "-");
 }
 
-static int
-s_list (zo_client_t *client, uint32_t limit, bool json, int timeout_ms)
+typedef struct {
+    bool json;
+} s_list_t;
+
+static void
+s_on_items (const zo_msg_t *reply, void *arg)
 {
-    zo_msg_t req = { .cmd = ZO_CMD_DLQ_LIST, .limit = limit };
-    zo_msg_t reply;
-    if (s_ask (client, &req, &reply, ZO_CMD_DLQ_ITEMS, timeout_ms))
-        return 1;
-    if (!json)
+    s_list_t *list = arg;
+    if (!list->json)
         printf ("%-24s  %-28s  %8s  %-19s  %s\n", "ID", "TYPE", "ATTEMPTS", "FAILED AT",
                 "ERROR");
-    for (uint32_t i = 0; i < reply.n_dead; i++)
-        s_print_item (&reply.dead [i], json);
-    if (!json)
-        fprintf (stderr, "%u of %u dead letters\n", reply.n_dead, reply.total);
-    return 0;
+    for (uint32_t i = 0; i < reply->n_dead; i++)
+        s_print_item (&reply->dead [i], list->json);
+    if (!list->json)
+        fprintf (stderr, "%u of %u dead letters\n", reply->n_dead, reply->total);
+}
+
+static int
+s_list (zo_rpc_t *rpc, uint32_t limit, bool json, int timeout_ms)
+{
+    zo_msg_t req = { .cmd = ZO_CMD_DLQ_LIST, .limit = limit };
+    s_list_t list = { .json = json };
+    return s_ask (rpc, &req, ZO_CMD_DLQ_ITEMS, timeout_ms, s_on_items, &list);
+}
+
+static void
+s_on_done (const zo_msg_t *reply, void *arg)
+{
+    *(uint64_t *) arg += reply->count;
 }
 
 /*  Replay or purge: ids in batches of ZO_MAX_BATCH, or all at once.  */
 static int
-s_act (zo_client_t *client, zo_cmd_t cmd, int n, char **ids, int timeout_ms)
+s_act (zo_rpc_t *rpc, zo_cmd_t cmd, int n, char **ids, int timeout_ms)
 {
     uint64_t count = 0;
     int at = 0;
@@ -127,10 +170,8 @@ s_act (zo_client_t *client, zo_cmd_t cmd, int n, char **ids, int timeout_ms)
         for (uint32_t i = 0; i < n_ids; i++)
             spans [i] = zo_span_str (ids [at + (int) i]);
         zo_msg_t req = { .cmd = cmd, .ids = n_ids ? spans : NULL, .n_ids = n_ids };
-        zo_msg_t reply;
-        if (s_ask (client, &req, &reply, ZO_CMD_DLQ_DONE, timeout_ms))
+        if (s_ask (rpc, &req, ZO_CMD_DLQ_DONE, timeout_ms, s_on_done, &count))
             return 1;
-        count += reply.count;
         at += (int) n_ids;
     } while (at < n);
     printf ("%s %" PRIu64 " dead letter%s\n", cmd == ZO_CMD_DLQ_REPLAY ? "replayed" : "purged",
@@ -213,15 +254,23 @@ zorch_dlq (zo_conf_t *conf, int argc, char **argv)
         }
 
     char *endpoint = zorch_client_endpoint (conf, broker);
-    zo_client_t *client = zo_client_new (NULL, endpoint);
+    //  Replies may be large (a thousand dead letters): accept what the
+    //  protocol allows, whatever the broker's own max_frame is.
+    void *ctx = zmq_ctx_new ();
+    zo_loop_t *loop = ctx ? zo_loop_new () : NULL;
+    zo_rpc_opts_t opts = { .name = "dlq", .max_pending = 1, .max_frame = 64 * ZO_MAX_FRAME };
+    zo_rpc_t *rpc = loop ? zo_rpc_new (loop, ctx, endpoint, &opts) : NULL;
     int rc = 1;
-    if (!client)
+    if (!rpc)
         fprintf (stderr, "zorch dlq: cannot connect to %s\n", endpoint);
     else if (cmd == ZO_CMD_DLQ_LIST)
-        rc = s_list (client, (uint32_t) limit, json, (int) (timeout_s * 1000));
+        rc = s_list (rpc, (uint32_t) limit, json, (int) (timeout_s * 1000));
     else
-        rc = s_act (client, cmd, argc - optind, argv + optind, (int) (timeout_s * 1000));
-    zo_client_destroy (&client);
+        rc = s_act (rpc, cmd, argc - optind, argv + optind, (int) (timeout_s * 1000));
+    zo_rpc_destroy (&rpc);
+    zo_loop_destroy (&loop);
+    if (ctx)
+        zmq_ctx_term (ctx);
     free (endpoint);
     return rc;
 }

@@ -13,9 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "zo_client.h"
 #include "zo_inject.h"
 #include "zo_loop.h"
+#include "zo_rpc.h"
 #include "zo_sup.h"
 #include "zorch.h"
 
@@ -67,7 +67,7 @@ typedef struct {
     /* demo */
     bool demo, once;
     char *front;               /* where the demo connects */
-    zo_client_t *ping;
+    zo_rpc_t *ping;            /* to the broker, until it answers */
     int ping_timer;
     int ping_tries;
     zo_inject_t *inject;
@@ -280,7 +280,31 @@ s_demo_start (s_up_t *self)
     zo_inject_start (self->inject);
 }
 
-/*  Waits for the broker to answer PING (up to ~15 s), then starts the demo.  */
+static int s_on_ping (zo_loop_t *loop, int id, void *arg);
+
+/*  The broker's answer to one PING, or its deadline.  */
+static void
+s_on_pong (zo_rpc_t *rpc, const zo_rpc_reply_t *reply, void *arg)
+{
+    s_up_t *self = arg;
+    if (reply->status == ZO_RPC_CLOSED || self->stopping)
+        return;
+    if (reply->status == ZO_RPC_OK && reply->msg->cmd == ZO_CMD_PONG) {
+        s_demo_start (self);
+        return;
+    }
+    if (++self->ping_tries >= 75) {
+        zsys_error ("up: the broker does not answer at %s; no demo", self->front);
+        self->exit_code = 1;
+        if (self->once)
+            s_stop (self);
+        return;
+    }
+    self->ping_timer = zo_loop_timer (self->loop, 50, s_on_ping, self);
+}
+
+/*  Asks the broker for PING every 200 ms (up to ~15 s), then starts the
+    demo; the loop goes on supervising meanwhile.  */
 static int
 s_on_ping (zo_loop_t *loop, int id, void *arg)
 {
@@ -288,20 +312,12 @@ s_on_ping (zo_loop_t *loop, int id, void *arg)
     self->ping_timer = 0;
     if (self->stopping)
         return 0;
-    if (zo_client_ping (self->ping, 150) == 0) {
-        zo_client_destroy (&self->ping);
-        s_demo_start (self);
-        return 0;
+    zo_msg_t req = { .cmd = ZO_CMD_PING };
+    if (!zo_rpc_request (self->ping, &req, 150, s_on_pong, self)) {
+        //  Not even queued (out of memory, a full queue): as if unanswered.
+        zo_rpc_reply_t none = { .status = ZO_RPC_TIMEOUT };
+        s_on_pong (self->ping, &none, self);
     }
-    if (++self->ping_tries >= 75) {
-        zsys_error ("up: the broker does not answer at %s; no demo", self->front);
-        zo_client_destroy (&self->ping);
-        self->exit_code = 1;
-        if (self->once)
-            s_stop (self);
-        return 0;
-    }
-    self->ping_timer = zo_loop_timer (loop, 50, s_on_ping, self);
     return 0;
 }
 
@@ -453,7 +469,7 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
             goto stop;
     if (demo) {
         self.front = zorch_client_endpoint (conf, zo_conf_str (conf, "broker/front", NULL));
-        self.ping = zo_client_new (self.ctx, self.front);
+        self.ping = zo_rpc_new (self.loop, self.ctx, self.front, &(zo_rpc_opts_t) { .name = "ping" });
         if (self.ping)
             self.ping_timer = zo_loop_timer (self.loop, 100, s_on_ping, &self);
     }
@@ -467,7 +483,7 @@ stop:
     status = self.exit_code;
 done:
     zo_inject_destroy (&self.inject);
-    zo_client_destroy (&self.ping);
+    zo_rpc_destroy (&self.ping);
     zo_sup_destroy (&self.sup);
     zo_loop_destroy (&self.loop);
     if (self.ctx)

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "zo_client.h"
+#include "zo_rpc.h"
 
 #define NIL UINT32_MAX
 
@@ -36,8 +36,10 @@ typedef struct {
     uint32_t next;             /* free list / queue / batch link */
 } s_slot_t;
 
-/*  A SUBMIT waiting for its reply.  */
+/*  A SUBMIT waiting for its reply: the argument of its zo_rpc request,
+    which matches the reply by seq (so no map of our own).  */
 typedef struct {
+    zo_inject_t *owner;
     uint64_t seq;
     uint32_t head;             /* slots linked through next */
     uint32_t n;
@@ -52,7 +54,7 @@ struct _zo_inject_t {
     zo_loop_t *loop;
     zo_inject_opts_t opts;
     zo_input_t *input;
-    zo_client_t *client;
+    zo_rpc_t *rpc;             /* to the broker's front */
     zo_inject_stats_t stats;
     zo_inject_outcome_fn *outcome_fn;
     void *outcome_arg;
@@ -66,7 +68,6 @@ struct _zo_inject_t {
     s_queue_t retry;           /* NACKed, by due time */
     s_batch_t *batches;
     uint32_t batch_free;
-    zhashx_t *by_seq;          /* seq -> batch index + 1 */
     zhashx_t *by_id;           /* id -> slot (wait only) */
     zo_event_t *ev;            /* batch being built */
     uint32_t *ev_slot;
@@ -78,7 +79,6 @@ struct _zo_inject_t {
     bool started, input_done, finished;
     bool unwatched;            /* s_unwatch ran */
     zo_watch_t *input_watch;   /* the input fd's, while it would block */
-    zo_watch_t *socket_watch;  /* the client socket's */
     int rate_timer, retry_timer, again_timer, ticker;
 };
 
@@ -151,19 +151,8 @@ s_outcome (zo_inject_t *self, s_slot_t *s, zo_inject_status_t status, zo_span_t 
     self->outcome_fn (&o, self->outcome_arg);
 }
 
-static size_t
-s_seq_hash (const void *key)
-{
-    uint64_t k = (uint64_t) (uintptr_t) key;
-    return (size_t) (k * 0x9E3779B97F4A7C15ULL >> 16);
-}
-
-static int
-s_seq_cmp (const void *a, const void *b)
-{
-    uintptr_t x = (uintptr_t) a, y = (uintptr_t) b;
-    return x < y ? -1 : x > y;
-}
+static zo_rpc_fn s_on_reply;
+static zo_rpc_msg_fn s_on_message;
 
 /*  ---------------------------------------------------------------------  */
 
@@ -196,20 +185,15 @@ zo_inject_new (zo_loop_t *loop, void *zmq_ctx, const zo_inject_opts_t *opts,
     self->batches = calloc (n, sizeof *self->batches);
     self->ev = calloc (self->opts.batch_max, sizeof *self->ev);
     self->ev_slot = calloc (self->opts.batch_max, sizeof *self->ev_slot);
-    self->by_seq = zhashx_new ();
     self->by_id = zhashx_new ();
-    if (!self->slots || !self->batches || !self->ev || !self->ev_slot || !self->by_seq
-        || !self->by_id)
+    if (!self->slots || !self->batches || !self->ev || !self->ev_slot || !self->by_id)
         goto err;
-    zhashx_set_key_hasher (self->by_seq, s_seq_hash);
-    zhashx_set_key_comparator (self->by_seq, s_seq_cmp);
-    zhashx_set_key_duplicator (self->by_seq, NULL);
-    zhashx_set_key_destructor (self->by_seq, NULL);
     zhashx_set_key_duplicator (self->by_id, NULL);
     zhashx_set_key_destructor (self->by_id, NULL);
     for (uint32_t i = 0; i < n; i++) {
         msgpack_sbuffer_init (&self->slots [i].buf);
         self->slots [i].next = i + 1 < n ? i + 1 : NIL;
+        self->batches [i].owner = self;
         self->batches [i].next_free = i + 1 < n ? i + 1 : NIL;
     }
     self->free_head = 0;
@@ -217,9 +201,16 @@ zo_inject_new (zo_loop_t *loop, void *zmq_ctx, const zo_inject_opts_t *opts,
     self->ready.head = self->ready.tail = NIL;
     self->retry.head = self->retry.tail = NIL;
 
-    self->client = zo_client_new (zmq_ctx, self->opts.endpoint);
-    if (!self->client)
+    //  Every batch holds at least one of the inflight slots, so a table
+    //  of inflight requests is never full. Replies may be large (RESULT
+    //  batches): accept what the protocol allows, whatever the broker's
+    //  own max_frame is.
+    zo_rpc_opts_t ropts = { .name = "inject", .max_pending = n,
+                            .max_frame = 64 * ZO_MAX_FRAME };
+    self->rpc = zo_rpc_new (loop, zmq_ctx, self->opts.endpoint, &ropts);
+    if (!self->rpc)
         goto err;
+    zo_rpc_on_message (self->rpc, s_on_message, self);
     return self;
 err:
     zo_inject_destroy (&self);
@@ -234,7 +225,6 @@ s_unwatch (zo_inject_t *self)
     if (!self->started || self->unwatched)
         return;
     self->unwatched = true;
-    zo_loop_unwatch (self->loop, &self->socket_watch);
     zo_loop_unwatch (self->loop, &self->input_watch);
     int *timers [] = { &self->rate_timer, &self->retry_timer, &self->again_timer,
                        &self->ticker };
@@ -257,9 +247,9 @@ zo_inject_destroy (zo_inject_t **self_p)
     if (self->slots)
         for (uint32_t i = 0; i < self->opts.inflight; i++)
             msgpack_sbuffer_destroy (&self->slots [i].buf);
-    zo_client_destroy (&self->client);
+    //  Ends the SUBMITs still waiting (ZO_RPC_CLOSED, ignored).
+    zo_rpc_destroy (&self->rpc);
     zo_input_destroy (&self->input);
-    zhashx_destroy (&self->by_seq);
     zhashx_destroy (&self->by_id);
     free (self->slots);
     free (self->batches);
@@ -374,11 +364,19 @@ s_flush (zo_inject_t *self, uint32_t n)
 {
     if (n == 0)
         return;
-    uint64_t seq = zo_client_submit (self->client, self->ev, n, self->opts.wait);
+    uint32_t b = self->batch_free;
+    assert (b != NIL);   /* every batch holds >= 1 of the <= inflight slots */
+    s_batch_t *batch = &self->batches [b];
+    zo_msg_t msg = { .cmd = ZO_CMD_SUBMIT, .results = self->opts.wait, .events = self->ev,
+                     .n_events = n };
+    uint32_t timeout_ms = self->opts.timeout_ms > UINT32_MAX ? UINT32_MAX
+                                                             : (uint32_t) self->opts.timeout_ms;
+    uint64_t seq = zo_rpc_request (self->rpc, &msg, timeout_ms, s_on_reply, batch);
     if (seq == 0) {
         /*  The socket's queue is full: put them back first in line.  */
         if (errno != EAGAIN)
-            zsys_warning ("inject: %s", zo_client_errstr (self->client));
+            zsys_warning ("inject: cannot send SUBMIT to %s: %s", self->opts.endpoint,
+                          zmq_strerror (errno));
         s_queue_t back = { NIL, NIL };
         for (uint32_t k = 0; k < n; k++)
             s_push (self, &back, self->ev_slot [k]);
@@ -392,10 +390,7 @@ s_flush (zo_inject_t *self, uint32_t n)
         return;
     }
     self->stats.batches++;
-    uint32_t b = self->batch_free;
-    assert (b != NIL);   /* every batch holds >= 1 of the <= inflight slots */
-    self->batch_free = self->batches [b].next_free;
-    s_batch_t *batch = &self->batches [b];
+    self->batch_free = batch->next_free;
     batch->seq = seq;
     batch->n = n;
     batch->head = NIL;
@@ -415,7 +410,6 @@ s_flush (zo_inject_t *self, uint32_t n)
         s->next = batch->head;
         batch->head = i;
     }
-    zhashx_insert (self->by_seq, (void *) (uintptr_t) seq, (void *) (uintptr_t) (b + 1));
 }
 
 static int
@@ -533,25 +527,18 @@ s_pump (zo_loop_t *loop, void *arg)
 /*  ---------------------------------------------------------------------
     Replies  */
 
-static s_batch_t *
-s_batch_take (zo_inject_t *self, uint64_t seq)
+/*  Gives a batch back once its reply is handled; still readable until
+    the next flush.  */
+static void
+s_batch_free (zo_inject_t *self, s_batch_t *batch)
 {
-    void *v = zhashx_lookup (self->by_seq, (void *) (uintptr_t) seq);
-    if (!v)
-        return NULL;
-    zhashx_delete (self->by_seq, (void *) (uintptr_t) seq);
-    uint32_t b = (uint32_t) (uintptr_t) v - 1;
-    self->batches [b].next_free = self->batch_free;
-    self->batch_free = b;
-    return &self->batches [b];   /* still readable until the next flush */
+    batch->next_free = self->batch_free;
+    self->batch_free = (uint32_t) (batch - self->batches);
 }
 
 static void
-s_on_ack (zo_inject_t *self, const zo_msg_t *msg)
+s_on_ack (zo_inject_t *self, s_batch_t *batch, const zo_msg_t *msg)
 {
-    s_batch_t *batch = s_batch_take (self, msg->seq);
-    if (!batch)
-        return;   /* a late reply to something given up */
     uint64_t now = zo_loop_now_ns (self->loop);
     self->last_progress_ns = now;
     self->stats.acked += batch->n;
@@ -600,11 +587,8 @@ s_refuse (zo_inject_t *self, s_batch_t *batch, uint64_t seq, zo_span_t why)
 }
 
 static void
-s_on_nack (zo_inject_t *self, const zo_msg_t *msg)
+s_on_nack (zo_inject_t *self, s_batch_t *batch, const zo_msg_t *msg)
 {
-    s_batch_t *batch = s_batch_take (self, msg->seq);
-    if (!batch)
-        return;
     bool retry = self->opts.retry && zo_span_eq (msg->code, "queue_full");
     if (!retry) {
         char why [ZO_MAX_TEXT + ZO_MAX_CODE + 8];
@@ -630,17 +614,34 @@ s_on_nack (zo_inject_t *self, const zo_msg_t *msg)
 }
 
 static void
-s_on_error (zo_inject_t *self, const zo_msg_t *msg)
+s_on_error (zo_inject_t *self, s_batch_t *batch, const zo_msg_t *msg)
 {
     char why [ZO_MAX_TEXT + ZO_MAX_CODE + 8];
     snprintf (why, sizeof why, "%.*s: %.*s", (int) msg->code.len, msg->code.ptr,
               (int) msg->reason.len, msg->reason.ptr);
-    s_batch_t *batch = msg->seq ? s_batch_take (self, msg->seq) : NULL;
     if (!batch) {
         zsys_warning ("inject: broker error: %s", why);
         return;
     }
     s_refuse (self, batch, msg->seq, zo_span_str (why));
+}
+
+/*  A SUBMIT whose answer did not come, or could not be read: nobody knows
+    whether the broker took its events, so they are lost (what a run that
+    gives up says of everything still outstanding).  */
+static void
+s_lose (zo_inject_t *self, s_batch_t *batch, const char *why)
+{
+    zo_span_t none = { 0 };
+    for (uint32_t i = batch->head, next; i != NIL; i = next) {
+        s_slot_t *s = &self->slots [i];
+        next = s->next;
+        if (s->state != S_SENT || s->seq != batch->seq)
+            continue;
+        self->stats.lost++;
+        s_outcome (self, s, ZO_INJECT_LOST, none, zo_span_str (why), 0, 0);
+        s_slot_free (self, i);
+    }
 }
 
 static void
@@ -680,29 +681,58 @@ s_on_results (zo_inject_t *self, const zo_msg_t *msg)
     }
 }
 
-static int
-s_on_msg (zo_client_t *client, const zo_msg_t *msg, void *arg)
+/*  The reply to one SUBMIT (the rpc matched it by seq).  */
+static void
+s_on_reply (zo_rpc_t *rpc, const zo_rpc_reply_t *reply, void *arg)
+{
+    s_batch_t *batch = arg;
+    zo_inject_t *self = batch->owner;
+    if (reply->status == ZO_RPC_CLOSED || self->finished)
+        return;     //  being destroyed, or given up already: counted then
+    assert (reply->id == batch->seq);
+    if (reply->status == ZO_RPC_OK) {
+        const zo_msg_t *msg = reply->msg;
+        switch (msg->cmd) {
+            case ZO_CMD_ACK:   s_on_ack (self, batch, msg); break;
+            case ZO_CMD_NACK:  s_on_nack (self, batch, msg); break;
+            case ZO_CMD_ERROR: s_on_error (self, batch, msg); break;
+            default: {
+                char why [64];
+                snprintf (why, sizeof why, "SUBMIT answered with %s", zo_cmd_name (msg->cmd));
+                zsys_warning ("inject: %s", why);
+                s_lose (self, batch, why);
+            }
+        }
+    }
+    else {
+        //  Past the deadline (the same timeout_ms as the run's), or a reply
+        //  the wire rules rejected (too large, not one decodable map).
+        if (reply->status == ZO_RPC_TIMEOUT)
+            self->stats.timed_out = true;
+        else
+            zsys_warning ("inject: bad reply from %s: %s", self->opts.endpoint, reply->reason);
+        s_lose (self, batch, reply->status == ZO_RPC_TIMEOUT ? "no answer in time"
+                                                              : reply->reason);
+    }
+    s_batch_free (self, batch);
+    //  The loop's before-sleep hook (s_pump) sends what this made room for
+    //  and checks whether the run is done.
+}
+
+/*  A message without seq: RESULTs, or an ERROR the broker could not tie
+    to a request.  */
+static void
+s_on_message (zo_rpc_t *rpc, const zo_msg_t *msg, void *arg)
 {
     zo_inject_t *self = arg;
+    if (self->finished)
+        return;
     switch (msg->cmd) {
-        case ZO_CMD_ACK:    s_on_ack (self, msg); break;
-        case ZO_CMD_NACK:   s_on_nack (self, msg); break;
-        case ZO_CMD_ERROR:  s_on_error (self, msg); break;
         case ZO_CMD_RESULT: s_on_results (self, msg); break;
+        case ZO_CMD_ERROR:  s_on_error (self, NULL, msg); break;
         default:
             zsys_debug ("inject: ignoring %s", zo_cmd_name (msg->cmd));
     }
-    return self->finished ? -1 : 0;
-}
-
-static int
-s_on_socket (zo_loop_t *loop, void *socket, void *arg)
-{
-    zo_inject_t *self = arg;
-    zo_client_drain (self->client, s_on_msg, self);
-    if (!self->finished)
-        s_check_done (self);
-    return 0;
 }
 
 /*  ---------------------------------------------------------------------
@@ -749,10 +779,6 @@ zo_inject_start (zo_inject_t *self)
     self->started = true;
     self->stats.start_ns = zo_loop_now_ns (self->loop);
     self->last_progress_ns = self->stats.start_ns;
-    self->socket_watch = zo_loop_add_socket (self->loop, zo_client_socket (self->client),
-                                             s_on_socket, self);
-    if (!self->socket_watch)
-        return -1;
     self->ticker = zo_loop_ticker (self->loop, 100, s_on_timer, self);
     //  Every wake-up costs the whole pipeline CPU (the send wakes the
     //  broker, the broker the workers): at 10,000 events/s, waking once per

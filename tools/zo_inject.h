@@ -1,6 +1,6 @@
 /*  zo_inject: the engine behind `zorch inject` (and `zorch up --demo`,
     later `zorch bench`): takes events from a zo_input_t and submits them
-    to a broker over a zo_client, on the caller's zo_loop.
+    to a broker over a zo_rpc client, on the caller's zo_loop.
 
     - batches ready events into SUBMITs (up to batch_max events and about
       batch_bytes bytes each);
@@ -15,11 +15,13 @@
     - resends the events of a NACK queue_full after its retry_ms (unless
       retry is off: they count as nacked); ERROR replies count as nacked;
     - gives up after timeout_ms without progress (no new event sent, no ACK,
-      no RESULT): what is still outstanding counts as lost.
+      no RESULT): what is still outstanding counts as lost. A SUBMIT not
+      answered within timeout_ms (or answered with a reply that breaks the
+      wire rules) is lost at once, and the run says it timed out.
 
-    The engine owns the loop's before-sleep hook (that is where it sends)
-    and its timer slack while it runs, and watches its client socket, its
-    input fd and timers.
+    The engine adds a before-sleep hook to the loop (that is where it sends
+    and notices it is done), owns its timer slack while it runs, and
+    watches its rpc client's socket, its input fd and timers.
 */
 #ifndef ZO_INJECT_H_INCLUDED
 #define ZO_INJECT_H_INCLUDED
@@ -91,7 +93,8 @@ typedef void (zo_inject_done_fn) (zo_inject_t *inject, void *arg);
 /*  Fills opts with the defaults.  */
 void zo_inject_opts_default (zo_inject_opts_t *opts);
 
-/*  Takes the input (nulls *input_p). NULL if the client cannot be made.  */
+/*  Takes the input (nulls *input_p). zmq_ctx is the caller's ZeroMQ
+    context (not NULL). NULL if the rpc client cannot be made.  */
 zo_inject_t *zo_inject_new (zo_loop_t *loop, void *zmq_ctx, const zo_inject_opts_t *opts,
                             zo_input_t **input_p);
 /*  Stops watching everything on the loop and frees it all.  */

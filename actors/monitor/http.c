@@ -9,21 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <zmq.h>
 
 #include "http.h"
-
-//  How often MHD is run without a wake-up, for idle timeouts.
-#define S_TICK_MS 250
-//  MHD_run calls in a row while it reports ready work.
-#define S_RUNS_MAX 16
+#include "zo_mhd.h"
 
 struct _zo_http_t {
     zo_loop_t *loop;
-    struct MHD_Daemon *daemon;
-    int epoll_fd;
-    zo_watch_t *watch;          /* epoll_fd's, on the loop */
-    int ticker;
+    zo_mhd_t *mhd;              /* the daemon, on the loop */
     zo_http_fn *fn;
     void *arg;
     char url [128];
@@ -101,32 +93,6 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
     return rc;
 }
 
-//  Runs MHD until it has nothing ready (bounded).
-static void
-s_run (zo_http_t *self)
-{
-    for (int i = 0; i < S_RUNS_MAX; i++) {
-        MHD_run (self->daemon);
-        MHD_UNSIGNED_LONG_LONG timeout;
-        if (MHD_get_timeout (self->daemon, &timeout) != MHD_YES || timeout > 0)
-            break;
-    }
-}
-
-static int
-s_on_ready (zo_loop_t *loop, int fd, short revents, void *arg)
-{
-    s_run ((zo_http_t *) arg);
-    return 0;
-}
-
-static int
-s_on_tick (zo_loop_t *loop, int id, void *arg)
-{
-    s_run ((zo_http_t *) arg);
-    return 0;
-}
-
 //  Splits "http://host:port/", "host:port" or "[v6]:port" into host and
 //  port. -1 if it does not parse.
 static int
@@ -191,7 +157,7 @@ zo_http_new (zo_loop_t *loop, const char *address, unsigned max_conns,
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (info->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    self->daemon = MHD_start_daemon (flags, 0, NULL, NULL, s_access, self,
+    struct MHD_Daemon *daemon = MHD_start_daemon (flags, 0, NULL, NULL, s_access, self,
         MHD_OPTION_EXTERNAL_LOGGER, s_log, NULL,
         MHD_OPTION_SOCK_ADDR, info->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned) (max_conns? max_conns: 256),
@@ -200,29 +166,27 @@ zo_http_new (zo_loop_t *loop, const char *address, unsigned max_conns,
         MHD_OPTION_END);
     int family = info->ai_family;
     freeaddrinfo (info);
-    if (!self->daemon) {
+    if (!daemon) {
         zsys_error ("monitor: cannot serve HTTP on %s (address in use?)", address);
         free (self);
         return NULL;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    const union MHD_DaemonInfo *pi = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    self->epoll_fd = di? di->epoll_fd: -1;
-    unsigned bound = pi? pi->port: (unsigned) atoi (port);
+    self->mhd = zo_mhd_new (loop, &daemon);
+    if (!self->mhd) {
+        zsys_error ("monitor: cannot put the HTTP server on the loop");
+        MHD_stop_daemon (daemon);
+        free (self);
+        return NULL;
+    }
+    unsigned bound = zo_mhd_port (self->mhd);
+    if (!bound)
+        bound = (unsigned) atoi (port);
     //  A wildcard bind is reached through loopback.
     const char *shown = streq (host, "0.0.0.0")? "127.0.0.1": streq (host, "::")? "::1": host;
     if (family == AF_INET6)
         snprintf (self->url, sizeof (self->url), "http://[%s]:%u", shown, bound);
     else
         snprintf (self->url, sizeof (self->url), "http://%s:%u", shown, bound);
-    if (self->epoll_fd < 0
-    ||  !(self->watch = zo_loop_add_fd (loop, self->epoll_fd, ZMQ_POLLIN, s_on_ready, self))
-    ||  (self->ticker = zo_loop_ticker (loop, S_TICK_MS, s_on_tick, self)) < 0) {
-        zsys_error ("monitor: cannot put the HTTP server on the loop");
-        self->ticker = 0;
-        zo_http_destroy (&self);
-        return NULL;
-    }
     return self;
 }
 
@@ -233,11 +197,7 @@ zo_http_destroy (zo_http_t **self_p)
     zo_http_t *self = *self_p;
     if (!self)
         return;
-    zo_loop_unwatch (self->loop, &self->watch);
-    if (self->ticker > 0)
-        zo_loop_cancel (self->loop, self->ticker);
-    if (self->daemon)
-        MHD_stop_daemon (self->daemon);
+    zo_mhd_destroy (&self->mhd);
     free (self);
     *self_p = NULL;
 }

@@ -2,11 +2,11 @@
     loop, so that requests are answered on the same thread that owns the
     state (no locks).
 
-    libmicrohttpd runs in its external epoll mode: the loop watches the
-    one epoll descriptor it exposes and calls MHD_run when it is readable,
-    again while MHD reports more work ready, and from a slow ticker for
-    connection timeouts. Only GET and HEAD are served; anything else is
-    405. Connections are limited (max_conns) and time out when idle.
+    libmicrohttpd runs in its external epoll mode on the loop through the
+    zo_mhd adapter: MHD runs when its epoll descriptor is readable and
+    when its own next timeout is due, never on a ticker. Only GET and HEAD
+    are served; anything else is 405. Connections are limited (max_conns)
+    and time out when idle.
 */
 #ifndef ZO_HTTP_H_INCLUDED
 #define ZO_HTTP_H_INCLUDED

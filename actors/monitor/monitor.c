@@ -15,6 +15,8 @@
 #include "monitor.h"
 #include "render.h"
 #include "webhook.h"
+#include "zo_drain.h"
+#include "zo_wire.h"
 
 //  Messages taken from the stats socket per wake-up, so that HTTP
 //  requests are not starved by a flood of reports.
@@ -27,11 +29,13 @@ struct _zo_monitor_t {
     zo_watch_t *pull_watch;
     char stats_ep [256];
     zo_proto_t *dec;
+    zo_wire_t wire;                 //  the wire rules, on dec
     zo_actors_t *actors;
     zo_history_t *history;
     zo_alerts_t *alerts;
     zo_webhook_t *webhook;
     zo_http_t *http;
+    zo_drain_t *drain;              //  SIGTERM/SIGINT: stop (nothing to drain)
     int ticker;
     uint64_t started_ms;
     uint64_t interval_ms;
@@ -70,21 +74,14 @@ s_on_stats (zo_loop_t *loop, void *socket, void *arg)
     zmq_msg_t frame;
     zmq_msg_init (&frame);
     for (int n = 0; n < S_DRAIN_MAX; n++) {
-        if (zmq_msg_recv (&frame, socket, ZMQ_DONTWAIT) < 0)
+        zo_msg_t msg;
+        int rc = zo_wire_recv (&self->wire, socket, NULL, &frame, &msg);
+        if (rc == 0)
             break;
         (*self->reports)++;
-        if (zmq_msg_more (&frame)) {
-            //  One frame per message: the rest of it is dropped too.
-            while (zmq_msg_more (&frame) && zmq_msg_recv (&frame, socket, ZMQ_DONTWAIT) >= 0)
-                ;
-            (*self->bad_stats)++;
-            s_bad_report (self, "a message of several frames");
-            continue;
-        }
-        zo_msg_t msg;
-        if (zo_proto_decode (self->dec, zmq_msg_data (&frame), zmq_msg_size (&frame), &msg)) {
-            (*self->bad_stats)++;
-            s_bad_report (self, zo_proto_errstr (self->dec));
+        if (rc < 0) {
+            //  Counted by the wire in bad_stats_total.
+            s_bad_report (self, self->wire.reason);
             continue;
         }
         if (zo_actors_apply (self->actors, &msg, zo_loop_now_ms (loop))) {
@@ -273,8 +270,10 @@ s_on_request (zo_http_req_t *req, const char *path, zo_http_reply_t *reply, void
 
 //  ---------------------------------------------------------------------
 
+//  The monitor holds nothing another process waits for: the first
+//  SIGTERM or SIGINT stops it.
 static int
-s_on_signal (zo_loop_t *loop, int signum, void *arg)
+s_on_drain (void *arg, int signum)
 {
     zo_log_info ("monitor: %s, stopping", signum == SIGINT? "SIGINT": "SIGTERM");
     return -1;
@@ -332,6 +331,8 @@ zo_monitor_new (zo_actor_t *actor)
         goto err;
     }
     zo_proto_set_max_frame (self->dec, ZO_MAX_FRAME);
+    zo_wire_init (&self->wire, self->dec, ZO_MAX_FRAME);
+    zo_wire_count (&self->wire, stats, NULL, "bad_stats_total", NULL);
     int rules = zo_alerts_load (self->alerts, zconfig_locate (zo_conf_tree (conf), "monitor/alerts"));
 
     const char *url = zo_conf_str (conf, "monitor/webhook", "");
@@ -364,8 +365,7 @@ zo_monitor_new (zo_actor_t *actor)
     self->started_ms = zo_loop_now_ms (self->loop);
     if (!(self->pull_watch = zo_loop_add_socket (self->loop, self->pull, s_on_stats, self))
     ||  (self->ticker = zo_loop_ticker (self->loop, ac.interval_ms, s_on_tick, self)) < 0
-    ||  zo_loop_on_signal (self->loop, SIGTERM, s_on_signal, self)
-    ||  zo_loop_on_signal (self->loop, SIGINT, s_on_signal, self)) {
+    ||  !(self->drain = zo_drain_new (self->loop, 0, s_on_drain, NULL, self))) {
         zsys_error ("monitor: cannot set up its loop");
         goto err;
     }
@@ -387,8 +387,7 @@ zo_monitor_destroy (zo_monitor_t **self_p)
         return;
     if (self->ticker > 0)
         zo_loop_cancel (self->loop, self->ticker);
-    zo_loop_off_signal (self->loop, SIGTERM, s_on_signal, self);
-    zo_loop_off_signal (self->loop, SIGINT, s_on_signal, self);
+    zo_drain_destroy (&self->drain);
     zo_http_destroy (&self->http);
     if (self->pull) {
         zo_loop_unwatch (self->loop, &self->pull_watch);

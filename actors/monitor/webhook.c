@@ -7,17 +7,15 @@
 #include <string.h>
 
 #include "webhook.h"
-
-#define S_TICK_MS 10
+#include "zo_curl.h"
 
 struct _zo_webhook_t {
     zo_loop_t *loop;
-    CURLM *multi;
+    zo_curl_t *curl;            //  the multi handle, on the loop
     char *url;
     uint64_t timeout_ms;
     uint32_t max_pending;
     uint32_t pending;
-    int ticker;                 //  0 when idle
     struct _s_xfer_t **xfers;   //  max_pending slots, NULL = free
     struct curl_slist *headers;
     uint64_t *sent, *failed, *dropped;
@@ -36,6 +34,35 @@ s_discard (char *ptr, size_t size, size_t nmemb, void *arg)
     return size * nmemb;
 }
 
+//  A transfer ended (it is out of the multi already).
+static void
+s_finish (zo_curl_t *curl, CURL *easy, CURLcode result, void *arg)
+{
+    zo_webhook_t *self = (zo_webhook_t *) arg;
+    s_xfer_t *xfer = NULL;
+    curl_easy_getinfo (easy, CURLINFO_PRIVATE, (char **) &xfer);
+    long status = 0;
+    curl_easy_getinfo (easy, CURLINFO_RESPONSE_CODE, &status);
+    if (result == CURLE_OK && status >= 200 && status < 300)
+        (*self->sent)++;
+    else {
+        (*self->failed)++;
+        if (result != CURLE_OK)
+            zsys_warning ("monitor: webhook %s: %s", self->url, curl_easy_strerror (result));
+        else
+            zsys_warning ("monitor: webhook %s answered HTTP %ld", self->url, status);
+    }
+    curl_easy_cleanup (easy);
+    for (uint32_t i = 0; i < self->max_pending; i++)
+        if (self->xfers [i] == xfer)
+            self->xfers [i] = NULL;
+    if (xfer) {
+        free (xfer->body);
+        free (xfer);
+    }
+    self->pending--;
+}
+
 zo_webhook_t *
 zo_webhook_new (zo_loop_t *loop, const char *url, uint64_t timeout_ms,
                 uint32_t max_pending, zo_stats_t *stats)
@@ -50,10 +77,10 @@ zo_webhook_new (zo_loop_t *loop, const char *url, uint64_t timeout_ms,
     self->url = strdup (url);
     self->timeout_ms = timeout_ms? timeout_ms: 5000;
     self->max_pending = max_pending? max_pending: 16;
-    self->multi = curl_multi_init ();
+    self->curl = zo_curl_new (loop, s_finish, self);
     self->headers = curl_slist_append (NULL, "Content-Type: application/json");
     self->xfers = (s_xfer_t **) calloc (self->max_pending, sizeof (s_xfer_t *));
-    if (!self->url || !self->multi || !self->headers || !self->xfers) {
+    if (!self->url || !self->curl || !self->headers || !self->xfers) {
         zsys_error ("monitor: cannot set up the webhook (out of memory)");
         zo_webhook_destroy (&self);
         return NULL;
@@ -71,52 +98,6 @@ zo_webhook_new (zo_loop_t *loop, const char *url, uint64_t timeout_ms,
     return self;
 }
 
-static void
-s_finish (zo_webhook_t *self, CURL *easy, CURLcode result)
-{
-    s_xfer_t *xfer = NULL;
-    curl_easy_getinfo (easy, CURLINFO_PRIVATE, (char **) &xfer);
-    long status = 0;
-    curl_easy_getinfo (easy, CURLINFO_RESPONSE_CODE, &status);
-    if (result == CURLE_OK && status >= 200 && status < 300)
-        (*self->sent)++;
-    else {
-        (*self->failed)++;
-        if (result != CURLE_OK)
-            zsys_warning ("monitor: webhook %s: %s", self->url, curl_easy_strerror (result));
-        else
-            zsys_warning ("monitor: webhook %s answered HTTP %ld", self->url, status);
-    }
-    curl_multi_remove_handle (self->multi, easy);
-    curl_easy_cleanup (easy);
-    for (uint32_t i = 0; i < self->max_pending; i++)
-        if (self->xfers [i] == xfer)
-            self->xfers [i] = NULL;
-    if (xfer) {
-        free (xfer->body);
-        free (xfer);
-    }
-    self->pending--;
-}
-
-static int
-s_tick (zo_loop_t *loop, int id, void *arg)
-{
-    zo_webhook_t *self = (zo_webhook_t *) arg;
-    int running = 0;
-    curl_multi_perform (self->multi, &running);
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read (self->multi, &left)))
-        if (msg->msg == CURLMSG_DONE)
-            s_finish (self, msg->easy_handle, msg->data.result);
-    if (self->pending == 0 && self->ticker) {
-        zo_loop_cancel (self->loop, self->ticker);
-        self->ticker = 0;
-    }
-    return 0;
-}
-
 void
 zo_webhook_destroy (zo_webhook_t **self_p)
 {
@@ -124,20 +105,16 @@ zo_webhook_destroy (zo_webhook_t **self_p)
     zo_webhook_t *self = *self_p;
     if (!self)
         return;
-    if (self->ticker)
-        zo_loop_cancel (self->loop, self->ticker);
-    if (self->multi) {
-        //  Abort what is still in progress.
-        for (uint32_t i = 0; self->xfers && i < self->max_pending; i++) {
-            s_xfer_t *xfer = self->xfers [i];
-            if (!xfer)
-                continue;
-            curl_multi_remove_handle (self->multi, xfer->easy);
-            curl_easy_cleanup (xfer->easy);
-            free (xfer->body);
-            free (xfer);
-        }
-        curl_multi_cleanup (self->multi);
+    //  Abort what is still in progress: the adapter lets go of the easy
+    //  handles without reporting them, then they are freed here.
+    zo_curl_destroy (&self->curl);
+    for (uint32_t i = 0; self->xfers && i < self->max_pending; i++) {
+        s_xfer_t *xfer = self->xfers [i];
+        if (!xfer)
+            continue;
+        curl_easy_cleanup (xfer->easy);
+        free (xfer->body);
+        free (xfer);
     }
     curl_slist_free_all (self->headers);
     free (self->xfers);
@@ -184,7 +161,7 @@ zo_webhook_post (zo_webhook_t *self, const char *body)
     curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, s_discard);
     curl_easy_setopt (easy, CURLOPT_PRIVATE, (char *) xfer);
     curl_easy_setopt (easy, CURLOPT_USERAGENT, "zorch-monitor");
-    if (curl_multi_add_handle (self->multi, easy) != CURLM_OK) {
+    if (zo_curl_add (self->curl, easy)) {
         curl_easy_cleanup (easy);
         free (xfer->body);
         free (xfer);
@@ -197,11 +174,6 @@ zo_webhook_post (zo_webhook_t *self, const char *body)
             break;
         }
     self->pending++;
-    if (!self->ticker) {
-        self->ticker = zo_loop_ticker (self->loop, S_TICK_MS, s_tick, self);
-        if (self->ticker < 0)
-            self->ticker = 0;
-    }
     return 0;
 }
 

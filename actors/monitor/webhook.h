@@ -1,8 +1,8 @@
 /*  zo_webhook: POSTs JSON bodies to one URL without blocking the loop.
 
-    Transfers run on a libcurl multi handle that the actor's loop drives:
-    while any is in progress a short ticker calls curl_multi_perform, and
-    stops when none is left. Each transfer has a bounded timeout; at most
+    Transfers run on a libcurl multi handle that the actor's loop drives
+    through the zo_curl adapter (curl's sockets and timeout on the loop, no
+    ticker). Each transfer has a bounded timeout; at most
     max_pending run at once, further posts are dropped and counted (alerts
     are also in the log and at /api/alerts, so nothing is lost from view).
 */

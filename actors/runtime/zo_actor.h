@@ -8,6 +8,9 @@
     ZeroMQ context and the loop (spinning <kind>/spin microseconds before
     it parks, when that key is set), and a zo_stats that reports to
     stats/endpoint every stats/interval (the ticker is started here).
+    How an actor stops on SIGTERM and SIGINT (drain, then force after
+    a grace or a second signal) is zo_drain's, made by the actor with its
+    own callbacks (zo_drain.h).
 */
 #ifndef ZO_ACTOR_H_INCLUDED
 #define ZO_ACTOR_H_INCLUDED

@@ -370,6 +370,21 @@ s_bad_value (const char *path, const char *value, const char *what)
     zsys_warning ("config: %s = '%s' is not %s; using the default", path, value, what);
 }
 
+//  A whole decimal integer (trailing blanks allowed). 0, or -1.
+static int
+s_parse_int (const char *value, int64_t *number)
+{
+    char *end;
+    errno = 0;
+    long long parsed = strtoll (value, &end, 10);
+    while (isspace ((unsigned char) *end))
+        end++;
+    if (end == value || *end || errno)
+        return -1;
+    *number = parsed;
+    return 0;
+}
+
 int64_t
 zo_conf_int (zo_conf_t *self, const char *path, int64_t dflt)
 {
@@ -377,12 +392,8 @@ zo_conf_int (zo_conf_t *self, const char *path, int64_t dflt)
     const char *value = s_value (self, path);
     if (!value)
         return dflt;
-    char *end;
-    errno = 0;
-    long long number = strtoll (value, &end, 10);
-    while (isspace ((unsigned char) *end))
-        end++;
-    if (end == value || *end || errno) {
+    int64_t number;
+    if (s_parse_int (value, &number)) {
         s_bad_value (path, value, "an integer");
         return dflt;
     }
@@ -512,15 +523,11 @@ zo_conf_int_range (zo_conf_t *self, const char *path, int64_t dflt, int64_t min,
     const char *value = s_value (self, path);
     if (!value)
         return dflt;
-    char *end;
-    errno = 0;
-    long long number = strtoll (value, &end, 10);
-    while (isspace ((unsigned char) *end))
-        end++;
-    if (end == value || *end || errno || number < min || number > max) {
+    int64_t number;
+    bool parsed = s_parse_int (value, &number) == 0;
+    if (!parsed || number < min || number > max) {
         s_refuse (self, "%s = '%s' is %s; allowed: an integer in %" PRId64 "..%" PRId64,
-                  path, value, end == value || *end ? "not an integer" : "out of range",
-                  min, max);
+                  path, value, parsed ? "out of range" : "not an integer", min, max);
         return dflt;
     }
     return number;

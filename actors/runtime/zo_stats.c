@@ -15,6 +15,7 @@
 
 #include "zo_proto.h"
 #include "zo_stats.h"
+#include "zo_wire.h"
 
 #define S_NAME_MAX 64
 
@@ -231,7 +232,10 @@ zo_stats_send (zo_stats_t *self, uint64_t wall_ms)
     size_t size;
     char *data = zo_stats_encode (self, wall_ms, &size);
     if (data) {
-        rc = zmq_send (self->socket, data, size, ZMQ_DONTWAIT) == (int) size? 0: -1;
+        //  Counted below, with the log line that goes with it.
+        zo_wire_t wire;
+        zo_wire_init (&wire, NULL, 0);
+        rc = zo_wire_send (&wire, self->socket, NULL, 0, data, size);
         free (data);
     }
     if (rc == 0) {

@@ -2,14 +2,15 @@
 #include "worker.h"
 
 #include <czmq.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "inflight.h"
 #include "routes.h"
+#include "zo_drain.h"
 #include "zo_heartbeat.h"
 #include "zo_proto.h"
+#include "zo_wire.h"
 
 /*  A DONE is flushed before it would pass broker/max_frame: its bytes
     are counted as the results' own plus at most this much msgpack per
@@ -49,6 +50,7 @@ struct _zo_worker_t {
     void *socket;
     zo_watch_t *watch;          /* the socket's, on the loop */
     zo_proto_t *decoder;
+    zo_wire_t wire;             /* the wire rules, on decoder */
     zo_hctx_t *hctx;            /* what the handlers get (context.h) */
     zo_routes_t *routes;
     zo_inflight_t *inflight;
@@ -57,8 +59,8 @@ struct _zo_worker_t {
     zo_heartbeat_t hb;          /* with the broker */
     uint64_t ready_ms;
     int hb_ticker;
+    zo_drain_t *drain;          /* SIGTERM/SIGINT: finish, BYE, stop */
     bool stopping, stopped;
-    int grace_timer;
     /* the next DONE */
     s_pend_t pend [ZO_MAX_BATCH];
     uint32_t n_pend;
@@ -82,12 +84,8 @@ static int s_on_socket (zo_loop_t *loop, void *socket, void *arg);
 static int
 s_send (zo_worker_t *self, const zo_msg_t *msg)
 {
-    self->out.size = 0;
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &self->out, msgpack_sbuffer_write);
-    zo_proto_encode (&pk, msg);
-    if (zmq_send (self->socket, self->out.data, self->out.size, ZMQ_DONTWAIT) < 0) {
-        (*self->send_errors)++;
+    //  Counted by the wire in send_errors_total.
+    if (zo_wire_send_msg (&self->wire, self->socket, NULL, 0, &self->out, msg)) {
         zo_log_warning ("worker: cannot send %s: %s", zo_cmd_name (msg->cmd),
                         zmq_strerror (zmq_errno ()));
         return -1;
@@ -313,15 +311,11 @@ s_on_dispatch (zo_worker_t *self, const zo_msg_t *msg, s_frame_t *frame)
     *self->credit_gauge = self->granted;
 }
 
+//  msg was decoded from frame (and borrows from it).
 static void
-s_on_message (zo_worker_t *self, s_frame_t *frame)
+s_on_message (zo_worker_t *self, s_frame_t *frame, zo_msg_t *msg_)
 {
-    zo_msg_t msg;
-    if (zo_proto_decode (self->decoder, zmq_msg_data (&frame->msg), zmq_msg_size (&frame->msg), &msg)) {
-        (*self->protocol_errors)++;
-        zo_log_warning ("worker: bad message from broker: %s", zo_proto_errstr (self->decoder));
-        return;
-    }
+    zo_msg_t msg = *msg_;
     switch (msg.cmd) {
         case ZO_CMD_DISPATCH:
             s_on_dispatch (self, &msg, frame);
@@ -385,23 +379,20 @@ s_on_socket (zo_loop_t *loop, void *socket, void *arg)
         }
         zmq_msg_init (&frame->msg);
         frame->refs = 1;        /* ours, while we read it */
-        if (zmq_msg_recv (&frame->msg, socket, ZMQ_DONTWAIT) < 0) {
+        zo_msg_t msg;
+        int rc = zo_wire_recv (&self->wire, socket, NULL, &frame->msg, &msg);
+        if (rc == 0) {
             s_frame_release (self, frame);
             break;
         }
         zo_heartbeat_heard (&self->hb, zo_loop_now_ms (loop));
-        if (zmq_msg_more (&frame->msg)) {
-            /*  One frame per message: drop the rest of this one.  */
-            (*self->protocol_errors)++;
-            zmq_msg_t part;
-            zmq_msg_init (&part);
-            int more = 1;
-            while (more && zmq_msg_recv (&part, socket, ZMQ_DONTWAIT) >= 0)
-                more = zmq_msg_more (&part);
-            zmq_msg_close (&part);
-        }
+        if (rc < 0)
+            //  Counted by the wire in protocol_errors_total. No ERROR goes
+            //  back: a broker that sends bad messages would not read it.
+            zo_log_warning ("worker: bad message from broker: %s: %s",
+                            zo_err_name (self->wire.err), self->wire.reason);
         else
-            s_on_message (self, frame);
+            s_on_message (self, frame, &msg);
         s_frame_release (self, frame);
     }
     return 0;
@@ -432,31 +423,31 @@ s_before_sleep (zo_loop_t *loop, void *arg)
     return 0;
 }
 
+//  The first SIGTERM or SIGINT (zo_drain): no more credit; before-sleep
+//  says BYE once nothing runs.
 static int
-s_on_grace (zo_loop_t *loop, int id, void *arg)
+s_on_drain (void *arg, int signum)
 {
     zo_worker_t *self = arg;
-    self->grace_timer = 0;
-    zo_log_warning ("worker: grace over, %u events cancelled (they will be retried)",
-                    zo_inflight_count (self->inflight));
-    zo_inflight_cancel_all (self->inflight, "worker stopping", false);
-    return 0;
-}
-
-static int
-s_on_signal (zo_loop_t *loop, int signum, void *arg)
-{
-    zo_worker_t *self = arg;
-    if (self->stopping) {
-        zo_log_info ("worker: second signal, cancelling what runs");
-        zo_inflight_cancel_all (self->inflight, "worker stopping", false);
-        return 0;
-    }
     self->stopping = true;
     zo_log_info ("worker: stopping, %u events in flight (grace %" PRIu64 " ms)",
                  zo_inflight_count (self->inflight), self->grace_ms);
+    return 0;
+}
+
+//  A second signal or the grace's end: what runs is cancelled as
+//  retryable, so the broker gives it to another worker.
+static int
+s_on_force (void *arg, zo_drain_why_t why)
+{
+    zo_worker_t *self = arg;
+    if (why == ZO_DRAIN_SIGNAL)
+        zo_log_info ("worker: second signal, cancelling what runs");
+    else
     if (zo_inflight_count (self->inflight))
-        self->grace_timer = zo_loop_timer (loop, self->grace_ms, s_on_grace, self);
+        zo_log_warning ("worker: grace over, %u events cancelled (they will be retried)",
+                        zo_inflight_count (self->inflight));
+    zo_inflight_cancel_all (self->inflight, "worker stopping", false);
     return 0;
 }
 
@@ -538,13 +529,14 @@ zo_worker_new (zo_actor_t *actor)
     zo_proto_set_max_frame (self->decoder, self->max_frame);
     zo_inflight_set_release (self->inflight, s_frame_release, self);
     msgpack_sbuffer_init (&self->out);
+    zo_wire_init (&self->wire, self->decoder, 0);
+    zo_wire_count (&self->wire, actor->stats, "send_errors_total", "protocol_errors_total", NULL);
 
 
     self->hb_ticker = zo_loop_ticker (self->loop, zo_heartbeat_tick_ms (self->heartbeat_ms),
                                       s_on_heartbeat, self);
     if (self->hb_ticker < 0
-    ||  zo_loop_on_signal (self->loop, SIGTERM, s_on_signal, self)
-    ||  zo_loop_on_signal (self->loop, SIGINT, s_on_signal, self))
+    ||  !(self->drain = zo_drain_new (self->loop, self->grace_ms, s_on_drain, s_on_force, self)))
         goto fail;
     if (zo_loop_before_sleep (self->loop, s_before_sleep, self)
     ||  s_connect (self))
@@ -566,11 +558,8 @@ zo_worker_destroy (zo_worker_t **self_p)
         return;
     if (self->hb_ticker > 0)
         zo_loop_cancel (self->loop, self->hb_ticker);
-    if (self->grace_timer > 0)
-        zo_loop_cancel (self->loop, self->grace_timer);
+    zo_drain_destroy (&self->drain);
     zo_loop_before_sleep_remove (self->loop, s_before_sleep, self);
-    zo_loop_off_signal (self->loop, SIGTERM, s_on_signal, self);
-    zo_loop_off_signal (self->loop, SIGINT, s_on_signal, self);
     /*  Events still running are dropped, not reported: without the BYE
         the broker takes them back when our heartbeats stop.  */
     void *socket = self->socket;

@@ -36,7 +36,7 @@ case "$target" in
     proto) sources=("$src/proto/zo_mp.c" "$src/proto/zo_proto.c") ;;
     json)  sources=("$src/proto/zo_mp.c" "$src/actors/runtime/zo_json.c") ;;
     journal) sources=("$src/proto/zo_mp.c" "$src/proto/zo_proto.c" "$src/broker/jrec.c"
-                      "$src/broker/dlq.c") ;;
+                      "$src/broker/dlq.c" "$src/actors/runtime/zo_file.c") ;;
     *) echo "run_fuzz: unknown target $target"; exit 2 ;;
 esac
 for f in "${sources[@]}"; do

@@ -620,6 +620,8 @@ Test (broker, follow_ups_are_held_to_queue_max)
     cr_assert_eq (msg.results_ [0].attempts, 2);
     s_expect (worker, &msg, ZO_CMD_DISPATCH);
     cr_assert (s_eq (msg.items [0].event.id, "p1.1"), "the follow-up was queued");
+    s_done (worker, "p1.1", true, NULL, false, 0);
+    usleep (100000);
     zmq_close (producer);
     zmq_close (worker);
     cr_assert_eq (s_stop (SIGTERM), 0);

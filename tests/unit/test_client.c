@@ -1,30 +1,156 @@
-/*  tools/zo_client against the real zorch-broker ($ZORCH_BROKER_BIN), run
-    in a child process on 127.0.0.1 tcp ports of this test's own (17600 +
-    10 * test number) with a temporary data dir. Where a worker is needed,
-    the test plays one on the back socket (READY / DISPATCH / DONE).  */
+/*  A producer's conversation with the real zorch-broker ($ZORCH_BROKER_BIN)
+    through zo_rpc, as zorch inject, dlq, bench and up hold it (this was
+    tools/zo_client's test; the tools now use zo_rpc). The broker runs in a
+    child process on 127.0.0.1 tcp ports of this test's own (17600 + 10 *
+    test number) with a temporary data dir. Where a worker is needed, the
+    test plays one on the back socket (READY / DISPATCH / DONE).  */
 #include <criterion/criterion.h>
 #include <czmq.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "zo_client.h"
 #include "zo_json.h"
+#include "zo_rpc.h"
+
+/*  What a reply said, copied out of the callback (replies are borrowed).  */
+typedef struct {
+    int calls;
+    zo_rpc_status_t status;
+    uint64_t id;
+    zo_cmd_t cmd;
+    uint64_t seq;
+    uint32_t accepted, duplicates, total, n_dead, count;
+    char code [ZO_MAX_CODE + 1];
+    char dead_id [ZO_MAX_ID + 1];
+    char dead_error [64];
+    uint64_t dead_failed_ms;
+} s_rec_t;
+
+/*  RESULTs, as they come (messages without seq).  */
+typedef struct {
+    int n;
+    char id [8][ZO_MAX_ID + 1];
+    bool ok [8];
+    uint32_t attempts [8];
+    char error [8][64];
+    json_t *result [8];
+    int others;                 /* other messages without seq */
+    zo_cmd_t other_cmd;
+    char other_code [ZO_MAX_CODE + 1];
+} s_results_t;
 
 typedef struct {
     pid_t pid;
     char dir [64];
     char front [64];
     char back [64];
-    zo_client_t *client;
+    void *ctx;
+    zo_loop_t *loop;
+    zo_rpc_t *rpc;
+    s_results_t results;
 } s_broker_t;
+
+static void
+s_copy (char *dst, size_t cap, zo_span_t span)
+{
+    size_t n = span.len < cap - 1 ? span.len : cap - 1;
+    if (n)
+        memcpy (dst, span.ptr, n);
+    dst [n] = 0;
+}
+
+static void
+s_record (zo_rpc_t *rpc, const zo_rpc_reply_t *reply, void *arg)
+{
+    s_rec_t *rec = arg;
+    memset (rec, 0, sizeof *rec);
+    rec->calls = 1;
+    rec->status = reply->status;
+    rec->id = reply->id;
+    rec->cmd = ZO_CMD_INVALID;
+    const zo_msg_t *m = reply->msg;
+    if (!m)
+        return;
+    rec->cmd = m->cmd;
+    rec->seq = m->seq;
+    rec->accepted = m->accepted;
+    rec->duplicates = m->duplicates;
+    rec->total = m->total;
+    rec->n_dead = m->n_dead;
+    rec->count = m->count;
+    s_copy (rec->code, sizeof rec->code, m->code);
+    if (m->n_dead > 0) {
+        s_copy (rec->dead_id, sizeof rec->dead_id, m->dead [0].event.id);
+        s_copy (rec->dead_error, sizeof rec->dead_error, m->dead [0].error);
+        rec->dead_failed_ms = m->dead [0].failed_ms;
+    }
+}
+
+static void
+s_on_results (zo_rpc_t *rpc, const zo_msg_t *msg, void *arg)
+{
+    s_results_t *res = arg;
+    if (msg->cmd != ZO_CMD_RESULT) {
+        res->others++;
+        res->other_cmd = msg->cmd;
+        s_copy (res->other_code, sizeof res->other_code, msg->code);
+        return;
+    }
+    for (uint32_t k = 0; k < msg->n_results && res->n < 8; k++) {
+        const zo_result_t *r = &msg->results_ [k];
+        int i = res->n++;
+        s_copy (res->id [i], sizeof res->id [i], r->id);
+        res->ok [i] = r->ok;
+        res->attempts [i] = r->attempts;
+        s_copy (res->error [i], sizeof res->error [i], r->error);
+        res->result [i] = r->result.len ? zo_json_from_span (r->result) : NULL;
+    }
+}
+
+/*  Sends req and waits up to timeout_ms for its reply (zo_rpc_call).  */
+static int
+s_ask (s_broker_t *b, zo_msg_t *req, uint32_t timeout_ms, s_rec_t *rec)
+{
+    memset (rec, 0, sizeof *rec);
+    return zo_rpc_call (b->rpc, req, timeout_ms, s_record, rec);
+}
+
+static int
+s_on_enough (zo_loop_t *loop, int id, void *arg)
+{
+    return -1;
+}
+
+static int
+s_check (zo_loop_t *loop, int id, void *arg)
+{
+    bool (*done) (s_broker_t *) = ((void **) arg) [0];
+    return done (((void **) arg) [1]) ? -1 : 0;
+}
+
+/*  Runs the broker's loop until done (checked every 5 ms) or ms passed.  */
+static void
+s_run_until (s_broker_t *b, bool (*done) (s_broker_t *), uint64_t ms)
+{
+    void *args [2] = { (void *) done, b };
+    if (done (b))
+        return;
+    int timer = zo_loop_timer (b->loop, ms, s_on_enough, NULL);
+    int check = zo_loop_ticker (b->loop, 5, s_check, args);
+    zo_loop_run (b->loop);
+    zo_loop_cancel (b->loop, timer);
+    zo_loop_cancel (b->loop, check);
+}
 
 static void
 s_broker_start (s_broker_t *b, int port)
 {
+    memset (b, 0, sizeof *b);
     const char *bin = getenv ("ZORCH_BROKER_BIN");
     cr_assert_not_null (bin, "ZORCH_BROKER_BIN is set by meson");
     snprintf (b->dir, sizeof b->dir, "/tmp/zorch-test-client-XXXXXX");
@@ -36,16 +162,24 @@ s_broker_start (s_broker_t *b, int port)
     b->pid = fork ();
     cr_assert_geq (b->pid, 0);
     if (b->pid == 0) {
+        //  A failed assertion ends the test process without s_broker_stop:
+        //  the broker must not outlive it (it would hold the ports).
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
         execl (bin, bin, "--broker-front", b->front, "--broker-back", b->back,
                "--broker-data-dir", b->dir, "--stats-endpoint", stats,
                "--log-level", "warning", (char *) NULL);
         _exit (127);
     }
-    b->client = zo_client_new (NULL, b->front);
-    cr_assert_not_null (b->client);
+    b->ctx = zmq_ctx_new ();
+    b->loop = zo_loop_new ();
+    cr_assert_not_null (b->loop);
+    b->rpc = zo_rpc_new (b->loop, b->ctx, b->front,
+                         &(zo_rpc_opts_t) { .name = "producer", .max_frame = 64 * ZO_MAX_FRAME });
+    cr_assert_not_null (b->rpc);
+    zo_rpc_on_message (b->rpc, s_on_results, &b->results);
     //  Ready when it answers PING.
     for (int i = 0; i < 100; i++)
-        if (zo_client_ping (b->client, 100) == 0)
+        if (zo_rpc_ping (b->rpc, 100) == 0)
             return;
     cr_assert_fail ("the broker never answered PING at %s", b->front);
 }
@@ -53,7 +187,12 @@ s_broker_start (s_broker_t *b, int port)
 static void
 s_broker_stop (s_broker_t *b)
 {
-    zo_client_destroy (&b->client);
+    zo_rpc_destroy (&b->rpc);
+    zo_loop_destroy (&b->loop);
+    if (b->ctx)
+        zmq_ctx_term (b->ctx);
+    for (int i = 0; i < b->results.n; i++)
+        json_decref (b->results.result [i]);
     if (b->pid > 0) {
         kill (b->pid, SIGKILL);
         waitpid (b->pid, NULL, 0);
@@ -62,6 +201,32 @@ s_broker_stop (s_broker_t *b)
     snprintf (cmd, sizeof cmd, "rm -rf '%s'", b->dir);
     if (system (cmd))
         cr_log_warn ("could not remove %s", b->dir);
+}
+
+static uint64_t
+s_submit (s_broker_t *b, zo_event_t *events, uint32_t n, bool results, s_rec_t *rec)
+{
+    memset (rec, 0, sizeof *rec);
+    zo_msg_t msg = { .cmd = ZO_CMD_SUBMIT, .events = events, .n_events = n, .results = results };
+    uint64_t id = zo_rpc_request (b->rpc, &msg, 3000, s_record, rec);
+    cr_assert_gt (id, 0, "SUBMIT not sent: %s", strerror (errno));
+    return id;
+}
+
+static s_rec_t *s_wait_rec;
+static bool
+s_replied (s_broker_t *b)
+{
+    return s_wait_rec->calls > 0;
+}
+
+/*  Runs the loop until rec got its reply (at most 3 s).  */
+static void
+s_wait (s_broker_t *b, s_rec_t *rec)
+{
+    s_wait_rec = rec;
+    s_run_until (b, s_replied, 3000);
+    cr_assert_eq (rec->calls, 1, "no reply came");
 }
 
 /*  Encodes one event map for SUBMIT (raw form).  */
@@ -81,23 +246,6 @@ s_event (msgpack_sbuffer *buf, const char *id, const char *type, const char *pay
         msgpack_pack_str_with_body (&pk, "payload", 7);
         cr_assert_eq (zo_json_pack (&pk, json), 0);
         json_decref (json);
-    }
-}
-
-/*  Waits for the next message on the client, up to timeout_ms.  */
-static int
-s_next (zo_client_t *client, zo_msg_t *msg, int timeout_ms)
-{
-    int64_t deadline = zclock_mono () + timeout_ms;
-    while (true) {
-        int rc = zo_client_recv (client, msg);
-        if (rc != 0)
-            return rc;
-        int64_t left = deadline - zclock_mono ();
-        if (left <= 0)
-            return 0;
-        zmq_pollitem_t item = { zo_client_socket (client), 0, ZMQ_POLLIN, 0 };
-        zmq_poll (&item, 1, (long) left);
     }
 }
 
@@ -171,25 +319,37 @@ Test (client, ping_and_no_broker)
 {
     s_broker_t b;
     s_broker_start (&b, 17600);
-    cr_assert_eq (zo_client_ping (b.client, 2000), 0);
+    cr_assert_eq (zo_rpc_ping (b.rpc, 2000), 0);
     s_broker_stop (&b);
 
-    //  Nobody there: the request times out, with a sentence saying so.
-    zo_client_t *client = zo_client_new (NULL, "tcp://127.0.0.1:17609");
+    //  Nobody there: the request times out by its deadline.
+    void *ctx = zmq_ctx_new ();
+    zo_loop_t *loop = zo_loop_new ();
+    zo_rpc_t *rpc = zo_rpc_new (loop, ctx, "tcp://127.0.0.1:17609", NULL);
+    cr_assert_not_null (rpc);
+    zo_msg_t ping = { .cmd = ZO_CMD_PING };
+    s_rec_t rec = { 0 };
     int64_t t0 = zclock_mono ();
-    cr_assert_eq (zo_client_ping (client, 200), -1);
-    cr_assert_eq (errno, ETIMEDOUT);
+    cr_assert_eq (zo_rpc_call (rpc, &ping, 200, s_record, &rec), ZO_RPC_TIMEOUT);
     int64_t took = zclock_mono () - t0;
     cr_assert (took >= 190 && took < 2000, "took %d ms", (int) took);
-    cr_assert_not_null (strstr (zo_client_errstr (client), "tcp://127.0.0.1:17609"));
-    zo_client_destroy (&client);
-    cr_assert_null (client);
-    zo_client_destroy (&client);   /* harmless */
+    cr_assert_eq (rec.status, ZO_RPC_TIMEOUT);
+    cr_assert_eq (zo_rpc_counts (rpc).timeouts, 1);
+    cr_assert_str_eq (zo_rpc_endpoint (rpc), "tcp://127.0.0.1:17609");
+    zo_rpc_destroy (&rpc);
+    cr_assert_null (rpc);
+    zo_rpc_destroy (&rpc);   /* harmless */
+    zo_loop_destroy (&loop);
+    zmq_ctx_term (ctx);
 }
 
 Test (client, bad_endpoint)
 {
-    cr_assert_null (zo_client_new (NULL, "nonsense://x"));
+    void *ctx = zmq_ctx_new ();
+    zo_loop_t *loop = zo_loop_new ();
+    cr_assert_null (zo_rpc_new (loop, ctx, "nonsense://x", NULL));
+    zo_loop_destroy (&loop);
+    zmq_ctx_term (ctx);
 }
 
 Test (client, submit_ack_and_duplicates)
@@ -205,26 +365,32 @@ Test (client, submit_ack_and_duplicates)
         events [i] = (zo_event_t) { .raw = { (const uint8_t *) bufs [i].data,
                                              (uint32_t) bufs [i].size } };
     }
-    uint64_t seq1 = zo_client_submit (b.client, events, 3, false);
-    cr_assert_gt (seq1, 0);
-    zo_msg_t msg;
-    cr_assert_eq (s_next (b.client, &msg, 3000), 1);
-    cr_assert_eq (msg.cmd, ZO_CMD_ACK, "got %s", zo_cmd_name (msg.cmd));
-    cr_assert_eq (msg.seq, seq1);
-    cr_assert_eq (msg.accepted, 3);
-    cr_assert_eq (msg.duplicates, 0);
+    s_rec_t rec;
+    uint64_t seq1 = s_submit (&b, events, 3, false, &rec);
+    s_wait (&b, &rec);
+    cr_assert_eq (rec.status, ZO_RPC_OK);
+    cr_assert_eq (rec.cmd, ZO_CMD_ACK, "got %s", zo_cmd_name (rec.cmd));
+    cr_assert_eq (rec.seq, seq1);
+    cr_assert_eq (rec.accepted, 3);
+    cr_assert_eq (rec.duplicates, 0);
 
-    //  The same ids again: acknowledged as duplicates. Seqs increase.
-    uint64_t seq2 = zo_client_submit (b.client, events, 2, false);
-    cr_assert_gt (seq2, seq1);
-    cr_assert_eq (s_next (b.client, &msg, 3000), 1);
-    cr_assert_eq (msg.cmd, ZO_CMD_ACK);
-    cr_assert_eq (msg.seq, seq2);
-    cr_assert_eq (msg.accepted, 0);
-    cr_assert_eq (msg.duplicates, 2);
+    //  The same ids again: acknowledged as duplicates. Seqs differ.
+    uint64_t seq2 = s_submit (&b, events, 2, false, &rec);
+    cr_assert_neq (seq2, seq1);
+    s_wait (&b, &rec);
+    cr_assert_eq (rec.cmd, ZO_CMD_ACK);
+    cr_assert_eq (rec.seq, seq2);
+    cr_assert_eq (rec.accepted, 0);
+    cr_assert_eq (rec.duplicates, 2);
     for (int i = 0; i < 3; i++)
         msgpack_sbuffer_destroy (&bufs [i]);
     s_broker_stop (&b);
+}
+
+static bool
+s_other_came (s_broker_t *b)
+{
+    return b->results.others > 0;
 }
 
 Test (client, bad_message_gets_error_with_seq)
@@ -240,23 +406,30 @@ Test (client, bad_message_gets_error_with_seq)
     msgpack_pack_str_with_body (&pk, "id", 2);
     msgpack_pack_str_with_body (&pk, "x", 1);
     zo_event_t ev = { .raw = { (const uint8_t *) buf.data, (uint32_t) buf.size } };
-    uint64_t seq = zo_client_submit (b.client, &ev, 1, false);
-    zo_msg_t msg;
-    cr_assert_eq (s_next (b.client, &msg, 3000), 1);
-    cr_assert_eq (msg.cmd, ZO_CMD_ERROR, "got %s", zo_cmd_name (msg.cmd));
-    cr_assert_eq (msg.seq, seq);
-    cr_assert (zo_span_eq (msg.code, "missing_field"), "code %.*s", (int) msg.code.len,
-               msg.code.ptr);
+    s_rec_t rec;
+    uint64_t seq = s_submit (&b, &ev, 1, false, &rec);
+    s_wait (&b, &rec);
+    cr_assert_eq (rec.cmd, ZO_CMD_ERROR, "got %s", zo_cmd_name (rec.cmd));
+    cr_assert_eq (rec.seq, seq);
+    cr_assert_str_eq (rec.code, "missing_field");
     msgpack_sbuffer_destroy (&buf);
 
-    //  A frame that is not msgpack at all.
-    cr_assert_eq (zmq_send (zo_client_socket (b.client), "\xc1garbage", 8, 0), 8);
-    cr_assert_eq (s_next (b.client, &msg, 3000), 1);
-    cr_assert_eq (msg.cmd, ZO_CMD_ERROR);
-    cr_assert (zo_span_eq (msg.code, "bad_msgpack"));
-    //  The broker is still fine.
-    cr_assert_eq (zo_client_ping (b.client, 2000), 0);
+    //  A frame that is not msgpack at all: ERROR without seq, which the
+    //  client hands to its message callback (no request to end).
+    cr_assert_eq (zmq_send (zo_rpc_socket (b.rpc), "\xc1garbage", 8, 0), 8);
+    s_run_until (&b, s_other_came, 3000);
+    cr_assert_eq (b.results.others, 1);
+    cr_assert_eq (b.results.other_cmd, ZO_CMD_ERROR);
+    cr_assert_str_eq (b.results.other_code, "bad_msgpack");
+    cr_assert_eq (zo_rpc_ping (b.rpc, 2000), 0, "the broker is still fine");
+    cr_assert_eq (zo_rpc_counts (b.rpc).errors, 0);
     s_broker_stop (&b);
+}
+
+static bool
+s_one_result (s_broker_t *b)
+{
+    return b->results.n >= 1;
 }
 
 Test (client, result_comes_back_with_the_payload)
@@ -271,8 +444,8 @@ Test (client, result_comes_back_with_the_payload)
     msgpack_sbuffer_init (&buf);
     s_event (&buf, "r-1", "github.push", payload);
     zo_event_t ev = { .raw = { (const uint8_t *) buf.data, (uint32_t) buf.size } };
-    uint64_t seq = zo_client_submit (b.client, &ev, 1, true);
-    cr_assert_gt (seq, 0);
+    s_rec_t rec;
+    uint64_t seq = s_submit (&b, &ev, 1, true, &rec);
 
     //  The worker gets it and echoes the payload.
     zo_msg_t d;
@@ -285,39 +458,21 @@ Test (client, result_comes_back_with_the_payload)
     zo_msg_t done = { .cmd = ZO_CMD_DONE, .results_ = &r, .n_results = 1, .credit = 1 };
     s_worker_send (&w, &done);
 
-    //  The client sees ACK and RESULT (in either order).
-    bool acked = false, result = false;
-    while (!acked || !result) {
-        zo_msg_t msg;
-        cr_assert_eq (s_next (b.client, &msg, 3000), 1, "ACK %d RESULT %d", acked, result);
-        if (msg.cmd == ZO_CMD_ACK) {
-            cr_assert_eq (msg.seq, seq);
-            acked = true;
-        }
-        else if (msg.cmd == ZO_CMD_RESULT) {
-            cr_assert_eq (msg.n_results, 1);
-            cr_assert (zo_span_eq (msg.results_ [0].id, "r-1"));
-            cr_assert (msg.results_ [0].ok);
-            cr_assert_eq (msg.results_ [0].attempts, 1);
-            json_t *back = zo_json_from_span (msg.results_ [0].result);
-            json_t *want = json_loads (payload, 0, NULL);
-            cr_assert (json_equal (back, want));
-            json_decref (back);
-            json_decref (want);
-            result = true;
-        }
-    }
+    //  The client sees ACK (its request's reply) and RESULT (a message).
+    s_wait (&b, &rec);
+    cr_assert_eq (rec.cmd, ZO_CMD_ACK);
+    cr_assert_eq (rec.seq, seq);
+    s_run_until (&b, s_one_result, 3000);
+    cr_assert_eq (b.results.n, 1);
+    cr_assert_str_eq (b.results.id [0], "r-1");
+    cr_assert (b.results.ok [0]);
+    cr_assert_eq (b.results.attempts [0], 1);
+    json_t *want = json_loads (payload, 0, NULL);
+    cr_assert (json_equal (b.results.result [0], want));
+    json_decref (want);
     msgpack_sbuffer_destroy (&buf);
     s_worker_stop (&w);
     s_broker_stop (&b);
-}
-
-/*  Drops whatever arrives outside the request (counted).  */
-static int
-s_count_other (zo_client_t *client, const zo_msg_t *msg, void *arg)
-{
-    (*(int *) arg)++;
-    return 0;
 }
 
 Test (client, dead_letters_list_replay_purge)
@@ -330,7 +485,8 @@ Test (client, dead_letters_list_replay_purge)
     msgpack_sbuffer_init (&buf);
     s_event (&buf, "dead-1", "test.fail", "{\"k\":1}");
     zo_event_t ev = { .raw = { (const uint8_t *) buf.data, (uint32_t) buf.size } };
-    cr_assert_gt (zo_client_submit (b.client, &ev, 1, true), 0);
+    s_rec_t rec;
+    s_submit (&b, &ev, 1, true, &rec);
     zo_msg_t d;
     s_worker_dispatch (&w, &d);
     zo_result_t r = { .id = d.items [0].event.id, .ok = false, .final = true,
@@ -339,54 +495,54 @@ Test (client, dead_letters_list_replay_purge)
     s_worker_send (&w, &done);
 
     //  Its RESULT says it failed.
-    bool failed = false;
-    while (!failed) {
-        zo_msg_t msg;
-        cr_assert_eq (s_next (b.client, &msg, 3000), 1);
-        if (msg.cmd == ZO_CMD_RESULT) {
-            cr_assert_not (msg.results_ [0].ok);
-            cr_assert (zo_span_eq (msg.results_ [0].error, "boom"));
-            failed = true;
-        }
-    }
-    int others = 0;
+    s_run_until (&b, s_one_result, 3000);
+    cr_assert_eq (b.results.n, 1);
+    cr_assert_not (b.results.ok [0]);
+    cr_assert_str_eq (b.results.error [0], "boom");
+
     zo_msg_t list = { .cmd = ZO_CMD_DLQ_LIST, .limit = 10 };
-    zo_msg_t reply;
-    cr_assert_eq (zo_client_request (b.client, &list, &reply, 3000, s_count_other, &others), 0,
-                  "%s", zo_client_errstr (b.client));
-    cr_assert_eq (reply.cmd, ZO_CMD_DLQ_ITEMS);
-    cr_assert_eq (reply.seq, list.seq);
-    cr_assert_eq (reply.total, 1);
-    cr_assert_eq (reply.n_dead, 1);
-    cr_assert (zo_span_eq (reply.dead [0].event.id, "dead-1"));
-    cr_assert (zo_span_eq (reply.dead [0].error, "boom"));
-    cr_assert_gt (reply.dead [0].failed_ms, 0);
+    cr_assert_eq (s_ask (&b, &list, 3000, &rec), ZO_RPC_OK);
+    cr_assert_eq (rec.cmd, ZO_CMD_DLQ_ITEMS);
+    cr_assert_eq (rec.seq, list.seq);
+    cr_assert_eq (rec.total, 1);
+    cr_assert_eq (rec.n_dead, 1);
+    cr_assert_str_eq (rec.dead_id, "dead-1");
+    cr_assert_str_eq (rec.dead_error, "boom");
+    cr_assert_gt (rec.dead_failed_ms, 0);
 
     zo_span_t ids [] = { zo_span_str ("dead-1"), zo_span_str ("no-such") };
     zo_msg_t purge = { .cmd = ZO_CMD_DLQ_PURGE, .ids = ids, .n_ids = 2 };
-    cr_assert_eq (zo_client_request (b.client, &purge, &reply, 3000, NULL, NULL), 0);
-    cr_assert_eq (reply.cmd, ZO_CMD_DLQ_DONE);
-    cr_assert_eq (reply.count, 1);
-    cr_assert_eq (zo_client_request (b.client, &list, &reply, 3000, NULL, NULL), 0);
-    cr_assert_eq (reply.total, 0);
+    cr_assert_eq (s_ask (&b, &purge, 3000, &rec), ZO_RPC_OK);
+    cr_assert_eq (rec.cmd, ZO_CMD_DLQ_DONE);
+    cr_assert_eq (rec.count, 1);
+    cr_assert_eq (s_ask (&b, &list, 3000, &rec), ZO_RPC_OK);
+    cr_assert_eq (rec.total, 0);
     msgpack_sbuffer_destroy (&buf);
     s_worker_stop (&w);
     s_broker_stop (&b);
 }
 
-static int
-s_on_msg (zo_client_t *client, const zo_msg_t *msg, void *arg)
+static int s_acks;
+
+static void
+s_on_ack (zo_rpc_t *rpc, const zo_rpc_reply_t *reply, void *arg)
 {
-    int *acks = arg;
-    if (msg->cmd == ZO_CMD_ACK)
-        *acks += (int) msg->accepted;
-    return 0;
+    if (reply->status == ZO_RPC_OK && reply->msg->cmd == ZO_CMD_ACK)
+        s_acks += (int) reply->msg->accepted;
+
 }
 
-Test (client, many_batches_drain)
+static bool
+s_all_acked (s_broker_t *b)
+{
+    return zo_rpc_pending (b->rpc) == 0;
+}
+
+Test (client, many_batches_in_flight)
 {
     s_broker_t b;
     s_broker_start (&b, 17650);
+    zo_rpc_counts_t c0 = zo_rpc_counts (b.rpc);    //  the PINGs of the start
     enum { BATCHES = 50, PER = 100 };
     msgpack_sbuffer buf;
     msgpack_sbuffer_init (&buf);
@@ -404,17 +560,17 @@ Test (client, many_batches_drain)
         for (int i = 0; i < PER; i++)
             events [i] = (zo_event_t) { .raw = { (const uint8_t *) buf.data + offsets [i],
                                                  (uint32_t) (offsets [i + 1] - offsets [i]) } };
-        cr_assert_gt (zo_client_submit (b.client, events, PER, false), 0);
+        zo_msg_t msg = { .cmd = ZO_CMD_SUBMIT, .events = events, .n_events = PER };
+        cr_assert_gt (zo_rpc_request (b.rpc, &msg, 5000, s_on_ack, NULL), 0);
     }
-    int acks = 0;
-    int64_t deadline = zclock_mono () + 5000;
-    while (acks < BATCHES * PER && zclock_mono () < deadline) {
-        zmq_pollitem_t item = { zo_client_socket (b.client), 0, ZMQ_POLLIN, 0 };
-        zmq_poll (&item, 1, 100);
-        cr_assert_geq (zo_client_drain (b.client, s_on_msg, &acks), 0);
-    }
-    cr_assert_eq (acks, BATCHES * PER);
-    cr_assert_eq (zo_client_bad_frames (b.client), 0);
+    cr_assert_eq (zo_rpc_pending (b.rpc), BATCHES);
+    s_run_until (&b, s_all_acked, 5000);
+    cr_assert_eq (s_acks, BATCHES * PER, "acks %d pending %u", s_acks, zo_rpc_pending (b.rpc));
+    zo_rpc_counts_t c = zo_rpc_counts (b.rpc);
+    cr_assert_eq (c.requests - c0.requests, BATCHES);
+    cr_assert_eq (c.replies - c0.replies, BATCHES);
+    cr_assert_eq (c.errors, 0);
+    cr_assert_eq (c.timeouts, c0.timeouts);
     msgpack_sbuffer_destroy (&buf);
     s_broker_stop (&b);
 }

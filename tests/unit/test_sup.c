@@ -3,6 +3,7 @@
     stop on purpose is not restarted and a child deaf to SIGTERM is killed
     after the grace; another owner's child is left alone.  */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -174,5 +175,98 @@ Test (sup, destroy_kills_what_runs)
     cr_assert_null (sup);
     cr_assert_lt ((zo_clock_mono_ns () - start) / 1000000, 5000);
     cr_assert_eq (kill (pid, 0), -1, "the child outlived its supervisor");
+    zo_loop_destroy (&loop);
+}
+
+//  The same rules on the loop's replaceable clock, step by step: each
+//  delay exact to the millisecond, a run past stable_ms resets it, and the
+//  storm counts restarts inside the window only. The children die in
+//  real time; their deaths are read by running the loop until the next
+//  exit, and the restarts are due only when the fake clock says so.
+typedef struct {
+    zo_loop_t *loop;
+    int started, exited, storms;
+} fake_news_t;
+
+static void
+s_fake_news (zo_sup_t *sup, int id, zo_sup_event_t event, int status, void *arg)
+{
+    fake_news_t *news = arg;
+    if (event == ZO_SUP_STARTED)
+        news->started++;
+    if (event == ZO_SUP_EXITED) {
+        news->exited++;
+        zo_loop_stop (news->loop);
+    }
+    if (event == ZO_SUP_STORM)
+        news->storms++;
+}
+
+static uint64_t
+s_fake_clock (void *arg)
+{
+    return *(uint64_t *) arg;
+}
+
+static zo_child_state_t
+s_state (zo_sup_t *sup)
+{
+    zo_sup_child_t child;
+    cr_assert_eq (zo_sup_list (sup, &child, 1), 1);
+    return child.state;
+}
+
+//  Waits for the child's next death, then checks it is restarted after
+//  exactly delay_ms of fake time.
+static void
+s_dies_restarted_after (zo_sup_t *sup, fake_news_t *news, uint64_t *now, uint64_t delay_ms)
+{
+    int exited = news->exited, started = news->started;
+    zo_loop_run (news->loop);
+    cr_assert_eq (news->exited, exited + 1);
+    cr_assert_eq (s_state (sup), ZO_CHILD_BACKOFF);
+    *now += (delay_ms - 1) * 1000000;
+    zo_loop_run_timers (news->loop);
+    cr_assert_eq (s_state (sup), ZO_CHILD_BACKOFF, "not before %" PRIu64 " ms", delay_ms);
+    cr_assert_eq (news->started, started);
+    *now += 1000000;
+    cr_assert_eq (zo_loop_run_timers (news->loop), 1);
+    cr_assert_eq (news->started, started + 1, "restarted after %" PRIu64 " ms", delay_ms);
+}
+
+Test (sup, backoff_and_storm_on_the_fake_clock, .timeout = 20)
+{
+    zo_signals_block ();
+    uint64_t now = 1000000000000ull;
+    zo_loop_t *loop = zo_loop_new ();
+    zo_loop_set_clock (loop, s_fake_clock, &now);
+    fake_news_t news = { .loop = loop };
+    zo_sup_policy_t policy = { .restart_delay_ms = 50, .max_delay_ms = 150, .stable_ms = 5000,
+                               .storm_max = 3, .storm_window_ms = 1000 };
+    zo_sup_t *sup = zo_sup_new (loop, &policy, s_fake_news, &news);
+    char *argv [] = { "/bin/sh", "-c", "exit 3", NULL };
+    cr_assert_geq (zo_sup_start (sup, "crasher", argv, NULL), 0);
+    cr_assert_eq (news.started, 1);
+    s_dies_restarted_after (sup, &news, &now, 50);
+    s_dies_restarted_after (sup, &news, &now, 100);
+    s_dies_restarted_after (sup, &news, &now, 150);     //  capped at max_delay
+    //  This run lasts 5 s (fake): the backoff starts over, and the three
+    //  restarts so far are out of the window, so this is no storm.
+    now += 5000 * 1000000ull;
+    s_dies_restarted_after (sup, &news, &now, 50);
+    s_dies_restarted_after (sup, &news, &now, 100);
+    s_dies_restarted_after (sup, &news, &now, 150);
+    cr_assert_eq (news.storms, 0);
+    //  A 4th death with 3 restarts in the last 300 ms: the storm.
+    zo_loop_run (loop);
+    cr_assert_eq (news.storms, 1);
+    cr_assert_eq (s_state (sup), ZO_CHILD_GAVE_UP);
+    now += 60000 * 1000000ull;
+    cr_assert_eq (zo_loop_run_timers (loop), 0, "no restart pending");
+    zo_sup_child_t child;
+    zo_sup_list (sup, &child, 1);
+    cr_assert_eq (child.restarts, 6);
+    cr_assert_eq (child.pid, 0);
+    zo_sup_destroy (&sup);
     zo_loop_destroy (&loop);
 }
