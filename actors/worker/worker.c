@@ -529,7 +529,9 @@ zo_worker_new (zo_actor_t *actor)
     zo_proto_set_max_frame (self->decoder, self->max_frame);
     zo_inflight_set_release (self->inflight, s_frame_release, self);
     msgpack_sbuffer_init (&self->out);
-    zo_wire_init (&self->wire, self->decoder, 0);
+    //  The wire checks a frame's size before the decoder does: both hold
+    //  the limit the broker sends within (broker/max_frame).
+    zo_wire_init (&self->wire, self->decoder, self->max_frame);
     zo_wire_count (&self->wire, actor->stats, "send_errors_total", "protocol_errors_total", NULL);
 
 
