@@ -62,6 +62,8 @@ static void
 s_on_done (zo_broker_t *self, zo_worker_t *worker, zo_msg_t *msg)
 {
     s_add_credit (worker, msg->credit);
+    uint32_t n_refused = 0;          //  results whose follow-ups did not fit
+    zo_span_t first_refused = { NULL, 0 };
     for (uint32_t i = 0; i < msg->n_results; i++) {
         const zo_result_t *result = &msg->results_ [i];
         zo_rec_t *rec = zo_evtab_find (self->evtab, result->id, zo_evtab_hash (result->id));
@@ -77,27 +79,24 @@ s_on_done (zo_broker_t *self, zo_worker_t *worker, zo_msg_t *msg)
                           worker->name, result->emit_invalid);
         }
         //  Follow-ups are held to queue_max like producers' events, all of
-        //  an event's or none: when they do not fit, the event itself fails
-        //  (not final) with queue_full and is retried after the backoff,
-        //  when its handler emits them again under the same ids (dedupe
-        //  keeps them once). They are taken before the parent ends, so
-        //  that the journal holds their adds ahead of the parent's del.
+        //  an event's or none. When they do not fit, none is taken and a
+        //  successful event fails (not final) with queue_full, so it is
+        //  retried after the backoff and its handler emits them again
+        //  under the same ids (dedupe keeps each once); past max_attempts
+        //  it is dead with that error. A failed event fails as it said.
+        //  They are taken before the parent ends, so that the journal
+        //  holds their adds ahead of the parent's del.
         size_t fresh = 0;
         for (uint32_t e = 0; e < result->emit_count; e++)
             if (!zo__broker_seen (self, msg->events [result->emit_first + e].id))
                 fresh++;
-        if (fresh > zo_queue_room (&self->queue)) {
-            (*self->c [C_EMIT_OVERFLOW])++;
-            (*self->c [C_FAILED])++;
-            char error [160];
-            snprintf (error, sizeof (error), "queue_full: %zu follow-up events do not fit the "
-                      "queue (%zu waiting, room for %zu)", fresh, zo_queue_size (&self->queue),
-                      zo_queue_room (&self->queue));
-            zo_rec_set_error (rec, zo_span_str (error));
-            zo__broker_failed (self, rec, false);
-            continue;
+        bool refused = fresh > zo_queue_room (&self->queue);
+        if (refused) {
+            *self->c [C_EMIT_OVERFLOW] += fresh;
+            if (!n_refused++)
+                first_refused = result->id;
         }
-        for (uint32_t e = 0; e < result->emit_count; e++) {
+        for (uint32_t e = 0; e < result->emit_count && !refused; e++) {
             const zo_event_t *event = &msg->events [result->emit_first + e];
             if (zo__broker_seen (self, event->id)) {
                 (*self->c [C_DUPLICATES])++;
@@ -106,8 +105,18 @@ s_on_done (zo_broker_t *self, zo_worker_t *worker, zo_msg_t *msg)
             if (zo__broker_accept (self, event, NULL, 0, false))
                 (*self->c [C_EMITTED])++;
         }
-        if (result->ok)
+        if (result->ok && !refused)
             zo__broker_complete (self, rec, result->result, result->took_ns);
+        else
+        if (result->ok) {
+            (*self->c [C_FAILED])++;
+            char error [160];
+            snprintf (error, sizeof (error), "queue_full: %zu follow-up events do not fit the "
+                      "queue (%zu waiting, room for %zu)", fresh, zo_queue_size (&self->queue),
+                      zo_queue_room (&self->queue));
+            zo_rec_set_error (rec, zo_span_str (error));
+            zo__broker_failed (self, rec, false);
+        }
         else {
             (*self->c [C_FAILED])++;
             if (result->error.len)
@@ -118,6 +127,21 @@ s_on_done (zo_broker_t *self, zo_worker_t *worker, zo_msg_t *msg)
             }
             zo__broker_failed (self, rec, result->final);
         }
+    }
+    if (n_refused) {
+        //  One NACK per DONE tells the worker (PROTOCOL.md, DONE): it
+        //  counts and logs it; the events come back after the backoff.
+        char reason [256];
+        snprintf (reason, sizeof (reason), "the follow-up events of %u results (the first: %.*s) "
+                  "do not fit the broker's queue; those events failed and will be retried",
+                  n_refused, (int) first_refused.len, (const char *) first_refused.ptr);
+        zo_msg_t nack = { .cmd = ZO_CMD_NACK, .seq = 0 };
+        nack.code = zo_span_str (zo_err_name (ZO_ERR_QUEUE_FULL));
+        nack.reason = zo_span_str (reason);
+        nack.retry_ms = (uint32_t) (self->retry_backoff_ms > UINT32_MAX ? UINT32_MAX
+                                                                        : self->retry_backoff_ms);
+        if (zo__broker_send (self, self->back, worker->ident, worker->ident_len, &nack) == 0)
+            zo_heartbeat_sent (&worker->hb, zo_loop_now_ms (self->loop));
     }
 }
 
@@ -185,7 +209,6 @@ s_dispatch_to (zo_broker_t *self, zo_worker_t *worker, size_t n, bool *gone)
             zo_queue_push_front (&self->queue, rec);
             break;
         }
-        bytes += need;
         if (rec->deadline_ms && rec->deadline_ms <= now_ms) {
             //  Not worth a trip: the worker would fail it at once. Put it
             //  back where it was so that its state holds for the removal.
@@ -194,6 +217,16 @@ s_dispatch_to (zo_broker_t *self, zo_worker_t *worker, size_t n, bool *gone)
             zo__broker_dead (self, rec, "deadline exceeded");
             continue;
         }
+        if (bytes + need > self->max_frame) {
+            //  Too large to travel even alone: SUBMIT refuses such events,
+            //  but one stored by a broker with a larger max_frame (spool,
+            //  journal, dead letters replayed) can come back. A worker
+            //  would refuse the frame; the dead letters keep it.
+            zo_queue_push_front (&self->queue, rec);
+            zo__broker_dead (self, rec, "too large for a DISPATCH under broker/max_frame");
+            continue;
+        }
+        bytes += need;
         rec->attempt++;
         rec->state = ZO_REC_INFLIGHT;
         rec->worker = worker;

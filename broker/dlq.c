@@ -227,8 +227,12 @@ zo_dlq_add (zo_dlq_t *self, zo_span_t event, const char *error,
     msgpack_pack_map (&pk, 4);
     zo_proto_pack_str (&pk, "event");
     msgpack_sbuffer_write (&sbuf, (const char *) event.ptr, event.len);
+    //  The error is cut to what the protocol carries (DLQ_ITEMS), so that
+    //  what is stored can always be listed.
+    size_t error_len = error ? strnlen (error, ZO_MAX_TEXT) : 0;
     zo_proto_pack_str (&pk, "error");
-    zo_proto_pack_str (&pk, error ? error : "");
+    msgpack_pack_str (&pk, error_len);
+    msgpack_pack_str_body (&pk, error ? error : "", error_len);
     zo_proto_pack_str (&pk, "attempts");
     msgpack_pack_uint32 (&pk, attempts);
     zo_proto_pack_str (&pk, "failed_ms");

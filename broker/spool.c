@@ -135,10 +135,18 @@ zo_spool_load (const char *dir, zo_spool_fn *fn, void *arg)
         zo_span_t rec, event;
         uint32_t attempts;
         uint64_t left;
-        if (zo_mp_skip (&cur, &rec) || s_parse (rec, &event, &attempts, &left)) {
+        if (zo_mp_skip (&cur, &rec)) {
             zsys_warning ("%s: corrupt tail at byte %zu, %zu bytes skipped",
                           path, (size_t) (at - buf), size - (size_t) (at - buf));
             break;
+        }
+        if (s_parse (rec, &event, &attempts, &left)) {
+            //  A whole value that is no spooled event: skipped alone, so
+            //  that the events after it are not lost with it (the file is
+            //  removed once read).
+            zsys_warning ("%s: invalid record at byte %zu (%u bytes) skipped",
+                          path, (size_t) (at - buf), rec.len);
+            continue;
         }
         fn (event, attempts, left, arg);
         count++;

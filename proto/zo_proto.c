@@ -61,7 +61,7 @@ typedef struct {
 static const s_command_t s_commands [OBJ_COUNT] = {
     [ZO_CMD_SUBMIT]     = { "SUBMIT", "producer → broker", "Submit a batch of events, accepted whole or not at all. Reply: ACK, NACK or ERROR." },
     [ZO_CMD_ACK]        = { "ACK", "broker → producer", "Every event of the SUBMIT `seq` is queued (or was a duplicate); with the broker's journal on, also durable." },
-    [ZO_CMD_NACK]       = { "NACK", "broker → producer", "Nothing of SUBMIT `seq` was taken: `queue_full`, `shutting_down` or `journal_failed`." },
+    [ZO_CMD_NACK]       = { "NACK", "broker → producer, worker", "Nothing of SUBMIT `seq` was taken: `queue_full`, `shutting_down` or `journal_failed`. To a worker (`seq` 0): the follow-up events of a DONE did not fit the queue (`queue_full`)." },
     [ZO_CMD_RESULT]     = { "RESULT", "broker → producer", "Outcomes of events submitted with `results: true`." },
     [ZO_CMD_ERROR]      = { "ERROR", "any → peer", "The message `seq` (if known) was rejected; `code` says why." },
     [ZO_CMD_PING]       = { "PING", "any → peer", "Liveness probe. Reply: PONG with the same `seq`." },

@@ -74,6 +74,8 @@ struct _zo_worker_t {
     s_frame_t *frames_free;
     /* metrics */
     uint64_t *protocol_errors, *over_credit, *reconnects, *send_errors, *dropped, *dones;
+    uint64_t *emit_refused;     /* NACKs: follow-ups the broker's queue could not take */
+    uint64_t emit_refused_log_ms;
     double *inflight_gauge, *credit_gauge;
 };
 
@@ -326,6 +328,20 @@ s_on_message (zo_worker_t *self, s_frame_t *frame, zo_msg_t *msg_)
             s_send (self, &pong);
             break;
         }
+        case ZO_CMD_NACK: {
+            /*  The broker's queue could not take the follow-up events of
+                some results of a DONE (PROTOCOL.md): those events failed
+                there and come back after the backoff. Logged once per
+                heartbeat at most, counted always.  */
+            (*self->emit_refused)++;
+            uint64_t now = zo_loop_now_ms (self->loop);
+            if (now - self->emit_refused_log_ms >= self->heartbeat_ms || !self->emit_refused_log_ms) {
+                self->emit_refused_log_ms = now;
+                zo_log_warning ("worker: broker says %.*s: %.*s", (int) msg.code.len, msg.code.ptr,
+                                (int) msg.reason.len, msg.reason.ptr);
+            }
+            break;
+        }
         case ZO_CMD_ERROR:
             if (zo_err_lookup (msg.code) == ZO_ERR_NOT_READY) {
                 /*  Replies to what was sent before the last READY say
@@ -490,6 +506,7 @@ zo_worker_new (zo_actor_t *actor)
     self->send_errors = zo_stats_counter (stats, "send_errors_total");
     self->dropped = zo_stats_counter (stats, "dropped_total");
     self->dones = zo_stats_counter (stats, "done_messages_total");
+    self->emit_refused = zo_stats_counter (stats, "emit_refused_total");
     *zo_stats_gauge (stats, "capacity") = (double) capacity;
     self->credit_gauge = zo_stats_gauge (stats, "credit");
     self->hctx = zo_hctx_new (self->loop, stats, conf, zo_conf_str (conf, "worker/plugin_dir", ""));
@@ -512,7 +529,9 @@ zo_worker_new (zo_actor_t *actor)
     zo_proto_set_max_frame (self->decoder, self->max_frame);
     zo_inflight_set_release (self->inflight, s_frame_release, self);
     msgpack_sbuffer_init (&self->out);
-    zo_wire_init (&self->wire, self->decoder, 0);
+    //  The wire checks a frame's size before the decoder does: both hold
+    //  the limit the broker sends within (broker/max_frame).
+    zo_wire_init (&self->wire, self->decoder, self->max_frame);
     zo_wire_count (&self->wire, actor->stats, "send_errors_total", "protocol_errors_total", NULL);
 
 

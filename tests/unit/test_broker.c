@@ -564,13 +564,15 @@ s_done_emit (void *worker, const char *id, const char *follow_id, uint32_t credi
     zo_event_t follow = s_event (&sbuf, follow_id);
     zo_result_t result = { .id = zo_span_str (id), .ok = true, .took_ns = 5,
                            .emit = &follow, .emit_count = 1 };
-    zo_msg_t msg = { .cmd = ZO_CMD_DONE, .results_ = &result, .n_results = 1, .credit = credit };
+    zo_msg_t msg = { .cmd = ZO_CMD_DONE, .results_ = &result, .n_results = 1, .credit = credit,
+                     .events = &follow, .n_events = 1 };
     s_send (worker, &msg);
     msgpack_sbuffer_destroy (&sbuf);
 }
 
 //  Follow-up events are held to queue_max: when they do not fit, none is
-//  taken and the parent fails (not final) with queue_full, is redelivered
+//  taken, the worker gets NACK queue_full, and the parent fails (not
+//  final) with queue_full, is redelivered
 //  after the backoff, and once there is room its follow-up is queued and
 //  its RESULT is ok on attempt 2. (Follow-ups used to be queued whatever
 //  queue_max said.)
@@ -591,6 +593,11 @@ Test (broker, follow_ups_are_held_to_queue_max)
     cr_assert_eq (msg.accepted, 2);                     //  the queue is full now
 
     s_done_emit (worker, "p1", "p1.1", 0);
+    //  The worker hears of it: NACK queue_full naming p1, with the backoff.
+    s_expect (worker, &msg, ZO_CMD_NACK);
+    cr_assert (s_eq (msg.code, "queue_full"));
+    cr_assert (msg.reason.len && memmem (msg.reason.ptr, msg.reason.len, "p1", 2));
+    cr_assert_eq (msg.retry_ms, 20);
     cr_assert_not (s_recv (producer, &msg, 300), "p1 ended although its follow-up did not fit");
 
     //  Room for everything: q1, q2, then p1 again (attempt 2).

@@ -263,3 +263,58 @@ Test (dlq, spool_roundtrip_and_removal)
     cr_assert_eq (access (path, F_OK), -1);            //  deleted
     cr_assert_eq (zo_spool_load (s_dir, s_on_spooled, &l), 0);
 }
+
+//  An error longer than the protocol carries is cut when it is stored, so
+//  that the store never holds what DLQ_ITEMS could not send.
+Test (dlq, add_bounds_the_error)
+{
+    static char long_error [10000];
+    memset (long_error, 'y', sizeof (long_error) - 1);
+    zo_dlq_t *dlq = zo_dlq_new (s_dir);
+    cr_assert (dlq);
+    cr_assert_eq (zo_dlq_add (dlq, s_event ("big"), long_error, 2, 7), 0);
+    cr_assert_eq (zo_dlq_at (dlq, 0)->error.len, ZO_MAX_TEXT);
+    zo_dlq_destroy (&dlq);
+    dlq = zo_dlq_new (s_dir);
+    cr_assert_eq (zo_dlq_size (dlq), 1);
+    cr_assert_eq (zo_dlq_invalid (dlq), 0);
+    cr_assert_eq (zo_dlq_at (dlq, 0)->error.len, ZO_MAX_TEXT);
+    zo_dlq_destroy (&dlq);
+}
+
+//  A spool record that is whole msgpack but no spooled event (an event
+//  that is not a map) is skipped alone: the events after it still load.
+Test (dlq, spool_skips_an_invalid_record)
+{
+    zo_spool_t *spool = zo_spool_new ();
+    zo_spool_add (spool, s_event ("s1"), 0, 0);
+    cr_assert_eq (zo_spool_save (spool, s_dir), 0);
+    zo_spool_destroy (&spool);
+    char path [400];
+    s_path (path, ZO_SPOOL_FILE);
+    FILE *f = fopen (path, "ab");
+    static const char bad [] = "\x81\xa5" "event" "\xa3" "str";
+    fwrite (bad, 1, sizeof (bad) - 1, f);
+    fclose (f);
+    msgpack_sbuffer tail;
+    msgpack_sbuffer_init (&tail);
+    //  s2's record, as zo_spool_add packs it, after the bad one.
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &tail, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 2);
+    msgpack_pack_str_with_body (&pk, "event", 5);
+    zo_span_t ev = s_event ("s2");
+    msgpack_sbuffer_write (&tail, (const char *) ev.ptr, ev.len);
+    msgpack_pack_str_with_body (&pk, "attempts", 8);
+    msgpack_pack_uint32 (&pk, 1);
+    f = fopen (path, "ab");
+    fwrite (tail.data, 1, tail.size, f);
+    fclose (f);
+    msgpack_sbuffer_destroy (&tail);
+
+    s_loaded_t l = { 0 };
+    cr_assert_eq (zo_spool_load (s_dir, s_on_spooled, &l), 2);
+    cr_assert_str_eq (l.ids [0], "s1");
+    cr_assert_str_eq (l.ids [1], "s2");
+    cr_assert_eq (l.attempts [1], 1);
+}

@@ -529,3 +529,26 @@ Test (proto, results_encoded_ahead_travel_verbatim)
     cr_assert_eq (out.results_ [1].attempts, 3);
     msgpack_sbuffer_destroy (&ahead);
 }
+
+//  The broker keeps a DISPATCH within max_frame by counting each event's
+//  bytes plus ZO_DISPATCH_ITEM_OVERHEAD, and ZO_DISPATCH_OVERHEAD for the
+//  message itself: those must be upper bounds of what the codec writes,
+//  with the largest numbers and the longest array header.
+Test (proto, dispatch_overheads_are_upper_bounds)
+{
+    static zo_item_t items [ZO_MAX_BATCH];
+    static const uint8_t event [] = "\x82\xa2id\xa1x\xa4type\xa1t";
+    for (uint32_t i = 0; i < ZO_MAX_BATCH; i++) {
+        items [i] = (zo_item_t) { .attempt = UINT32_MAX, .deadline_ms = UINT32_MAX };
+        items [i].event.raw = (zo_span_t) { event, sizeof (event) - 1 };
+    }
+    uint32_t counts [] = { 1, 15, 16, ZO_MAX_BATCH };
+    for (size_t k = 0; k < sizeof (counts) / sizeof (counts [0]); k++) {
+        zo_msg_t msg = { .cmd = ZO_CMD_DISPATCH, .items = items, .n_items = counts [k] }, out;
+        s_round_trip (&msg, &out);
+        size_t bound = ZO_DISPATCH_OVERHEAD
+                     + (size_t) counts [k] * (sizeof (event) - 1 + ZO_DISPATCH_ITEM_OVERHEAD);
+        cr_assert_leq (s_buf.size, bound, "%u items: %zu bytes, bound %zu",
+                       counts [k], s_buf.size, bound);
+    }
+}
