@@ -204,11 +204,6 @@ s_dispatch_to (zo_broker_t *self, zo_worker_t *worker, size_t n, bool *gone)
         zo_rec_t *rec = zo_queue_pop (&self->queue);
         if (!rec)
             break;
-        size_t need = zo_rec_raw (rec).len + ZO_DISPATCH_ITEM_OVERHEAD;
-        if (count && bytes + need > self->max_frame) {
-            zo_queue_push_front (&self->queue, rec);
-            break;
-        }
         if (rec->deadline_ms && rec->deadline_ms <= now_ms) {
             //  Not worth a trip: the worker would fail it at once. Put it
             //  back where it was so that its state holds for the removal.
@@ -217,12 +212,15 @@ s_dispatch_to (zo_broker_t *self, zo_worker_t *worker, size_t n, bool *gone)
             zo__broker_dead (self, rec, "deadline exceeded");
             continue;
         }
+        size_t need = zo_rec_raw (rec).len + ZO_DISPATCH_ITEM_OVERHEAD;
         if (bytes + need > self->max_frame) {
+            zo_queue_push_front (&self->queue, rec);
+            if (count)
+                break;          //  it opens the next DISPATCH
             //  Too large to travel even alone: SUBMIT refuses such events,
             //  but one stored by a broker with a larger max_frame (spool,
             //  journal, dead letters replayed) can come back. A worker
             //  would refuse the frame; the dead letters keep it.
-            zo_queue_push_front (&self->queue, rec);
             zo__broker_dead (self, rec, "too large for a DISPATCH under broker/max_frame");
             continue;
         }
