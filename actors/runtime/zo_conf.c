@@ -567,6 +567,35 @@ zo_conf_size_range (zo_conf_t *self, const char *path, uint64_t dflt, uint64_t m
                           "not a size (64K, 16M, 1G)", "bytes");
 }
 
+//  tcp://host:port with a port in 1..65535, ipc://path, inproc://name.
+static bool
+s_is_endpoint (const char *text)
+{
+    if (strncmp (text, "ipc://", 6) == 0)
+        return text [6] != 0;
+    if (strncmp (text, "inproc://", 9) == 0)
+        return text [9] != 0;
+    if (strncmp (text, "tcp://", 6) != 0)
+        return false;
+    const char *colon = strrchr (text + 6, ':');
+    if (!colon || colon == text + 6)
+        return false;
+    int64_t port;
+    return s_parse_int (colon + 1, &port) == 0 && port >= 1 && port <= 65535;
+}
+
+const char *
+zo_conf_endpoint (zo_conf_t *self, const char *path, const char *dflt)
+{
+    assert (self);
+    const char *value = s_value (self, path);
+    if (!value || s_is_endpoint (value))
+        return value ? value : dflt;
+    s_refuse (self, "%s = '%s' is not an endpoint; allowed: tcp://host:port, ipc://path, "
+              "inproc://name", path, value);
+    return dflt;
+}
+
 bool
 zo_conf_bad (zo_conf_t *self)
 {

@@ -74,6 +74,11 @@ uint64_t zo_conf_ms_range (zo_conf_t *self, const char *path, uint64_t dflt,
                            uint64_t min, uint64_t max);
 uint64_t zo_conf_size_range (zo_conf_t *self, const char *path, uint64_t dflt,
                              uint64_t min, uint64_t max);
+/*  A ZeroMQ endpoint read the same way (dflt when absent or empty):
+    tcp://host:port (host may be * when binding), ipc://path or
+    inproc://name. Anything else is a configuration error as above, and
+    dflt is returned.  */
+const char *zo_conf_endpoint (zo_conf_t *self, const char *path, const char *dflt);
 /*  True once a range-checked read (or zo_conf_load) met a bad value.  */
 bool zo_conf_bad (zo_conf_t *self);
 

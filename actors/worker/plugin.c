@@ -28,8 +28,15 @@ typedef struct {
     void *state;
 } s_route_t;
 
-#define S_TIMERS 8              /* per event: the limits handler.h gives */
-#define S_FDS    4
+#define S_TIMERS   8            /* per event: the limits handler.h gives */
+#define S_FDS      4
+#define S_REQUESTS 8            /* a power of two: a request's handle holds its index */
+
+//  The reply statuses handler.h promises are zo_rpc's.
+_Static_assert (ZO_HANDLER_REPLY_OK == (int) ZO_RPC_OK
+             && ZO_HANDLER_REPLY_TIMEOUT == (int) ZO_RPC_TIMEOUT
+             && ZO_HANDLER_REPLY_TOO_LARGE == (int) ZO_RPC_TOO_LARGE
+             && ZO_HANDLER_REPLY_BAD == (int) ZO_RPC_BAD_MESSAGE, "reply statuses");
 
 /*  An event's state: what the API calls keep for it.  */
 typedef struct {
@@ -37,6 +44,11 @@ typedef struct {
     zo_handler_event_t view;    /* what the plugin sees */
     struct { int id; zo_handler_timer_fn *cb; void *arg; } timers [S_TIMERS];
     struct { zo_watch_t *watch; int fd; int events; zo_handler_fd_fn *cb; void *arg; } fds [S_FDS];
+    /*  id is zo_rpc's, unique per peer; handle is what the plugin holds,
+        unique per event: (a count of the event's requests << 3) | index.  */
+    struct { uint64_t id; int64_t handle; zo_rpc_t *rpc; zo_handler_reply_fn *cb; void *arg; }
+        requests [S_REQUESTS];
+    int64_t requests_made;
 } s_event_t;
 
 const zo_handler_plugin_t *
@@ -190,12 +202,17 @@ s_cancel (zo_slot_t *slot)
         state->plugin->cancel (state->state, zo_slot_handle (slot));
 }
 
-/*  The event ended: its timers and watches go with it.  */
+/*  The event ended: its timers, watches and requests go with it.  */
 static void
 s_end (zo_slot_t *slot)
 {
     s_event_t *event = zo_slot_state (slot);
     zo_loop_t *loop = zo_inflight_loop (slot->owner);
+    for (int i = 0; i < S_REQUESTS; i++)
+        if (event->requests [i].id) {
+            zo_rpc_cancel (event->requests [i].rpc, event->requests [i].id);
+            event->requests [i].id = 0;
+        }
     for (int i = 0; i < S_TIMERS; i++)
         if (event->timers [i].id) {
             zo_loop_cancel (loop, event->timers [i].id);
@@ -323,12 +340,8 @@ zo_handler_payload_json (zo_handler_t *h)
     zo_slot_t *slot = zo_inflight_slot (h, true);
     if (!slot)
         return NULL;
-    json_t *value = zo_json_from_span (slot->item.event.payload);
-    if (!value)
-        return NULL;
-    char *text = json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY);
-    json_decref (value);
-    return text;
+    zo_span_t payload = slot->item.event.payload;
+    return payload.len ? zo_handler_to_json (payload.ptr, payload.len) : strdup ("null");
 }
 
 void
@@ -453,6 +466,96 @@ zo_handler_unwatch (zo_handler_t *h, int fd)
     for (int i = 0; i < S_FDS; i++)
         if (event->fds [i].watch && event->fds [i].fd == fd)
             zo_loop_unwatch (zo_inflight_loop (slot->owner), &event->fds [i].watch);
+}
+
+static void
+s_reply (zo_rpc_t *rpc, const zo_rpc_reply_t *reply, void *arg)
+{
+    zo_slot_t *slot = arg;
+    s_event_t *event = zo_slot_state (slot);
+    for (int i = 0; i < S_REQUESTS; i++)
+        if (event->requests [i].id == reply->id && event->requests [i].rpc == rpc) {
+            event->requests [i].id = 0;
+            if (slot->state == ZO_SLOT_RUNNING)
+                event->requests [i].cb (zo_slot_handle (slot), (int) reply->status,
+                                        reply->status == ZO_RPC_OK ? reply->data : NULL,
+                                        reply->status == ZO_RPC_OK ? reply->size : 0,
+                                        event->requests [i].arg);
+            break;
+        }
+}
+
+int64_t
+zo_handler_request (zo_handler_t *h, const char *peer, const void *request, size_t len,
+                    uint32_t timeout_ms, zo_handler_reply_fn *cb, void *arg)
+{
+    zo_slot_t *slot = zo_inflight_slot (h, false);
+    if (!slot || !cb || !request || !len || !slot->route->ctx)
+        return -1;
+    s_event_t *event = zo_slot_state (slot);
+    int free_at = -1;
+    for (int i = S_REQUESTS - 1; i >= 0; i--)
+        if (!event->requests [i].id)
+            free_at = i;
+    zo_rpc_t *rpc = free_at < 0 ? NULL : zo_hctx_peer (slot->route->ctx, peer);
+    if (!rpc)
+        return -1;
+    //  As long as the event: its own timeout ends it first, and the request
+    //  with it.
+    if (!timeout_ms)
+        timeout_ms = slot->timeout_ms + 1000 > UINT32_MAX ? UINT32_MAX
+                                                          : (uint32_t) slot->timeout_ms + 1000;
+    uint64_t id = zo_rpc_request_raw (rpc, request, len, timeout_ms, s_reply, slot);
+    if (!id)
+        return -1;
+    int64_t handle = (++event->requests_made << 3) | free_at;
+    event->requests [free_at].id = id;
+    event->requests [free_at].handle = handle;
+    event->requests [free_at].rpc = rpc;
+    event->requests [free_at].cb = cb;
+    event->requests [free_at].arg = arg;
+    return handle;
+}
+
+int64_t
+zo_handler_request_json (zo_handler_t *h, const char *peer, const char *json,
+                         uint32_t timeout_ms, zo_handler_reply_fn *cb, void *arg)
+{
+    if (!json)
+        return -1;
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    int64_t id = s_json_to_mp (json, &sbuf) ? -1
+               : zo_handler_request (h, peer, sbuf.data, sbuf.size, timeout_ms, cb, arg);
+    msgpack_sbuffer_destroy (&sbuf);
+    return id;
+}
+
+void
+zo_handler_request_cancel (zo_handler_t *h, int64_t id)
+{
+    zo_slot_t *slot = zo_inflight_slot (h, true);
+    if (!slot || id <= 0)
+        return;
+    s_event_t *event = zo_slot_state (slot);
+    int i = (int) (id & (S_REQUESTS - 1));
+    if (event->requests [i].id && event->requests [i].handle == id) {
+        zo_rpc_cancel (event->requests [i].rpc, event->requests [i].id);
+        event->requests [i].id = 0;
+    }
+}
+
+char *
+zo_handler_to_json (const void *value, size_t len)
+{
+    if (!value || !len || len > UINT32_MAX)
+        return NULL;
+    json_t *json = zo_json_from_span ((zo_span_t) { value, (uint32_t) len });
+    if (!json)
+        return NULL;
+    char *text = json_dumps (json, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref (json);
+    return text;
 }
 
 void

@@ -509,7 +509,8 @@ zo_worker_new (zo_actor_t *actor)
     self->emit_refused = zo_stats_counter (stats, "emit_refused_total");
     *zo_stats_gauge (stats, "capacity") = (double) capacity;
     self->credit_gauge = zo_stats_gauge (stats, "credit");
-    self->hctx = zo_hctx_new (self->loop, stats, conf, zo_conf_str (conf, "worker/plugin_dir", ""));
+    self->hctx = zo_hctx_new (self->loop, actor->zmq_ctx, stats, conf,
+                              zo_conf_str (conf, "worker/plugin_dir", ""));
     if (!self->hctx)
         goto fail;
     self->routes = zo_routes_new (timeout, (uint32_t) attempts, self->hctx);

@@ -30,6 +30,10 @@ s_refused "worker capacity 0" worker/capacity 1..1000000 \
     "$WORKER_BIN" --worker-broker "$BACK" --worker-capacity 0
 s_refused "the worker's max_frame" broker/max_frame 65536.. \
     "$WORKER_BIN" --worker-broker "$BACK" --broker-max-frame 2G
+s_refused "the worker's requests_max" worker/requests_max 1..1048576 \
+    "$WORKER_BIN" --worker-broker "$BACK" --worker-requests-max 0
+s_refused "a peer that is not an endpoint" worker/cache "tcp://host:port" \
+    "$WORKER_BIN" --worker-broker "$BACK" --worker-cache localhost:7013
 s_refused "a flag without its value" --broker-queue-max "needs a value" \
     "$BROKER_BIN" "${B[@]}" --broker-queue-max
 

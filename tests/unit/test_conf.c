@@ -314,3 +314,28 @@ Test (conf, a_bad_flag_marks_the_configuration_bad)
     cr_assert (zo_conf_bad (conf));
     zo_conf_destroy (&conf);
 }
+
+Test (conf, endpoints_checked)
+{
+    zo_conf_t *conf = zo_conf_new ();
+    cr_assert_str_eq (zo_conf_endpoint (conf, "worker/cache", "x"), "tcp://127.0.0.1:7013");
+    cr_assert_str_eq (zo_conf_endpoint (conf, "worker/nothing", "tcp://a:1"), "tcp://a:1");
+    const char *good [] = { "tcp://*:7010", "tcp://[::1]:7010", "tcp://host.example:1",
+                            "ipc:///tmp/x", "inproc://peer", NULL };
+    for (int i = 0; good [i]; i++) {
+        zo_conf_set (conf, "worker/cache", good [i]);
+        cr_assert_str_eq (zo_conf_endpoint (conf, "worker/cache", "d"), good [i]);
+    }
+    cr_assert_not (zo_conf_bad (conf));
+    const char *bad [] = { "localhost:7013", "tcp://host", "tcp://:7013", "tcp://h:0",
+                           "tcp://h:65536", "tcp://h:7x", "ipc://", "udp://h:1", NULL };
+    for (int i = 0; bad [i]; i++) {
+        zo_conf_t *c = zo_conf_new ();
+        zo_conf_set (c, "worker/cache", bad [i]);
+        cr_assert_str_eq (zo_conf_endpoint (c, "worker/cache", "d"), "d", "%s", bad [i]);
+        cr_assert (zo_conf_bad (c), "%s", bad [i]);
+        cr_assert (strstr (zo_conf_errstr (c), "worker/cache"), "%s", zo_conf_errstr (c));
+        zo_conf_destroy (&c);
+    }
+    zo_conf_destroy (&conf);
+}

@@ -125,6 +125,37 @@ typedef void (zo_handler_fd_fn) (zo_handler_t *h, int fd, int events, void *arg)
 int zo_handler_watch (zo_handler_t *h, int fd, int events, zo_handler_fd_fn *cb, void *arg);
 void zo_handler_unwatch (zo_handler_t *h, int fd);
 
+/*  Requests to another zorch actor (the "cache" and "pool" peers, at the
+    worker's worker/cache and worker/pool endpoints), the protocol's way:
+    request is one msgpack map of the message's fields without "v" and
+    "seq" (those are added), for instance {"cmd": "CACHE_GET", "key": "k"}.
+    The reply comes to cb, once, with status ZO_HANDLER_REPLY_OK and the
+    peer's answer (one msgpack map, which may be an ERROR message; borrowed
+    during the call), or with another status and no reply. timeout_ms 0
+    lets the request wait as long as the event does. At most 8 pending per event; when the
+    event ends (completed, timed out, the worker stopping) its pending
+    requests are cancelled and their callbacks never run. Returns an id
+    > 0, or -1 (a stale handle, an unknown peer, a request that is not one
+    map, 8 pending, the peer's queue full).  */
+#define ZO_HANDLER_REPLY_OK        0
+#define ZO_HANDLER_REPLY_TIMEOUT   1   /* no reply by the deadline */
+#define ZO_HANDLER_REPLY_TOO_LARGE 2   /* the reply was over the frame limit */
+#define ZO_HANDLER_REPLY_BAD       3   /* the reply did not decode */
+typedef void (zo_handler_reply_fn) (zo_handler_t *h, int status, const void *reply,
+                                    size_t len, void *arg);
+int64_t zo_handler_request (zo_handler_t *h, const char *peer, const void *request,
+                            size_t len, uint32_t timeout_ms, zo_handler_reply_fn *cb,
+                            void *arg);
+/*  The same with the request as JSON text (an object).  */
+int64_t zo_handler_request_json (zo_handler_t *h, const char *peer, const char *json,
+                                 uint32_t timeout_ms, zo_handler_reply_fn *cb, void *arg);
+/*  Drops a pending request: its callback will not run.  */
+void zo_handler_request_cancel (zo_handler_t *h, int64_t id);
+
+/*  One msgpack value as JSON text (malloc'd, caller frees), such as a
+    reply; NULL if it is not one well-formed value.  */
+char *zo_handler_to_json (const void *value, size_t len);
+
 /*  Logs a line through the worker's log (level: 0 error, 1 warning,
     2 info, 3 debug), prefixed with the event id.  */
 void zo_handler_log (zo_handler_t *h, int level, const char *text);
