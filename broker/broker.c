@@ -445,7 +445,7 @@ zo_broker_new (zo_actor_t *actor)
     ||  !(self->back = s_socket (self, zo_conf_str (conf, "broker/back", "tcp://127.0.0.1:7011"),
                                  self->back_ep, sizeof (self->back_ep))))
         goto err;
-    self->outbox = zo_outbox_new (self->front, self->batch_max, self->max_frame / 2,
+    self->outbox = zo_outbox_new (self->front, self->batch_max, self->max_frame,
                                   self->c [C_RESULTS_SENT], self->c [C_RESULTS_DROPPED]);
     if (!self->outbox)
         goto err;

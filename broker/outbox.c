@@ -39,7 +39,9 @@ typedef struct {
 
 struct _zo_outbox_t {
     void *socket;
-    size_t batch_max, max_bytes;
+    size_t batch_max;
+    size_t flush_at;         /* a buffer this full is sent at once */
+    size_t run_max;          /* results' bytes in one RESULT (max_frame less its envelope) */
     uint64_t *sent, *dropped;
     uint64_t scratch_sent, scratch_dropped;
     s_box_t **slots;         /* open addressing by identity */
@@ -55,7 +57,7 @@ struct _zo_outbox_t {
 };
 
 zo_outbox_t *
-zo_outbox_new (void *socket, size_t batch_max, size_t max_bytes,
+zo_outbox_new (void *socket, size_t batch_max, size_t max_frame,
                uint64_t *sent, uint64_t *dropped)
 {
     zo_outbox_t *self = calloc (1, sizeof (zo_outbox_t));
@@ -63,7 +65,9 @@ zo_outbox_new (void *socket, size_t batch_max, size_t max_bytes,
         return NULL;
     self->socket = socket;
     self->batch_max = batch_max ? batch_max : 1;
-    self->max_bytes = max_bytes;
+    assert (max_frame > ZO_DISPATCH_OVERHEAD);
+    self->flush_at = max_frame / 2;
+    self->run_max = max_frame - ZO_DISPATCH_OVERHEAD;
     self->sent = sent ? sent : &self->scratch_sent;
     self->dropped = dropped ? dropped : &self->scratch_dropped;
     self->mask = 63;
@@ -212,7 +216,7 @@ s_send_acks (zo_outbox_t *self, s_box_t *box, uint64_t now_ns)
 }
 
 //  Sends one box's results as RESULT messages (of at most batch_max
-//  results and about max_bytes each) and empties it; the ACKs it holds go
+//  results and max_frame bytes each) and empties it; the ACKs it holds go
 //  first. While an ACK waits for the journal, the results wait behind it.
 static void
 s_send (zo_outbox_t *self, s_box_t *box)
@@ -225,14 +229,16 @@ s_send (zo_outbox_t *self, s_box_t *box)
     for (size_t first = 0; first < box->count; ) {
         uint32_t run_start = start;
         size_t n = 0;
+        //  A result that would take the run over the frame starts the next
+        //  one (the worker holds each result to half a frame).
         while (first + n < box->count && n < self->batch_max) {
             uint32_t end = box->ends [first + n];
+            if (n > 0 && end - run_start > self->run_max)
+                break;
             self->batch [n].raw.ptr = data + start;
             self->batch [n].raw.len = end - start;
             start = end;
             n++;
-            if (end - run_start >= self->max_bytes)
-                break;
         }
         zo_msg_t result = { .cmd = ZO_CMD_RESULT, .results_ = self->batch,
                             .n_results = (uint32_t) n };
@@ -282,7 +288,7 @@ zo_outbox_add (zo_outbox_t *self, const void *ident, size_t ident_len,
     box->ends [box->count] = (uint32_t) box->sbuf.size;
     box->count++;
     self->pending++;
-    if (box->count >= self->batch_max || box->sbuf.size >= self->max_bytes)
+    if (box->count >= self->batch_max || box->sbuf.size >= self->flush_at)
         s_send (self, box);
 }
 

@@ -16,8 +16,9 @@
 
     Results are packed as they come (one msgpack map each, per
     PROTOCOL.md "Events and results") into the producer's buffer; flush
-    wraps each buffer in a RESULT envelope and sends it as one frame. A
-    buffer that reaches batch_max results or max_bytes is sent at once.
+    wraps each buffer in RESULT envelopes of at most batch_max results and
+    max_frame bytes each. A buffer that reaches batch_max results or half
+    of max_frame is sent at once.
     A producer that is gone (EHOSTUNREACH on a ROUTER_MANDATORY socket) or
     not reading (its queue is full) loses those results; they are counted
     in *dropped, the event itself is done.
@@ -36,7 +37,7 @@ typedef struct _zo_outbox_t zo_outbox_t;
 /*  socket is the front ROUTER (borrowed). Results sent are added to
     *sent; results and ACKs that could not be sent to *dropped (both may
     be NULL).  */
-zo_outbox_t *zo_outbox_new (void *socket, size_t batch_max, size_t max_bytes,
+zo_outbox_t *zo_outbox_new (void *socket, size_t batch_max, size_t max_frame,
                             uint64_t *sent, uint64_t *dropped);
 /*  Frees pending results without sending them (counted as dropped).  */
 void zo_outbox_destroy (zo_outbox_t **self_p);

@@ -36,7 +36,9 @@ s_teardown (void)
     zmq_ctx_term (s_ctx);
 }
 
-TestSuite (outbox, .init = s_setup, .fini = s_teardown);
+//  A failed assertion leaves a producer socket open, which would hold
+//  zmq_ctx_term in the teardown forever: the timeout ends such a test.
+TestSuite (outbox, .init = s_setup, .fini = s_teardown, .timeout = 20);
 
 //  A producer known to the router by its identity.
 static void *
@@ -182,4 +184,49 @@ Test (outbox, failed_journal_mutes_only_producers_left_waiting)
     zo_outbox_destroy (&outbox);
     zmq_close (a);
     zmq_close (b);
+}
+
+/*  Every RESULT fits max_frame, even when the result that fills the buffer
+    is itself half a frame (the largest a worker sends) with a long error:
+    it goes in a RESULT of its own.  */
+Test (outbox, results_stay_within_max_frame)
+{
+    void *p = s_producer ("big");
+    const size_t max_frame = 64 * 1024;
+    zo_outbox_t *outbox = zo_outbox_new (s_router, 256, max_frame, &s_sent, &s_dropped);
+    //  msgpack strings: a str32 header and the bytes.
+    static uint8_t a [32 * 1024 - 200], b [32 * 1024];
+    a [0] = 0xdb, b [0] = 0xdb;
+    uint32_t la = sizeof (a) - 5, lb = sizeof (b) - 5;
+    for (int i = 0; i < 4; i++) {
+        a [1 + i] = (uint8_t) (la >> (24 - 8 * i));
+        b [1 + i] = (uint8_t) (lb >> (24 - 8 * i));
+    }
+    memset (a + 5, 'a', la);
+    memset (b + 5, 'b', lb);
+    static char error [ZO_MAX_TEXT + 1];
+    memset (error, 'e', ZO_MAX_TEXT);
+    zo_outbox_add (outbox, "big", 3, zo_span_str ("r1"), true, (zo_span_t) { a, sizeof (a) },
+                   NULL, 5, 1);
+    cr_assert_eq (zo_outbox_pending (outbox), 1, "under half a frame: held for the flush");
+    zo_outbox_add (outbox, "big", 3, zo_span_str ("r2"), false, (zo_span_t) { b, sizeof (b) },
+                   error, 5, 1);
+    int results = 0;
+    for (int m = 0; m < 3 && results < 2; m++) {
+        zmq_msg_close (&s_frame);
+        zmq_msg_init (&s_frame);
+        cr_assert_geq (zmq_msg_recv (&s_frame, p, 0), 0, "a RESULT came");
+        cr_assert_leq (zmq_msg_size (&s_frame), max_frame, "RESULT of %zu bytes, over %zu",
+                       zmq_msg_size (&s_frame), max_frame);
+        zo_msg_t msg;
+        cr_assert_eq (zo_proto_decode (s_dec, zmq_msg_data (&s_frame), zmq_msg_size (&s_frame),
+                                       &msg), 0);
+        cr_assert_eq (msg.cmd, ZO_CMD_RESULT);
+        results += (int) msg.n_results;
+    }
+    cr_assert_eq (results, 2);
+    cr_assert_eq (s_sent, 2);
+    cr_assert_eq (s_dropped, 0);
+    zo_outbox_destroy (&outbox);
+    zmq_close (p);
 }
