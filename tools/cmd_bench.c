@@ -319,6 +319,12 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
         return zorch_usage_error ("bench", "--endpoint and --spawn exclude each other", NULL);
     if (durable && !spawn)
         return zorch_usage_error ("bench", "--durable needs --spawn (a running broker has its own journal setting)", NULL);
+    //  The broker refuses a SUBMIT over its broker/max_frame: the same key
+    //  read here (every host is given the same) keeps each one within it.
+    size_t max_frame = (size_t) zo_conf_size_range (conf, "broker/max_frame", ZO_MAX_FRAME,
+                                                    ZO_MAX_FRAME_MIN, ZO_MAX_FRAME_MAX);
+    if (zo_conf_bad (conf))
+        return zorch_usage_error ("bench", "%s", zo_conf_errstr (conf));
 
     if (rate < 0)
         rate = wl->rate;
@@ -374,6 +380,7 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
     opts.wait = true;
     opts.inflight = (uint32_t) inflight;
     opts.timeout_ms = 30000;
+    opts.max_frame = max_frame;
     json_t *event = s_standard_event (wl->type, sleeping ? (uint32_t) sleep_ms : 0);
     zo_inject_stats_t st;
     if (warmup) {

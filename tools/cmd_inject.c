@@ -405,6 +405,12 @@ zorch_inject (zo_conf_t *conf, int argc, char **argv)
         zorch_usage_error ("inject", "unexpected argument '%s'", argv [optind]);
         return 2;
     }
+    //  The broker refuses a SUBMIT over its broker/max_frame: the same key
+    //  read here (every host is given the same) keeps each one within it.
+    size_t max_frame = (size_t) zo_conf_size_range (conf, "broker/max_frame", ZO_MAX_FRAME,
+                                                    ZO_MAX_FRAME_MIN, ZO_MAX_FRAME_MAX);
+    if (zo_conf_bad (conf))
+        return zorch_usage_error ("inject", "%s", zo_conf_errstr (conf));
     if (file && ndjson) {
         zorch_usage_error ("inject", "%s", "give --file or --ndjson, not both");
         return 2;
@@ -532,6 +538,7 @@ zorch_inject (zo_conf_t *conf, int argc, char **argv)
     opts.endpoint = endpoint;
     opts.inflight = (uint32_t) inflight;
     opts.batch_max = (uint32_t) batch;
+    opts.max_frame = max_frame;
     opts.rate = rate;
     opts.wait = wait;
     opts.retry = retry;

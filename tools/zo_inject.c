@@ -93,6 +93,7 @@ zo_inject_opts_default (zo_inject_opts_t *opts)
     opts->timeout_ms = 30000;
     opts->batch_max = 100;
     opts->batch_bytes = 256 * 1024;
+    opts->max_frame = ZO_MAX_FRAME;
     opts->pace_slack_us = 1000;
 }
 
@@ -172,8 +173,14 @@ zo_inject_new (zo_loop_t *loop, void *zmq_ctx, const zo_inject_opts_t *opts,
         self->opts.inflight = 1;
     if (self->opts.batch_max == 0 || self->opts.batch_max > ZO_MAX_BATCH)
         self->opts.batch_max = 100;
+    if (self->opts.max_frame < ZO_MAX_FRAME_MIN || self->opts.max_frame > ZO_MAX_FRAME_MAX)
+        self->opts.max_frame = ZO_MAX_FRAME;
+    //  A SUBMIT is flushed at a quarter of the frame at most, and never
+    //  grows past the frame (less its own fields).
     if (self->opts.batch_bytes == 0)
         self->opts.batch_bytes = 256 * 1024;
+    if (self->opts.batch_bytes > self->opts.max_frame / 4)
+        self->opts.batch_bytes = (uint32_t) (self->opts.max_frame / 4);
     self->input = *input_p;
     *input_p = NULL;
     zo_hist_reset (&self->stats.latency);
@@ -505,7 +512,7 @@ s_pump (zo_loop_t *loop, void *arg)
                 break;
         }
         s_slot_t *s = &self->slots [i];
-        if (n > 0 && bytes + s->buf.size > ZO_MAX_FRAME - 4096) {
+        if (n > 0 && bytes + s->buf.size > self->opts.max_frame - ZO_DISPATCH_OVERHEAD) {
             s_flush (self, n);
             n = bytes = 0;
             if (self->again_timer) {

@@ -44,6 +44,8 @@ typedef struct {
     uint64_t timeout_ms;       /* without progress; default 30 s */
     uint32_t batch_max;        /* events per SUBMIT, default 100 */
     uint32_t batch_bytes;      /* soft size limit of a SUBMIT, default 256 KiB */
+    size_t max_frame;          /* the broker's broker/max_frame: no SUBMIT is larger;
+                                  default ZO_MAX_FRAME */
 } zo_inject_opts_t;
 
 typedef struct {

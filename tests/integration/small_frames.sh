@@ -6,7 +6,8 @@
 #   the worker there first, and with the 300 queued before it arrives, so
 #   that it receives many DISPATCHes at once and its results pile up before
 #   it flushes (a DONE filled to a fixed 768 KiB, as it used to be, is
-#   refused by a broker whose limit is 64K).
+#   refused by a broker whose limit is 64K). zorch inject is given the same
+#   limit and sizes its SUBMITs by it.
 source "$(dirname "$0")/lib.sh"
 zt_init small_frames 17270
 
@@ -31,7 +32,8 @@ s_events later
 zt_broker --broker-max-frame 64K
 zt_worker w1 --broker-max-frame 64K
 zt_say "$N events with the worker there first"
-zt_inject --ndjson "$T/first.ndjson" --batch 2 --wait --timeout 30 \
+#   inject reads the same key and keeps each SUBMIT under it (no --batch).
+zt_inject --ndjson "$T/first.ndjson" --broker-max-frame 64K --wait --timeout 30 \
     --results "$T/first-results.ndjson" --json >"$T/first.json" 2>"$T/first.err" ||
     zt_fail "inject exited $?: $(cat "$T/first.json") $(tail -n 5 "$T/first.err")"
 s_check first "$T/first-results.ndjson"
