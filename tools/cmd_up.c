@@ -360,7 +360,7 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
         { "help", no_argument, NULL, O_HELP },
         { NULL, 0, NULL, 0 }
     };
-    long workers = zo_conf_int (conf, "up/workers", 2);
+    long workers = (long) zo_conf_int_range (conf, "up/workers", 2, 0, 256);
     bool demo = false, once = false;
     bool monitor = zo_conf_bool (conf, "up/monitor", true);
     optind = 0;
@@ -400,10 +400,6 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
         fprintf (stderr, "zorch up: --once goes with --demo\n");
         return 2;
     }
-    if (workers < 0 || workers > 256) {
-        fprintf (stderr, "zorch up: up/workers must be 0..256\n");
-        return 2;
-    }
 
     //  Configuration flags go on to every actor, as given.
     char **pass = calloc ((size_t) full_argc + 1, sizeof (char *));
@@ -424,13 +420,18 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
 
     s_up_t self = { .conf = conf, .demo = demo, .once = once };
     zo_sup_policy_t policy = {
-        .restart_delay_ms = zo_conf_ms (conf, "up/restart_delay", 500),
-        .storm_max = (uint32_t) zo_conf_int (conf, "up/restart_max", 5),
-        .storm_window_ms = zo_conf_ms (conf, "up/restart_window", 60000),
-        .stop_grace_ms = zo_conf_ms (conf, "up/stop_timeout", 15000),
+        .restart_delay_ms = zo_conf_ms_range (conf, "up/restart_delay", 500, 1, 3600000),
+        .storm_max = (uint32_t) zo_conf_int_range (conf, "up/restart_max", 5, 1, 1000000),
+        .storm_window_ms = zo_conf_ms_range (conf, "up/restart_window", 60000, 1, 86400000),
+        .stop_grace_ms = zo_conf_ms_range (conf, "up/stop_timeout", 15000, 0, 3600000),
     };
     self.actors = calloc ((size_t) workers + 2, sizeof (s_actor_t));
     int status = 1;
+    if (zo_conf_bad (conf)) {
+        fprintf (stderr, "zorch up: %s\n", zo_conf_errstr (conf));
+        status = 2;
+        goto done;
+    }
     if (s_add_actor (&self, "broker", "zorch-broker", "broker", pass, n_pass, NULL, NULL))
         goto done;
     if (monitor

@@ -27,12 +27,12 @@ main (int argc, char **argv)
     }
     zo_monitor_t *monitor = zo_monitor_new (&a);
     if (monitor) {
-        rc = zo_loop_run (a.loop);
+        rc = zo_loop_run (a.loop) ? ZO_EXIT_FAIL : 0;
         zo_monitor_destroy (&monitor);
     }
     else
-        rc = -1;
+        rc = zo_actor_exit_code (&a);
     zo_actor_fini (&a);
     curl_global_cleanup ();
-    return rc ? 1 : 0;
+    return rc;
 }

@@ -292,23 +292,24 @@ zo_monitor_new (zo_actor_t *actor)
 
     zo_actors_conf_t ac;
     zo_actors_conf_defaults (&ac);
-    ac.interval_ms = zo_conf_ms (conf, "stats/interval", 1000);
+    //  Every number is range-checked: out of range, the monitor does not
+    //  start (exit 2) and the log names the key and its range.
+    ac.interval_ms = zo_conf_ms_range (conf, "stats/interval", 1000, 0, 3600000);
     if (ac.interval_ms == 0)
         ac.interval_ms = 1000;
-    int64_t down_after = zo_conf_int (conf, "monitor/down_after", 3);
-    ac.down_after = down_after < 1? 1: down_after > 1000? 1000: (uint32_t) down_after;
-    ac.forget_ms = zo_conf_ms (conf, "monitor/forget", 600000);
-    int64_t max_actors = zo_conf_int (conf, "monitor/max_actors", 256);
-    ac.max_actors = max_actors < 1? 1: max_actors > 100000? 100000: (uint32_t) max_actors;
-    ac.latency_objective_ms = (double) zo_conf_ms (conf, "monitor/latency_objective", 100);
+    ac.down_after = (uint32_t) zo_conf_int_range (conf, "monitor/down_after", 3, 1, 1000);
+    ac.forget_ms = zo_conf_ms_range (conf, "monitor/forget", 600000, 0, 30 * 86400000ull);
+    ac.max_actors = (uint32_t) zo_conf_int_range (conf, "monitor/max_actors", 256, 1, 100000);
+    ac.latency_objective_ms = (double) zo_conf_ms_range (conf, "monitor/latency_objective", 100,
+                                                         1, 3600000);
     ac.queue_capacity = zo_conf_double (conf, "monitor/queue_capacity", 0);
     snprintf (ac.latency_hist, sizeof (ac.latency_hist), "%s",
               zo_conf_str (conf, "monitor/latency_hist", "latency_ns"));
-    int64_t top = zo_conf_int (conf, "monitor/history_actors", 8);
-    ac.top_actors = top < 0? 0: top > ZO_SAMPLE_TOP? ZO_SAMPLE_TOP: (uint32_t) top;
+    ac.top_actors = (uint32_t) zo_conf_int_range (conf, "monitor/history_actors", 8, 0,
+                                                  ZO_SAMPLE_TOP);
     self->interval_ms = ac.interval_ms;
     self->down_after = ac.down_after;
-    uint64_t history_ms = zo_conf_ms (conf, "monitor/history", 3600000);
+    uint64_t history_ms = zo_conf_ms_range (conf, "monitor/history", 3600000, 0, 7 * 86400000ull);
     size_t history = (size_t) (history_ms / ac.interval_ms);
     if (history < 60)
         history = 60;
@@ -336,11 +337,15 @@ zo_monitor_new (zo_actor_t *actor)
     int rules = zo_alerts_load (self->alerts, zconfig_locate (zo_conf_tree (conf), "monitor/alerts"));
 
     const char *url = zo_conf_str (conf, "monitor/webhook", "");
+    uint32_t webhook_max = (uint32_t) zo_conf_int_range (conf, "monitor/webhook_max", 16, 1, 1024);
+    uint64_t webhook_timeout = zo_conf_ms_range (conf, "monitor/webhook_timeout", 5000, 1, 600000);
+    unsigned max_conns = (unsigned) zo_conf_int_range (conf, "monitor/max_conns", 256, 1, 10000);
+    if (zo_conf_bad (conf)) {
+        zsys_error ("monitor: bad configuration: %s", zo_conf_errstr (conf));
+        goto err;
+    }
     if (url && *url) {
-        int64_t max_pending = zo_conf_int (conf, "monitor/webhook_max", 16);
-        self->webhook = zo_webhook_new (self->loop, url, zo_conf_ms (conf, "monitor/webhook_timeout", 5000),
-                                        max_pending < 1? 1: max_pending > 1024? 1024: (uint32_t) max_pending,
-                                        stats);
+        self->webhook = zo_webhook_new (self->loop, url, webhook_timeout, webhook_max, stats);
         if (!self->webhook)
             goto err;
     }
@@ -356,10 +361,8 @@ zo_monitor_new (zo_actor_t *actor)
     size_t ep_size = sizeof (self->stats_ep);
     zmq_getsockopt (self->pull, ZMQ_LAST_ENDPOINT, self->stats_ep, &ep_size);
 
-    int64_t max_conns = zo_conf_int (conf, "monitor/max_conns", 256);
     self->http = zo_http_new (self->loop, zo_conf_str (conf, "monitor/http", "127.0.0.1:7080"),
-                              max_conns < 1? 1: max_conns > 10000? 10000: (unsigned) max_conns,
-                              s_on_request, self);
+                              max_conns, s_on_request, self);
     if (!self->http)
         goto err;
     self->started_ms = zo_loop_now_ms (self->loop);

@@ -498,11 +498,8 @@ zo_conf_size (zo_conf_t *self, const char *path, uint64_t dflt)
 //  Range-checked reads
 
 //  Records a configuration error: logged every time, kept the first time.
-static void
-s_refuse (zo_conf_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
-
-static void
-s_refuse (zo_conf_t *self, const char *fmt, ...)
+void
+zo_conf_refuse (zo_conf_t *self, const char *fmt, ...)
 {
     char text [sizeof (self->errstr)];
     va_list args;
@@ -526,7 +523,7 @@ zo_conf_int_range (zo_conf_t *self, const char *path, int64_t dflt, int64_t min,
     int64_t number;
     bool parsed = s_parse_int (value, &number) == 0;
     if (!parsed || number < min || number > max) {
-        s_refuse (self, "%s = '%s' is %s; allowed: an integer in %" PRId64 "..%" PRId64,
+        zo_conf_refuse (self, "%s = '%s' is %s; allowed: an integer in %" PRId64 "..%" PRId64,
                   path, value, parsed ? "out of range" : "not an integer", min, max);
         return dflt;
     }
@@ -546,7 +543,7 @@ s_units_range (zo_conf_t *self, const char *path, uint64_t dflt, uint64_t min, u
     uint64_t result;
     bool parsed = s_parse_units (value, units, &result) == 0;
     if (!parsed || result < min || result > max) {
-        s_refuse (self, "%s = '%s' is %s; allowed: %" PRIu64 "..%" PRIu64 " %s",
+        zo_conf_refuse (self, "%s = '%s' is %s; allowed: %" PRIu64 "..%" PRIu64 " %s",
                   path, value, parsed ? "out of range" : what, min, max, unit);
         return dflt;
     }
@@ -591,7 +588,7 @@ zo_conf_endpoint (zo_conf_t *self, const char *path, const char *dflt)
     const char *value = s_value (self, path);
     if (!value || s_is_endpoint (value))
         return value ? value : dflt;
-    s_refuse (self, "%s = '%s' is not an endpoint; allowed: tcp://host:port, ipc://path, "
+    zo_conf_refuse (self, "%s = '%s' is not an endpoint; allowed: tcp://host:port, ipc://path, "
               "inproc://name", path, value);
     return dflt;
 }

@@ -79,6 +79,10 @@ uint64_t zo_conf_size_range (zo_conf_t *self, const char *path, uint64_t dflt,
     inproc://name. Anything else is a configuration error as above, and
     dflt is returned.  */
 const char *zo_conf_endpoint (zo_conf_t *self, const char *path, const char *dflt);
+/*  Records a configuration error the caller found (a bad route, say) the
+    same way: logged as "config: <text>", kept if it is the first, and
+    zo_conf_bad is then true.  */
+void zo_conf_refuse (zo_conf_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 /*  True once a range-checked read (or zo_conf_load) met a bad value.  */
 bool zo_conf_bad (zo_conf_t *self);
 

@@ -153,9 +153,10 @@ zo_routes_load (zo_routes_t *self, zconfig_t *routes)
             else
             if (streq (key, "timeout")) {
                 int64_t ms = zo_routes_parse_ms (value);
-                if (ms <= 0) {
+                if (ms <= 0 || ms > ZO_ROUTE_TIMEOUT_MAX) {
                     snprintf (self->errstr, sizeof (self->errstr),
-                              "route %zu: bad timeout '%s'", self->size + 1, value);
+                              "route %zu: bad timeout '%s'; allowed: 1..%llu ms (7 days)",
+                              self->size + 1, value, (unsigned long long) ZO_ROUTE_TIMEOUT_MAX);
                     return -1;
                 }
                 timeout_ms = (uint64_t) ms;
@@ -166,7 +167,8 @@ zo_routes_load (zo_routes_t *self, zconfig_t *routes)
                 long v = strtol (value, &end, 10);
                 if (*end || v <= 0 || v > 1000000) {
                     snprintf (self->errstr, sizeof (self->errstr),
-                              "route %zu: bad attempts '%s'", self->size + 1, value);
+                              "route %zu: bad attempts '%s'; allowed: 1..1000000",
+                              self->size + 1, value);
                     return -1;
                 }
                 attempts = (uint32_t) v;

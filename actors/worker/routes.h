@@ -20,6 +20,7 @@
 #include "context.h"
 
 #define ZO_ROUTE_MAX_OPTS 16
+#define ZO_ROUTE_TIMEOUT_MAX (7 * 86400000ll)   /* ms, as worker/timeout */
 
 typedef struct zo_kind zo_kind_t;
 

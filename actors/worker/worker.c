@@ -493,7 +493,7 @@ zo_worker_new (zo_actor_t *actor)
                                                    ZO_MAX_FRAME_MIN, ZO_MAX_FRAME_MAX);
     self->heartbeat_ms = zo_conf_ms_range (conf, "worker/heartbeat", 1000, 10, 3600000);
     self->grace_ms = zo_conf_ms_range (conf, "worker/grace", 10000, 0, 86400000);
-    uint64_t timeout = zo_conf_ms_range (conf, "worker/timeout", 30000, 1, 7 * 86400000ull);
+    uint64_t timeout = zo_conf_ms_range (conf, "worker/timeout", 30000, 1, ZO_ROUTE_TIMEOUT_MAX);
     int64_t attempts = zo_conf_int_range (conf, "worker/attempts", 3, 1, 1000000);
     if (zo_conf_bad (conf)) {
         zo_log_error ("worker: bad configuration: %s", zo_conf_errstr (conf));
@@ -517,7 +517,8 @@ zo_worker_new (zo_actor_t *actor)
     if (!self->routes)
         goto fail;
     if (zo_routes_load (self->routes, zconfig_locate (zo_conf_tree (conf), "worker/routes"))) {
-        zo_log_error ("worker: %s", zo_routes_errstr (self->routes));
+        //  A bad route is a bad configuration: exit 2, as for any key.
+        zo_conf_refuse (conf, "worker/routes: %s", zo_routes_errstr (self->routes));
         goto fail;
     }
     if (zo_routes_size (self->routes) == 0)

@@ -2,6 +2,7 @@
 #   conf_range: a numeric setting out of its range stops an actor at start
 #   with exit code 2 and a log line naming the key and the allowed range:
 #   a negative broker/queue_max no longer wraps to an unbounded queue.
+#   (It took in bad_config.sh, which checked a subset of the same.)
 #   The refused actors exit before they bind anything; the last part
 #   starts a broker and a worker at the edges of their ranges.
 source "$(dirname "$0")/lib.sh"
@@ -34,6 +35,30 @@ s_refused "the worker's requests_max" worker/requests_max 1..1048576 \
     "$WORKER_BIN" --worker-broker "$BACK" --worker-requests-max 0
 s_refused "a peer that is not an endpoint" worker/cache "tcp://host:port" \
     "$WORKER_BIN" --worker-broker "$BACK" --worker-cache localhost:7013
+s_refused "the monitor's max_conns" monitor/max_conns 1..10000 \
+    "$ZT_BUILD_DIR/actors/monitor/zorch-monitor" --monitor-http 127.0.0.1:0 --monitor-max-conns 0
+s_refused "the monitor's history_actors" monitor/history_actors 0..16 \
+    "$ZT_BUILD_DIR/actors/monitor/zorch-monitor" --monitor-http 127.0.0.1:0 --monitor-history-actors 99
+s_refused "zorch up's restart_max" up/restart_max 1..1000000 \
+    "$ZORCH_BIN" up --up-restart-max 0
+s_refused "zorch inject's max_frame" broker/max_frame 65536.. \
+    "$ZORCH_BIN" inject --broker "$FRONT" --type t --broker-max-frame 1K
+cat >"$T/bad.conf" <<CONF
+broker
+    batch_max = 100000
+CONF
+s_refused "a value from a config file" broker/batch_max 1..1000 \
+    "$BROKER_BIN" --config "$T/bad.conf" "${B[@]}"
+cat >"$T/route.conf" <<CONF
+worker
+    routes
+        route
+            match = "*"
+            handler = echo
+            timeout = 8d
+CONF
+s_refused "a route's timeout" "route 1: bad timeout" "1..604800000" \
+    "$WORKER_BIN" --worker-broker "$BACK" --config "$T/route.conf"
 s_refused "a flag without its value" --broker-queue-max "needs a value" \
     "$BROKER_BIN" "${B[@]}" --broker-queue-max
 
