@@ -2,7 +2,6 @@
 #   conf_range: a numeric setting out of its range stops an actor at start
 #   with exit code 2 and a log line naming the key and the allowed range:
 #   a negative broker/queue_max no longer wraps to an unbounded queue.
-#   (It took in bad_config.sh, which checked a subset of the same.)
 #   The refused actors exit before they bind anything; the last part
 #   starts a broker and a worker at the edges of their ranges.
 source "$(dirname "$0")/lib.sh"
