@@ -1,11 +1,12 @@
-/*  zo_rpc: pending requests in a fixed table, deadlines in one ordered
-    list under one timer, replies matched by seq.
+/*  zo_rpc: pending requests in a fixed table, deadlines in a binary heap
+    under one timer, replies matched by seq.
 
     A request's seq is its slot in the table in the low bits and a
     counter above them, so a reply finds its slot with one mask and a
     stale seq (a slot reused since) does not match. Free slots form a
-    list; pending ones are also linked in deadline order (insertion walks
-    back from the latest, which with one timeout for all is O(1)).
+    list; pending ones are also in a min-heap of deadlines (each slot
+    knows its place in it), so a request, a reply and a cancel cost
+    O(log n) whatever mix of timeouts the callers use.
 */
 #include "zo_rpc.h"
 
@@ -31,7 +32,8 @@ typedef struct {
     zo_rpc_fn *fn;
     void *arg;
     bool raw;                   /* reply as bytes, undecoded */
-    uint32_t prev, next;        /* deadline order, or the free list (next) */
+    uint32_t pos;               /* its place in the heap, while pending */
+    uint32_t next;              /* the free list */
 } s_slot_t;
 
 struct _zo_rpc_t {
@@ -44,8 +46,8 @@ struct _zo_rpc_t {
     uint32_t mask;              /* slots - 1; a power of two minus one */
     uint32_t bits;              /* log2 of the table size */
     uint32_t free_head;
-    uint32_t first, last;       /* deadline order, earliest first */
-    uint32_t pending;
+    uint32_t *heap;             /* pending slots by deadline, earliest at 0 */
+    uint32_t pending;           /* = the heap's size */
     uint32_t raw_pending;       /* of which raw (zo_rpc_request_raw) */
     uint64_t counter;           /* the high part of the next seq */
     int timer;                  /* 0: none armed */
@@ -123,14 +125,14 @@ zo_rpc_new (zo_loop_t *loop, void *zmq_ctx, const char *endpoint, const zo_rpc_o
     }
     self->mask = size - 1;
     self->slots = calloc (size, sizeof (s_slot_t));
+    self->heap = calloc (size, sizeof (uint32_t));
     self->endpoint = strdup (endpoint);
     self->dec = zo_proto_new ();
-    if (!self->slots || !self->endpoint || !self->dec)
+    if (!self->slots || !self->heap || !self->endpoint || !self->dec)
         goto err;
     for (uint32_t i = 0; i < size; i++)
         self->slots [i].next = i + 1 < size ? i + 1 : S_NIL;
     self->free_head = 0;
-    self->first = self->last = S_NIL;
     //  The frame limit is the wire's; the decoder must not refuse less.
     zo_proto_set_max_frame (self->dec, o.max_frame ? o.max_frame : ZO_MAX_FRAME);
     zo_wire_init (&self->wire, self->dec, o.max_frame);
@@ -188,18 +190,60 @@ s_find (zo_rpc_t *self, uint64_t seq)
     return slot->seq == seq ? slot : NULL;
 }
 
-static void
-s_unlink (zo_rpc_t *self, uint32_t i)
+//  The deadline heap.
+static inline uint64_t
+s_due (zo_rpc_t *self, uint32_t pos)
 {
-    s_slot_t *slot = &self->slots [i];
-    if (slot->prev != S_NIL)
-        self->slots [slot->prev].next = slot->next;
-    else
-        self->first = slot->next;
-    if (slot->next != S_NIL)
-        self->slots [slot->next].prev = slot->prev;
-    else
-        self->last = slot->prev;
+    return self->slots [self->heap [pos]].deadline_ns;
+}
+
+static inline void
+s_place (zo_rpc_t *self, uint32_t pos, uint32_t i)
+{
+    self->heap [pos] = i;
+    self->slots [i].pos = pos;
+}
+
+static void
+s_sift_up (zo_rpc_t *self, uint32_t pos)
+{
+    uint32_t i = self->heap [pos];
+    uint64_t due = self->slots [i].deadline_ns;
+    while (pos > 0 && due < s_due (self, (pos - 1) / 2)) {
+        s_place (self, pos, self->heap [(pos - 1) / 2]);
+        pos = (pos - 1) / 2;
+    }
+    s_place (self, pos, i);
+}
+
+static void
+s_sift_down (zo_rpc_t *self, uint32_t pos)
+{
+    uint32_t i = self->heap [pos];
+    uint64_t due = self->slots [i].deadline_ns;
+    while (true) {
+        uint32_t child = 2 * pos + 1;
+        if (child >= self->pending)
+            break;
+        if (child + 1 < self->pending && s_due (self, child + 1) < s_due (self, child))
+            child++;
+        if (s_due (self, child) >= due)
+            break;
+        s_place (self, pos, self->heap [child]);
+        pos = child;
+    }
+    s_place (self, pos, i);
+}
+
+static void
+s_heap_remove (zo_rpc_t *self, uint32_t pos)
+{
+    uint32_t last = self->heap [--self->pending];
+    if (pos == self->pending)
+        return;
+    s_place (self, pos, last);
+    s_sift_down (self, pos);
+    s_sift_up (self, self->slots [last].pos);
 }
 
 //  Takes a pending slot out of the table; the caller then runs its
@@ -208,12 +252,11 @@ static void
 s_release (zo_rpc_t *self, s_slot_t *slot)
 {
     uint32_t i = (uint32_t) (slot - self->slots);
-    s_unlink (self, i);
+    assert (self->pending > 0 && self->heap [slot->pos] == i);
+    s_heap_remove (self, slot->pos);
     slot->seq = 0;
     slot->next = self->free_head;
     self->free_head = i;
-    assert (self->pending > 0);
-    self->pending--;
     if (slot->raw)
         self->raw_pending--;
     *self->inflight = self->pending;
@@ -232,8 +275,8 @@ s_on_timer (zo_loop_t *loop, int id, void *arg)
     zo_rpc_t *self = arg;
     self->timer = 0;
     uint64_t now = zo_loop_now_ns (loop);
-    while (self->first != S_NIL && self->slots [self->first].deadline_ns <= now) {
-        s_slot_t *slot = &self->slots [self->first];
+    while (self->pending && s_due (self, 0) <= now) {
+        s_slot_t *slot = &self->slots [self->heap [0]];
         zo_rpc_reply_t reply = { .id = slot->seq, .status = ZO_RPC_TIMEOUT,
                                  .reason = "no reply by the deadline" };
         zo_rpc_fn *fn = slot->fn;
@@ -249,9 +292,9 @@ s_on_timer (zo_loop_t *loop, int id, void *arg)
 static void
 s_arm (zo_rpc_t *self)
 {
-    if (self->first == S_NIL)
+    if (!self->pending)
         return;
-    uint64_t at = self->slots [self->first].deadline_ns;
+    uint64_t at = s_due (self, 0);
     if (self->timer && self->timer_ns <= at)
         return;
     if (self->timer)
@@ -288,7 +331,7 @@ s_untake (zo_rpc_t *self, s_slot_t *slot)
     self->free_head = i;
 }
 
-//  Makes a sent slot pending: in deadline order, under the timer.
+//  Makes a sent slot pending: in the deadline heap, under the timer.
 static uint64_t
 s_pend (zo_rpc_t *self, s_slot_t *slot, uint32_t timeout_ms, zo_rpc_fn *fn, void *arg,
         bool raw)
@@ -299,20 +342,8 @@ s_pend (zo_rpc_t *self, s_slot_t *slot, uint32_t timeout_ms, zo_rpc_fn *fn, void
     slot->raw = raw;
     slot->deadline_ns = zo_loop_now_ns (self->loop) + (uint64_t) (timeout_ms ? timeout_ms : 1)
                         * 1000000ull;
-    uint32_t after = self->last;
-    while (after != S_NIL && self->slots [after].deadline_ns > slot->deadline_ns)
-        after = self->slots [after].prev;
-    slot->prev = after;
-    slot->next = after == S_NIL ? self->first : self->slots [after].next;
-    if (slot->next != S_NIL)
-        self->slots [slot->next].prev = i;
-    else
-        self->last = i;
-    if (after != S_NIL)
-        self->slots [after].next = i;
-    else
-        self->first = i;
-    self->pending++;
+    self->heap [self->pending] = i;
+    s_sift_up (self, self->pending++);
     if (raw)
         self->raw_pending++;
     *self->inflight = self->pending;
@@ -630,9 +661,9 @@ zo_rpc_destroy (zo_rpc_t **self_p)
     zo_rpc_t *self = *self_p;
     if (!self)
         return;
-    while (self->slots && self->first != S_NIL) {
+    while (self->heap && self->pending) {
         zo_rpc_reply_t reply = { .status = ZO_RPC_CLOSED, .reason = "the client was closed" };
-        s_complete (self, &self->slots [self->first], &reply);
+        s_complete (self, &self->slots [self->heap [0]], &reply);
     }
     if (self->timer)
         zo_loop_cancel (self->loop, self->timer);
@@ -643,6 +674,7 @@ zo_rpc_destroy (zo_rpc_t **self_p)
     zo_proto_destroy (&self->dec);
     msgpack_sbuffer_destroy (&self->sbuf);
     free (self->slots);
+    free (self->heap);
     free (self->endpoint);
     free (self);
     *self_p = NULL;

@@ -8,9 +8,10 @@
     the request is cancelled first. Replies may come in any order: they are
     matched by seq in a table of pending requests (a fixed array, so
     lookup and cancel are O(1) and the table is bounded: a request made
-    while it is full fails at once). Deadlines are kept in a list ordered
-    by deadline and watched by one loop timer for the earliest, re-armed
-    lazily, so thousands of requests in flight cost no timer each.
+    while it is full fails at once). Deadlines are kept in a heap (O(log n)
+    per request, reply and cancel, whatever the mix of timeouts) watched
+    by one loop timer for the earliest, re-armed lazily, so thousands of
+    requests in flight cost no timer each.
 
     Reconnecting is ZeroMQ's: a peer that went away and came back answers
     the requests sent after it returned; requests lost with it end by

@@ -568,3 +568,55 @@ Test (rpc, real_broker_ping_and_dlq_list)
     snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_assert_eq (system (cmd), 0);
 }
+
+static uint64_t
+s_frozen (void *arg)
+{
+    return *(uint64_t *) arg;
+}
+
+/*  Requests with many different timeouts, some cancelled: each of the
+    others ends by its own deadline, no sooner, and they end in deadline
+    order (the heap, not the order they were made). The loop's clock
+    stands still while they are made, so that deadline order is timeout
+    order.  */
+Test (rpc, mixed_timeouts_end_in_deadline_order)
+{
+    s_fix_t f;
+    s_fix_start (&f, 17790, NULL);
+    enum { N = 300 };
+    uint64_t ids [N];
+    uint32_t timeout [N];
+    uint64_t t0 = zo_clock_mono_ns ();
+    zo_loop_set_clock (f.loop, s_frozen, &t0);
+    for (int i = 0; i < N; i++) {
+        timeout [i] = 20 + (uint32_t) ((i * 37) % 200);      //  20..219 ms, shuffled
+        ids [i] = s_ping (&f, timeout [i]);
+    }
+    zo_loop_set_clock (f.loop, NULL, NULL);
+    int cancelled = 0;
+    for (int i = 0; i < N; i += 7) {
+        cr_assert_eq (zo_rpc_cancel (f.rpc, ids [i]), 0);
+        cancelled++;
+    }
+    cr_assert_eq (zo_rpc_pending (f.rpc), N - cancelled);
+    s_run (f.seen, N - cancelled, 5000);
+    uint64_t took_ms = (zo_clock_mono_ns () - t0) / 1000000;
+    cr_assert_eq (f.seen->n, N - cancelled);
+    uint32_t last = 0;
+    for (int k = 0; k < f.seen->n; k++) {
+        int i = 0;
+        while (i < N && ids [i] != f.seen->ids [k])
+            i++;
+        cr_assert_lt (i, N, "a reply for a request that was made");
+        cr_assert_neq (i % 7, 0, "a cancelled request never ends");
+        cr_assert_eq (f.seen->status [k], ZO_RPC_TIMEOUT);
+        cr_assert_geq (timeout [i], last, "request %d (%u ms) ended after one of %u ms", i,
+                       timeout [i], last);
+        last = timeout [i];
+    }
+    cr_assert_geq (took_ms, 219, "the last ended by its deadline, not sooner");
+    cr_assert_eq (zo_rpc_pending (f.rpc), 0);
+    cr_assert_eq (zo_rpc_counts (f.rpc).timeouts, (uint64_t) (N - cancelled));
+    s_fix_stop (&f);
+}
