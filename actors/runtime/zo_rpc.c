@@ -4,9 +4,9 @@
     A request's seq is its slot in the table in the low bits and a
     counter above them, so a reply finds its slot with one mask and a
     stale seq (a slot reused since) does not match. Free slots form a
-    list; pending ones are also in a min-heap of deadlines (each slot
-    knows its place in it), so a request, a reply and a cancel cost
-    O(log n) whatever mix of timeouts the callers use.
+    list; pending ones are also in a heap of deadlines (zo_heap), so a
+    request, a reply and a cancel cost O(log n) whatever mix of timeouts
+    the callers use.
 */
 #include "zo_rpc.h"
 
@@ -19,6 +19,7 @@
 #include <zmq.h>
 
 #include "zo_actor.h"
+#include "zo_heap.h"
 #include "zo_wire.h"
 
 #define S_NIL UINT32_MAX
@@ -28,11 +29,9 @@
 
 typedef struct {
     uint64_t seq;               /* 0: free */
-    uint64_t deadline_ns;
     zo_rpc_fn *fn;
     void *arg;
     bool raw;                   /* reply as bytes, undecoded */
-    uint32_t pos;               /* its place in the heap, while pending */
     uint32_t next;              /* the free list */
 } s_slot_t;
 
@@ -46,8 +45,7 @@ struct _zo_rpc_t {
     uint32_t mask;              /* slots - 1; a power of two minus one */
     uint32_t bits;              /* log2 of the table size */
     uint32_t free_head;
-    uint32_t *heap;             /* pending slots by deadline, earliest at 0 */
-    uint32_t pending;           /* = the heap's size */
+    zo_heap_t heap;             /* pending slots by deadline (ns), then seq */
     uint32_t raw_pending;       /* of which raw (zo_rpc_request_raw) */
     uint64_t counter;           /* the high part of the next seq */
     int timer;                  /* 0: none armed */
@@ -125,10 +123,9 @@ zo_rpc_new (zo_loop_t *loop, void *zmq_ctx, const char *endpoint, const zo_rpc_o
     }
     self->mask = size - 1;
     self->slots = calloc (size, sizeof (s_slot_t));
-    self->heap = calloc (size, sizeof (uint32_t));
     self->endpoint = strdup (endpoint);
     self->dec = zo_proto_new ();
-    if (!self->slots || !self->heap || !self->endpoint || !self->dec)
+    if (zo_heap_init (&self->heap, size) || !self->slots || !self->endpoint || !self->dec)
         goto err;
     for (uint32_t i = 0; i < size; i++)
         self->slots [i].next = i + 1 < size ? i + 1 : S_NIL;
@@ -190,76 +187,19 @@ s_find (zo_rpc_t *self, uint64_t seq)
     return slot->seq == seq ? slot : NULL;
 }
 
-//  The deadline heap.
-static inline uint64_t
-s_due (zo_rpc_t *self, uint32_t pos)
-{
-    return self->slots [self->heap [pos]].deadline_ns;
-}
-
-static inline void
-s_place (zo_rpc_t *self, uint32_t pos, uint32_t i)
-{
-    self->heap [pos] = i;
-    self->slots [i].pos = pos;
-}
-
-static void
-s_sift_up (zo_rpc_t *self, uint32_t pos)
-{
-    uint32_t i = self->heap [pos];
-    uint64_t due = self->slots [i].deadline_ns;
-    while (pos > 0 && due < s_due (self, (pos - 1) / 2)) {
-        s_place (self, pos, self->heap [(pos - 1) / 2]);
-        pos = (pos - 1) / 2;
-    }
-    s_place (self, pos, i);
-}
-
-static void
-s_sift_down (zo_rpc_t *self, uint32_t pos)
-{
-    uint32_t i = self->heap [pos];
-    uint64_t due = self->slots [i].deadline_ns;
-    while (true) {
-        uint32_t child = 2 * pos + 1;
-        if (child >= self->pending)
-            break;
-        if (child + 1 < self->pending && s_due (self, child + 1) < s_due (self, child))
-            child++;
-        if (s_due (self, child) >= due)
-            break;
-        s_place (self, pos, self->heap [child]);
-        pos = child;
-    }
-    s_place (self, pos, i);
-}
-
-static void
-s_heap_remove (zo_rpc_t *self, uint32_t pos)
-{
-    uint32_t last = self->heap [--self->pending];
-    if (pos == self->pending)
-        return;
-    s_place (self, pos, last);
-    s_sift_down (self, pos);
-    s_sift_up (self, self->slots [last].pos);
-}
-
 //  Takes a pending slot out of the table; the caller then runs its
 //  callback (which may make new requests, even in this slot).
 static void
 s_release (zo_rpc_t *self, s_slot_t *slot)
 {
     uint32_t i = (uint32_t) (slot - self->slots);
-    assert (self->pending > 0 && self->heap [slot->pos] == i);
-    s_heap_remove (self, slot->pos);
+    zo_heap_remove (&self->heap, i);
     slot->seq = 0;
     slot->next = self->free_head;
     self->free_head = i;
     if (slot->raw)
         self->raw_pending--;
-    *self->inflight = self->pending;
+    *self->inflight = self->heap.size;
 }
 
 //  Keeps one timer armed for the earliest deadline. A timer armed for a
@@ -275,8 +215,8 @@ s_on_timer (zo_loop_t *loop, int id, void *arg)
     zo_rpc_t *self = arg;
     self->timer = 0;
     uint64_t now = zo_loop_now_ns (loop);
-    while (self->pending && s_due (self, 0) <= now) {
-        s_slot_t *slot = &self->slots [self->heap [0]];
+    while (self->heap.size && zo_heap_top (&self->heap)->key <= now) {
+        s_slot_t *slot = &self->slots [zo_heap_top (&self->heap)->slot];
         zo_rpc_reply_t reply = { .id = slot->seq, .status = ZO_RPC_TIMEOUT,
                                  .reason = "no reply by the deadline" };
         zo_rpc_fn *fn = slot->fn;
@@ -292,9 +232,9 @@ s_on_timer (zo_loop_t *loop, int id, void *arg)
 static void
 s_arm (zo_rpc_t *self)
 {
-    if (!self->pending)
+    if (!self->heap.size)
         return;
-    uint64_t at = s_due (self, 0);
+    uint64_t at = zo_heap_top (&self->heap)->key;
     if (self->timer && self->timer_ns <= at)
         return;
     if (self->timer)
@@ -340,13 +280,12 @@ s_pend (zo_rpc_t *self, s_slot_t *slot, uint32_t timeout_ms, zo_rpc_fn *fn, void
     slot->fn = fn;
     slot->arg = arg;
     slot->raw = raw;
-    slot->deadline_ns = zo_loop_now_ns (self->loop) + (uint64_t) (timeout_ms ? timeout_ms : 1)
-                        * 1000000ull;
-    self->heap [self->pending] = i;
-    s_sift_up (self, self->pending++);
+    uint64_t deadline_ns = zo_loop_now_ns (self->loop)
+                         + (uint64_t) (timeout_ms ? timeout_ms : 1) * 1000000ull;
+    zo_heap_push (&self->heap, i, deadline_ns, slot->seq);
     if (raw)
         self->raw_pending++;
-    *self->inflight = self->pending;
+    *self->inflight = self->heap.size;
     (*self->requests)++;
     s_arm (self);
     return slot->seq;
@@ -621,7 +560,7 @@ uint32_t
 zo_rpc_pending (const zo_rpc_t *self)
 {
     assert (self);
-    return self->pending;
+    return self->heap.size;
 }
 
 zo_rpc_counts_t
@@ -630,7 +569,7 @@ zo_rpc_counts (const zo_rpc_t *self)
     assert (self);
     return (zo_rpc_counts_t) { .requests = *self->requests, .replies = *self->replies,
                                .timeouts = *self->timeouts, .late = *self->late,
-                               .errors = *self->errors, .inflight = self->pending };
+                               .errors = *self->errors, .inflight = self->heap.size };
 }
 
 const char *
@@ -661,9 +600,9 @@ zo_rpc_destroy (zo_rpc_t **self_p)
     zo_rpc_t *self = *self_p;
     if (!self)
         return;
-    while (self->heap && self->pending) {
+    while (self->heap.size) {
         zo_rpc_reply_t reply = { .status = ZO_RPC_CLOSED, .reason = "the client was closed" };
-        s_complete (self, &self->slots [self->heap [0]], &reply);
+        s_complete (self, &self->slots [zo_heap_top (&self->heap)->slot], &reply);
     }
     if (self->timer)
         zo_loop_cancel (self->loop, self->timer);
@@ -674,7 +613,7 @@ zo_rpc_destroy (zo_rpc_t **self_p)
     zo_proto_destroy (&self->dec);
     msgpack_sbuffer_destroy (&self->sbuf);
     free (self->slots);
-    free (self->heap);
+    zo_heap_fini (&self->heap);
     free (self->endpoint);
     free (self);
     *self_p = NULL;

@@ -5,14 +5,15 @@
 #include <limits.h>
 #include <stdlib.h>
 
+#include "zo_heap.h"
+
+//  A timer's deadline (ns) and creation order (which breaks deadline
+//  ties) are its keys in the heap.
 typedef struct {
-    uint64_t deadline;          /* ns */
-    uint64_t seq;               /* creation order, breaks deadline ties */
     uint64_t interval;          /* ns; 0 for a one-shot timer */
     zo_timers_fn *fn;
     void *arg;
     int id;                     /* 0 while the slot is free */
-    uint32_t heap_pos;
     uint32_t next_free;
 } s_timer_t;
 
@@ -21,8 +22,7 @@ struct _zo_timers_t {
     uint32_t n_slots;
     uint32_t max_slots;
     uint32_t free_head;         /* UINT32_MAX when none */
-    uint32_t *heap;             /* slot numbers */
-    uint32_t heap_size;
+    zo_heap_t heap;             /* the pending slots by deadline */
     int *map_keys;              /* id -> slot, open addressing; 0 = empty */
     uint32_t *map_vals;
     uint32_t map_cap;           /* power of two */
@@ -43,6 +43,7 @@ zo_timers_new (void)
     zo_timers_t *self = (zo_timers_t *) calloc (1, sizeof (zo_timers_t));
     if (!self)
         return NULL;
+    zo_heap_init (&self->heap, 0);
     self->map_cap = 64;
     self->map_keys = (int *) calloc (self->map_cap, sizeof (int));
     self->map_vals = (uint32_t *) calloc (self->map_cap, sizeof (uint32_t));
@@ -63,7 +64,7 @@ zo_timers_destroy (zo_timers_t **self_p)
     if (!self)
         return;
     free (self->slots);
-    free (self->heap);
+    zo_heap_fini (&self->heap);
     free (self->map_keys);
     free (self->map_vals);
     free (self);
@@ -158,72 +159,6 @@ s_map_delete (zo_timers_t *self, int id)
 }
 
 
-//  --------------------------------------------------------------------------
-//  The timer heap
-
-static bool
-s_timer_before (const zo_timers_t *self, uint32_t a, uint32_t b)
-{
-    const s_timer_t *ta = &self->slots [a];
-    const s_timer_t *tb = &self->slots [b];
-    return ta->deadline < tb->deadline
-        || (ta->deadline == tb->deadline && ta->seq < tb->seq);
-}
-
-static void
-s_heap_set (zo_timers_t *self, uint32_t pos, uint32_t slot)
-{
-    self->heap [pos] = slot;
-    self->slots [slot].heap_pos = pos;
-}
-
-static void
-s_heap_up (zo_timers_t *self, uint32_t pos)
-{
-    uint32_t slot = self->heap [pos];
-    while (pos > 0) {
-        uint32_t parent = (pos - 1) / 2;
-        if (!s_timer_before (self, slot, self->heap [parent]))
-            break;
-        s_heap_set (self, pos, self->heap [parent]);
-        pos = parent;
-    }
-    s_heap_set (self, pos, slot);
-}
-
-static void
-s_heap_down (zo_timers_t *self, uint32_t pos)
-{
-    uint32_t slot = self->heap [pos];
-    while (true) {
-        uint32_t child = pos * 2 + 1;
-        if (child >= self->heap_size)
-            break;
-        if (child + 1 < self->heap_size
-        && s_timer_before (self, self->heap [child + 1], self->heap [child]))
-            child++;
-        if (!s_timer_before (self, self->heap [child], slot))
-            break;
-        s_heap_set (self, pos, self->heap [child]);
-        pos = child;
-    }
-    s_heap_set (self, pos, slot);
-}
-
-static void
-s_heap_remove (zo_timers_t *self, uint32_t pos)
-{
-    assert (pos < self->heap_size);
-    self->heap_size--;
-    if (pos == self->heap_size)
-        return;
-    s_heap_set (self, pos, self->heap [self->heap_size]);
-    if (pos > 0 && s_timer_before (self, self->heap [pos], self->heap [(pos - 1) / 2]))
-        s_heap_up (self, pos);
-    else
-        s_heap_down (self, pos);
-}
-
 //  Releases a timer that is no longer in the heap.
 static void
 s_timer_free (zo_timers_t *self, uint32_t slot)
@@ -250,10 +185,8 @@ zo_timers_add (zo_timers_t *self, uint64_t deadline, uint64_t interval,
         if (!slots)
             return -1;
         self->slots = slots;
-        uint32_t *heap = (uint32_t *) realloc (self->heap, max * sizeof (uint32_t));
-        if (!heap)
+        if (zo_heap_grow (&self->heap, max))
             return -1;
-        self->heap = heap;
         self->max_slots = max;
     }
     if (s_map_reserve (self))
@@ -275,16 +208,12 @@ zo_timers_add (zo_timers_t *self, uint64_t deadline, uint64_t interval,
     self->map_used++;
 
     s_timer_t *timer = &self->slots [slot];
-    timer->deadline = deadline;
-    timer->seq = self->next_seq++;
     timer->interval = interval;
     timer->fn = fn;
     timer->arg = arg;
     timer->id = id;
     timer->next_free = UINT32_MAX;
-    self->heap [self->heap_size] = slot;
-    timer->heap_pos = self->heap_size++;
-    s_heap_up (self, timer->heap_pos);
+    zo_heap_push (&self->heap, slot, deadline, self->next_seq++);
     return id;
 }
 
@@ -297,21 +226,21 @@ zo_timers_cancel (zo_timers_t *self, int id)
     uint32_t slot = s_map_find (self, id);
     if (slot == UINT32_MAX)
         return;
-    s_heap_remove (self, self->slots [slot].heap_pos);
+    zo_heap_remove (&self->heap, slot);
     s_timer_free (self, slot);
 }
 
 uint32_t
 zo_timers_size (const zo_timers_t *self)
 {
-    return self->heap_size;
+    return self->heap.size;
 }
 
 uint64_t
 zo_timers_first (const zo_timers_t *self)
 {
-    assert (self->heap_size > 0);
-    return self->slots [self->heap [0]].deadline;
+    assert (self->heap.size > 0);
+    return zo_heap_top (&self->heap)->key;
 }
 
 uint64_t
@@ -324,11 +253,12 @@ bool
 zo_timers_pop (zo_timers_t *self, uint64_t now, uint64_t mark,
                int *id, zo_timers_fn **fn, void **arg)
 {
-    if (self->heap_size == 0)
+    if (self->heap.size == 0)
         return false;
-    uint32_t slot = self->heap [0];
+    const zo_heap_item_t *top = zo_heap_top (&self->heap);
+    uint32_t slot = top->slot;
     s_timer_t *timer = &self->slots [slot];
-    if (timer->deadline > now || timer->seq >= mark)
+    if (top->key > now || top->tie >= mark)
         return false;
     *id = timer->id;
     *fn = timer->fn;
@@ -336,15 +266,13 @@ zo_timers_pop (zo_timers_t *self, uint64_t now, uint64_t mark,
     if (timer->interval) {
         //  Tickers keep their phase; after a stall they skip the missed
         //  beats instead of firing in a burst.
-        uint64_t next = s_sat_add (timer->deadline, timer->interval);
+        uint64_t next = s_sat_add (top->key, timer->interval);
         if (next <= now)
             next = s_sat_add (now, timer->interval);
-        timer->deadline = next;
-        timer->seq = self->next_seq++;
-        s_heap_down (self, 0);
+        zo_heap_rekey (&self->heap, slot, next, self->next_seq++);
     }
     else {
-        s_heap_remove (self, 0);
+        zo_heap_remove (&self->heap, slot);
         s_timer_free (self, slot);
     }
     return true;
