@@ -214,6 +214,9 @@ main (int argc, char **argv)
         return 2;
     }
     zsys_set_logident ("zorch");
+    //  The command's own output (tables, JSON) is on stdout: log lines go
+    //  to stderr, so that `zorch status --json | jq` reads JSON only.
+    zsys_set_logstream (stderr);
 
     //  The subcommand sees argv[0] = its name. `up` also gets the original
     //  arguments, to hand configuration flags on to the actors it starts.

@@ -92,15 +92,23 @@ zo_actor_init (zo_actor_t *self, const char *kind, int argc, char **argv,
         return -1;
     }
     self->argc = argc;
+    bool print_config = false;
     for (int index = 1; index < self->argc && !streq (argv [index], "--"); index++)
         if (streq (argv [index], "--print-config")) {
-            self->argc = s_argv_remove (self->argc, argv, index);
-            char *text = zo_conf_dump (self->conf);
-            if (text)
-                printf ("%s", text);
-            free (text);
-            return 1;
+            self->argc = s_argv_remove (self->argc, argv, index--);
+            print_config = true;
         }
+    //  An actor takes nothing but its configuration: anything else is a
+    //  mistake (a typo in a flag would otherwise start it on a default).
+    if (zo_conf_refuse_args (self->conf, self->argc, argv))
+        return -1;
+    if (print_config) {
+        char *text = zo_conf_dump (self->conf);
+        if (text)
+            printf ("%s", text);
+        free (text);
+        return 1;
+    }
     zo_log_level = s_log_level (zo_conf_str (self->conf, "log/level", "info"));
 
     char path [128];

@@ -23,6 +23,7 @@ extern char **environ;
 
 struct _zo_conf_t {
     zconfig_t *root;
+    zconfig_t *schema;          /* the embedded defaults: every key there is */
     char *file;                 /* the file loaded last, or NULL */
     bool bad;                   /* a value or flag was refused */
     char errstr [256];
@@ -36,7 +37,8 @@ zo_conf_new (void)
     if (!self)
         return NULL;
     self->root = zconfig_str_load (zo_conf_defaults);
-    if (!self->root) {
+    self->schema = zconfig_str_load (zo_conf_defaults);
+    if (!self->root || !self->schema) {
         zo_conf_destroy (&self);
         return NULL;
     }
@@ -51,6 +53,7 @@ zo_conf_destroy (zo_conf_t **self_p)
     if (!self)
         return;
     zconfig_destroy (&self->root);
+    zconfig_destroy (&self->schema);
     free (self->file);
     free (self);
     *self_p = NULL;
@@ -113,6 +116,137 @@ s_merge (zconfig_t *parent, zconfig_t *base, zconfig_t *over)
     return node;
 }
 
+//  --------------------------------------------------------------------------
+//  Known keys: the embedded defaults name every key there is. Below a list
+//  (worker/routes, monitor/alerts) an entry may hold any option: what a
+//  route or an alert accepts is its own module's to check.
+
+//  True if path ("broker/front", "worker/routes/route/ms") is a key or a
+//  section of the defaults.
+static bool
+s_known (zo_conf_t *self, const char *path)
+{
+    zconfig_t *node = self->schema;
+    char part [256];
+    while (*path == '/')
+        path++;
+    while (*path) {
+        size_t len = strcspn (path, "/");
+        if (len >= sizeof (part))
+            return false;
+        memcpy (part, path, len);
+        part [len] = 0;
+        bool list = s_is_list (node);
+        node = s_find_child (node, part);
+        if (!node)
+            return false;
+        if (list)
+            return true;            //  inside a list entry: its own options
+        path += len;
+        while (*path == '/')
+            path++;
+    }
+    return true;
+}
+
+//  Edit distance of a and b (bounded lengths; a large number past them).
+static size_t
+s_distance (const char *a, const char *b)
+{
+    size_t la = strlen (a), lb = strlen (b);
+    if (la > 126 || lb > 126)
+        return SIZE_MAX;
+    size_t row [128];
+    for (size_t j = 0; j <= lb; j++)
+        row [j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row [0];
+        row [0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row [j];
+            size_t best = diag + (a [i - 1] != b [j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row [j - 1] + 1 < best)
+                best = row [j - 1] + 1;
+            row [j] = best;
+            diag = up;
+        }
+    }
+    return row [lb];
+}
+
+//  The known key nearest to path, into best (its path); skips list
+//  entries. best_d is the distance so far.
+static void
+s_nearest_in (zconfig_t *node, const char *prefix, const char *path, char *best,
+              size_t best_size, size_t *best_d)
+{
+    if (s_is_list (node))
+        return;
+    for (zconfig_t *child = zconfig_child (node); child; child = zconfig_next (child)) {
+        char full [256];
+        snprintf (full, sizeof (full), "%s%s%s", prefix, *prefix ? "/" : "", zconfig_name (child));
+        size_t d = s_distance (path, full);
+        if (d < *best_d) {
+            *best_d = d;
+            snprintf (best, best_size, "%s", full);
+        }
+        s_nearest_in (child, full, path, best, best_size, best_d);
+    }
+}
+
+//  " (did you mean X?)" for the known key nearest to path, when one is
+//  near enough to be a typo; "" otherwise. style: '/' for paths, '-' for
+//  flags (--broker-front), '_' for variables (ZORCH_BROKER_FRONT).
+static void
+s_did_you_mean (zo_conf_t *self, const char *path, char style, char *text, size_t size)
+{
+    char best [256] = "";
+    size_t best_d = SIZE_MAX;
+    s_nearest_in (self->schema, "", path, best, sizeof (best), &best_d);
+    text [0] = 0;
+    size_t len = strlen (path);
+    if (!*best || best_d > (len < 9 ? 2 : len / 4 + 1))
+        return;
+    char shown [300];
+    if (style == '-') {
+        snprintf (shown, sizeof (shown), "--%s", best);
+        for (char *c = shown + 2; *c; c++)
+            if (*c == '/' || *c == '_')
+                *c = '-';
+    }
+    else
+    if (style == '_') {
+        snprintf (shown, sizeof (shown), "ZORCH_%s", best);
+        for (char *c = shown + 6; *c; c++)
+            *c = *c == '/' ? '_' : (char) toupper ((unsigned char) *c);
+    }
+    else
+        snprintf (shown, sizeof (shown), "%s", best);
+    snprintf (text, size, " (did you mean %s?)", shown);
+}
+
+//  Every key of a loaded file must be known. 0, or -1 with errstr set.
+static int
+s_check_file (zo_conf_t *self, zconfig_t *node, const char *prefix, const char *file)
+{
+    for (zconfig_t *child = zconfig_child (node); child; child = zconfig_next (child)) {
+        char full [256];
+        snprintf (full, sizeof (full), "%s%s%s", prefix, *prefix ? "/" : "", zconfig_name (child));
+        if (!s_known (self, full)) {
+            char hint [320];
+            s_did_you_mean (self, full, '/', hint, sizeof (hint));
+            snprintf (self->errstr, sizeof (self->errstr), "config file %s: unknown key %s%s",
+                      file, full, hint);
+            return -1;
+        }
+        if (s_check_file (self, child, full, file))
+            return -1;
+    }
+    return 0;
+}
+
 int
 zo_conf_load_file (zo_conf_t *self, const char *path)
 {
@@ -129,6 +263,10 @@ zo_conf_load_file (zo_conf_t *self, const char *path)
     if (!loaded) {
         snprintf (self->errstr, sizeof (self->errstr),
                   "config file %s is not valid ZPL", path);
+        return -1;
+    }
+    if (s_check_file (self, loaded, "", path)) {
+        zconfig_destroy (&loaded);
         return -1;
     }
     zconfig_t *merged = s_merge (NULL, self->root, loaded);
@@ -179,6 +317,20 @@ zo_conf_apply_env (zo_conf_t *self, char **envp)
             path [i] = (char) tolower ((unsigned char) section [i]);
         path [under - section] = '/';
         path [length] = 0;
+        if (!s_known (self, path)) {
+            //  ZORCH_* variables of other sections are not configuration
+            //  (tests and tools use some); in a known section it is a typo.
+            path [under - section] = 0;
+            bool ours = s_find_child (self->schema, path) != NULL;
+            path [under - section] = '/';
+            if (ours) {
+                char hint [320];
+                s_did_you_mean (self, path, '_', hint, sizeof (hint));
+                zsys_warning ("config: %.*s names no key (%s); ignored%s",
+                              (int) (equals - entry), entry, path, hint);
+            }
+            continue;
+        }
         zconfig_put (self->root, path, equals + 1);
     }
 }
@@ -238,6 +390,13 @@ s_apply_args (zo_conf_t *self, int argc, char **argv)
             char path [256];
             memcpy (path, setting, (size_t) (assign - setting));
             path [assign - setting] = 0;
+            if (!s_known (self, path)) {
+                char hint [320];
+                s_did_you_mean (self, path, '/', hint, sizeof (hint));
+                snprintf (self->errstr, sizeof (self->errstr), "--set: unknown key %s%s", path,
+                          hint);
+                return -1;
+            }
             zo_conf_set (self, path, assign + 1);
             continue;
         }
@@ -248,11 +407,18 @@ s_apply_args (zo_conf_t *self, int argc, char **argv)
             memcpy (path, name, name_len);
             path [name_len] = 0;
             path [dash - name] = 0;
-            if (zconfig_locate (self->root, path)) {
+            if (s_find_child (self->schema, path)) {
                 path [dash - name] = '/';
                 for (char *c = path + (dash - name) + 1; *c; c++)
                     if (*c == '-')
                         *c = '_';
+                if (!s_known (self, path) || strchr (path + (dash - name) + 1, '/')) {
+                    char hint [320];
+                    s_did_you_mean (self, path, '-', hint, sizeof (hint));
+                    snprintf (self->errstr, sizeof (self->errstr), "unknown flag --%.*s%s",
+                              (int) name_len, name, hint);
+                    return -1;
+                }
                 const char *value = s_flag_value (self, argc, argv, &index, equals);
                 if (!value)
                     return -1;
@@ -593,6 +759,33 @@ zo_conf_endpoint (zo_conf_t *self, const char *path, const char *dflt)
     return dflt;
 }
 
+int
+zo_conf_refuse_args (zo_conf_t *self, int argc, char **argv)
+{
+    assert (self);
+    if (argc <= 1)
+        return 0;
+    const char *arg = argv [1];
+    if (strncmp (arg, "--", 2) != 0 || !arg [2]) {
+        zo_conf_refuse (self, "unexpected argument '%s'", arg);
+        return -1;
+    }
+    //  --broker-fornt=x -> broker/fornt, to find the nearest key.
+    char path [256];
+    snprintf (path, sizeof (path), "%.*s", (int) strcspn (arg + 2, "="), arg + 2);
+    char *dash = strchr (path, '-');
+    if (dash)
+        *dash = '/';
+    for (char *c = path; *c; c++)
+        if (*c == '-')
+            *c = '_';
+    char hint [320] = "";
+    if (dash)
+        s_did_you_mean (self, path, '-', hint, sizeof (hint));
+    zo_conf_refuse (self, "unknown flag %.*s%s", (int) strcspn (arg, "="), arg, hint);
+    return -1;
+}
+
 bool
 zo_conf_bad (zo_conf_t *self)
 {
@@ -611,11 +804,41 @@ zo_conf_tree (zo_conf_t *self)
     return self->root;
 }
 
+//  One node and what is below it, in ZPL: a section as its bare name, a
+//  value quoted with " (or with ' when it holds a ", as ZPL has no
+//  escapes), four spaces per level.
+static void
+s_dump (zconfig_t *node, int depth, FILE *out)
+{
+    for (zconfig_t *child = zconfig_child (node); child; child = zconfig_next (child)) {
+        const char *value = zconfig_value (child);
+        fprintf (out, "%*s%s", depth * 4, "", zconfig_name (child));
+        if (value && (*value || !zconfig_child (child))) {
+            char quote = strchr (value, '"') ? '\'' : '"';
+            fprintf (out, " = %c%s%c", quote, value, quote);
+        }
+        fputc ('\n', out);
+        s_dump (child, depth + 1, out);
+    }
+}
+
 char *
 zo_conf_dump (zo_conf_t *self)
 {
     assert (self);
-    return zconfig_str_save (self->root);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream (&text, &size);
+    if (!out)
+        return NULL;
+    fprintf (out, "#   zorch configuration as resolved (--print-config): the defaults with\n"
+                  "#   the file, environment and flags over them. Reads back with --config.\n");
+    s_dump (self->root, 0, out);
+    if (fclose (out) != 0) {
+        free (text);
+        return NULL;
+    }
+    return text;
 }
 
 const char *

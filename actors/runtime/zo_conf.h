@@ -83,6 +83,12 @@ const char *zo_conf_endpoint (zo_conf_t *self, const char *path, const char *dfl
     same way: logged as "config: <text>", kept if it is the first, and
     zo_conf_bad is then true.  */
 void zo_conf_refuse (zo_conf_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+/*  For a program that takes no arguments beyond its configuration: what
+    zo_conf_apply_args left in argv[1..argc-1] is refused, the first of it
+    named ("unknown flag --bogus", with the nearest known flag when one is
+    near: "unknown flag --broker-fornt (did you mean --broker-front?)").
+    0 when nothing was left, else -1 (and zo_conf_bad).  */
+int zo_conf_refuse_args (zo_conf_t *self, int argc, char **argv);
 /*  True once a range-checked read (or zo_conf_load) met a bad value.  */
 bool zo_conf_bad (zo_conf_t *self);
 

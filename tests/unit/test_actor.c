@@ -48,12 +48,11 @@ Test (actor, init_names_and_fini)
 {
     unsetenv ("ZORCH_WORKER_NAME");
     zo_actor_t actor;
-    char *argv [] = { "zorch-worker", "pos", "--stats-interval", "10ms",
+    char *argv [] = { "zorch-worker", "--stats-interval", "10ms",
                       "--stats-endpoint", "inproc://nobody", NULL };
-    cr_assert_eq (zo_actor_init (&actor, "worker", 6, argv, NULL), 0);
+    cr_assert_eq (zo_actor_init (&actor, "worker", 5, argv, NULL), 0);
     cr_assert_str_eq (actor.kind, "worker");
-    cr_assert_eq (actor.argc, 2);
-    cr_assert_str_eq (actor.argv [1], "pos");
+    cr_assert_eq (actor.argc, 1);
     char host [64] = "";
     gethostname (host, sizeof (host) - 1);
     char expect [128];
@@ -113,4 +112,23 @@ Test (actor, bad_flag_fails)
     cr_assert_eq (zo_actor_init (&actor, "worker", 3, argv, NULL), -1);
     zo_actor_fini (&actor);
     cr_assert_null (actor.conf);
+}
+
+/*  An actor takes nothing but its configuration: a stray argument or an
+    unknown flag stops it with the configuration's exit code (2).  */
+Test (actor, unknown_arguments_are_refused)
+{
+    char *cases [] [3] = {
+        { "zorch-worker", "--bogus-flag", NULL },
+        { "zorch-worker", "--worker-capacty", "5" },
+        { "zorch-worker", "stray", NULL },
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases [0]); i++) {
+        zo_actor_t actor;
+        char *argv [4] = { cases [i] [0], cases [i] [1], cases [i] [2], NULL };
+        int argc = argv [2] ? 3 : 2;
+        cr_assert_eq (zo_actor_init (&actor, "worker", argc, argv, NULL), -1, "%s", argv [1]);
+        cr_assert_eq (zo_actor_exit_code (&actor), ZO_EXIT_CONFIG, "%s", argv [1]);
+        zo_actor_fini (&actor);
+    }
 }

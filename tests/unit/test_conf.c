@@ -71,16 +71,16 @@ Test (conf, file_overrides_and_keeps_the_rest)
         "        route\n"
         "            match = \"only.*\"\n"
         "            handler = exec\n"
-        "extra\n"
-        "    thing = 1\n");
-    cr_assert_eq (zo_conf_load_file (conf, path), 0);
+        "            any_option = 1\n");
+    cr_assert_eq (zo_conf_load_file (conf, path), 0, "%s", zo_conf_errstr (conf));
     unlink (path);
     cr_assert_str_eq (zo_conf_str (conf, "broker/front", NULL), "tcp://*:9000");
     cr_assert_eq (zo_conf_int (conf, "broker/queue_max", 0), 77);
     //  Untouched keys keep their defaults.
     cr_assert_str_eq (zo_conf_str (conf, "broker/back", NULL), "tcp://127.0.0.1:7011");
     cr_assert_eq (zo_conf_int (conf, "worker/capacity", 0), 1000);
-    cr_assert_eq (zo_conf_int (conf, "extra/thing", 0), 1);
+    //  A route takes any option (its handler's to check).
+    cr_assert_eq (zo_conf_int (conf, "worker/routes/route/any_option", 0), 1);
     //  The routes list is replaced as a whole.
     zconfig_t *routes = zconfig_locate (zo_conf_tree (conf), "worker/routes");
     zconfig_t *route = zconfig_child (routes);
@@ -122,7 +122,7 @@ Test (conf, flags_override_and_argv_is_compacted)
     char *argv [] = {
         "prog", "positional", "--broker-max-attempts", "5",
         "--broker-front=tcp://*:1", "--unknown-section-x", "7",
-        "--set", "worker/routes/route/handler=fail", "--set=new/deep/key=v",
+        "--set", "worker/routes/route/handler=fail", "--set=worker/routes/route/x=v",
         "--help", "--", "--broker-queue-max", "1", NULL
     };
     int argc = 14;
@@ -140,7 +140,7 @@ Test (conf, flags_override_and_argv_is_compacted)
     cr_assert_eq (zo_conf_int (conf, "broker/max_attempts", 0), 5);
     cr_assert_str_eq (zo_conf_str (conf, "broker/front", NULL), "tcp://*:1");
     cr_assert_eq (zo_conf_int (conf, "broker/queue_max", 0), 10000);
-    cr_assert_str_eq (zo_conf_str (conf, "new/deep/key", NULL), "v");
+    cr_assert_str_eq (zo_conf_str (conf, "worker/routes/route/x", NULL), "v");
     //  A path through a list names its first element.
     cr_assert_str_eq (zo_conf_str (conf, "worker/routes/route/handler", NULL), "fail");
     //  A flag without its value is an error.
@@ -337,5 +337,59 @@ Test (conf, endpoints_checked)
         cr_assert (strstr (zo_conf_errstr (c), "worker/cache"), "%s", zo_conf_errstr (c));
         zo_conf_destroy (&c);
     }
+    zo_conf_destroy (&conf);
+}
+
+/*  Strict: a key the defaults do not have stops the load, naming it and
+    the nearest known key; the same for --set, for --<section>-<key> in a
+    known section, and for whatever a program leaves unparsed.  */
+Test (conf, unknown_keys_and_flags_are_refused)
+{
+    zo_conf_t *conf = zo_conf_new ();
+    const char *path = s_temp_file ("broker\n    queue_mx = 5\n");
+    cr_assert_eq (zo_conf_load_file (conf, path), -1);
+    unlink (path);
+    cr_assert (strstr (zo_conf_errstr (conf), "unknown key broker/queue_mx"), "%s", zo_conf_errstr (conf));
+    cr_assert (strstr (zo_conf_errstr (conf), "did you mean broker/queue_max?"), "%s", zo_conf_errstr (conf));
+    cr_assert_eq (zo_conf_int (conf, "broker/queue_max", 0), 10000, "the configuration is unchanged");
+    path = s_temp_file ("nonsense\n    x = 1\n");
+    cr_assert_eq (zo_conf_load_file (conf, path), -1);
+    unlink (path);
+    cr_assert (strstr (zo_conf_errstr (conf), "unknown key nonsense"), "%s", zo_conf_errstr (conf));
+    cr_assert_null (strstr (zo_conf_errstr (conf), "did you mean"), "nothing near: no guess");
+
+    char *typo [] = { "prog", "--broker-fornt", "tcp://*:1", NULL };
+    cr_assert_eq (zo_conf_apply_args (conf, 3, typo), -1);
+    cr_assert (strstr (zo_conf_errstr (conf), "unknown flag --broker-fornt (did you mean --broker-front?)"),
+               "%s", zo_conf_errstr (conf));
+    char *set [] = { "prog", "--set", "worker/capacty=5", NULL };
+    cr_assert_eq (zo_conf_apply_args (conf, 3, set), -1);
+    cr_assert (strstr (zo_conf_errstr (conf), "did you mean worker/capacity?"), "%s", zo_conf_errstr (conf));
+    cr_assert (zo_conf_bad (conf));
+    zo_conf_destroy (&conf);
+
+    conf = zo_conf_new ();
+    char *left [] = { "prog", "--bogus-flag", NULL };
+    cr_assert_eq (zo_conf_apply_args (conf, 2, left), 2, "not a known section: left to the caller");
+    cr_assert_eq (zo_conf_refuse_args (conf, 2, left), -1);
+    cr_assert (strstr (zo_conf_errstr (conf), "unknown flag --bogus-flag"), "%s", zo_conf_errstr (conf));
+    zo_conf_destroy (&conf);
+    conf = zo_conf_new ();
+    char *pos [] = { "prog", "stray", NULL };
+    cr_assert_eq (zo_conf_refuse_args (conf, 2, pos), -1);
+    cr_assert (strstr (zo_conf_errstr (conf), "unexpected argument 'stray'"), "%s", zo_conf_errstr (conf));
+    char *none [] = { "prog", NULL };
+    cr_assert_eq (zo_conf_refuse_args (conf, 1, none), 0);
+    zo_conf_destroy (&conf);
+
+    //  A variable of a known section naming no key is ignored (warned),
+    //  and one of another section is not configuration at all.
+    conf = zo_conf_new ();
+    char *env [] = { "ZORCH_BROKER_FORNT=tcp://*:9", "ZORCH_UPPER_SO=/x.so", "ZORCH_BROKER_FRONT=tcp://*:8", NULL };
+    zo_conf_apply_env (conf, env);
+    cr_assert_str_eq (zo_conf_str (conf, "broker/front", NULL), "tcp://*:8");
+    cr_assert_null (zo_conf_str (conf, "broker/fornt", NULL));
+    cr_assert_null (zo_conf_str (conf, "upper/so", NULL));
+    cr_assert_not (zo_conf_bad (conf));
     zo_conf_destroy (&conf);
 }
