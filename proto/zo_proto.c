@@ -127,6 +127,7 @@ static const s_field_t s_fields [] = {
     { ZO_CMD_DLQ_DONE, "count", T_U32, true, 0, 0, M (count), "dead letters replayed or purged" },
     { ZO_CMD_STATS, "actor", T_STR, true, 1, ZO_MAX_NAME, M (actor), "kind: `broker`, `worker`, ..." },
     { ZO_CMD_STATS, "name", T_STR, true, 1, ZO_MAX_NAME, M (name), "instance name" },
+    { ZO_CMD_STATS, "version", T_STR, false, 0, ZO_MAX_NAME, M (version), "the actor's build: version and git revision, `0.1.0 (a1b2c3d4e5)`" },
     { ZO_CMD_STATS, "pid", T_U64, false, 0, 0, M (pid), "process id" },
     { ZO_CMD_STATS, "ts_ms", T_U64, true, 0, 0, M (ts_ms), "wall clock, ms since the epoch" },
     { ZO_CMD_STATS, "rss_bytes", T_U64, false, 0, 0, M (rss_bytes), "resident memory" },

@@ -157,6 +157,7 @@ typedef struct {
     uint32_t count;          /* DLQ_DONE */
     /* STATS */
     zo_span_t actor;         /* "broker", "worker", ... */
+    zo_span_t version;       /* "0.1.0 (a1b2c3d4e5)" */
     uint64_t pid;
     uint64_t ts_ms;
     uint64_t rss_bytes;

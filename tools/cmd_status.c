@@ -252,6 +252,34 @@ s_print (FILE *out, const char *base, json_t *stats)
     }
     if (json_array_size (json_object_get (stats, "actors")) == 0)
         fprintf (out, "(no actor has reported to the monitor)\n");
+    //  One build everywhere, or say which: a cluster being upgraded host by
+    //  host runs two.
+    const char *builds [8];
+    int counts [8], n_builds = 0, others = 0;
+    json_array_foreach (json_object_get (stats, "actors"), i, actor) {
+        const char *v = json_string_value (json_object_get (actor, "version"));
+        v = v && *v ? v : "(unknown)";
+        int b = 0;
+        while (b < n_builds && !streq (builds [b], v))
+            b++;
+        if (b == n_builds && n_builds < 8) {
+            builds [n_builds] = v;
+            counts [n_builds++] = 0;
+        }
+        if (b < n_builds)
+            counts [b]++;
+        else
+            others++;
+    }
+    if (n_builds == 1)
+        fprintf (out, "build %s\n", builds [0]);
+    else
+    if (n_builds > 1) {
+        fprintf (out, "MIXED BUILDS:");
+        for (int b = 0; b < n_builds; b++)
+            fprintf (out, "%s %s (%d)", b ? "," : "", builds [b], counts [b]);
+        fprintf (out, others ? ", and %d more\n" : "\n", others);
+    }
 
     json_t *alerts = json_object_get (stats, "alerts");
     json_t *active = json_object_get (alerts, "active");

@@ -15,6 +15,7 @@
 
 #include "zo_proc.h"
 #include "zo_proto.h"
+#include "zo_version.h"
 
 static const char s_usage [] =
     "usage: zorch <command> [options]\n"
@@ -30,7 +31,8 @@ static const char s_usage [] =
     "Every command finds the cluster on the default endpoints (broker front\n"
     "tcp://127.0.0.1:7010) unless told otherwise. Configuration: --config FILE\n"
     "(or $ZORCH_CONFIG), ZORCH_<SECTION>_<KEY> variables, --<section>-<key> VALUE\n"
-    "flags. `zorch <command> --help` for a command's options.\n";
+    "flags. `zorch <command> --help` for a command's options; `zorch --version`\n"
+    "for the version and git revision.\n";
 
 char *
 zorch_client_endpoint (zo_conf_t *conf, const char *flag)
@@ -185,6 +187,10 @@ main (int argc, char **argv)
     const char *cmd = argv [1];
     if (streq (cmd, "--help") || streq (cmd, "-h") || streq (cmd, "help")) {
         printf ("%s", s_usage);
+        return 0;
+    }
+    if (streq (cmd, "--version") || streq (cmd, "version")) {
+        printf ("zorch %s\n", zo_version_full ());
         return 0;
     }
     if (streq (cmd, "proto-doc")) {

@@ -599,6 +599,8 @@ zo_actors_apply (zo_actors_t *self, const zo_msg_t *msg, uint64_t now_ms)
     rec->cpu_seconds = msg->cpu_seconds;
     rec->rss_bytes = msg->rss_bytes;
     rec->pid = msg->pid;
+    snprintf (rec->version, sizeof (rec->version), "%.*s", (int) msg->version.len,
+              msg->version.len ? (const char *) msg->version.ptr : "");
     rec->ts_ms = msg->ts_ms;
     rec->last_ms = now_ms;
     rec->reports++;

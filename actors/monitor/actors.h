@@ -58,6 +58,7 @@ typedef struct {
     uint32_t id;                    /* unique over the table's life */
     char kind [ZO_ACTORS_KIND];     /* "broker", "worker", ... */
     char name [ZO_MAX_NAME + 1];
+    char version [ZO_MAX_NAME + 1];  /* "" from an actor that does not say */
     uint64_t pid;
     uint64_t first_ms;              /* monotonic ms of the first report */
     uint64_t last_ms;               /* ... and of the last one */

@@ -168,6 +168,7 @@ s_actor_families (FILE *out, const zo_actors_t *actors)
         { "zorch_actor_cpu_seconds_total", "counter", "CPU time (user + system) of the actor's process" },
         { "zorch_actor_last_report_age_seconds", "gauge", "Seconds since the actor's last STATS" },
         { "zorch_actor_restarts_total", "counter", "Restarts the monitor noticed (new pid, counters reset)" },
+        { "zorch_actor_info", "gauge", "1 per actor, its build in the version label" },
     };
     if (n == 0)
         return;
@@ -183,14 +184,15 @@ s_actor_families (FILE *out, const zo_actors_t *actors)
         for (uint32_t i = 0; i < n; i++) {
             const zo_arec_t *rec = zo_actors_at (actors, i);
             fputs (fams [f].family, out);
-            s_labels (out, rec, NULL, NULL);
+            s_labels (out, rec, f == 5 ? "version" : NULL, rec->version);
             fputc (' ', out);
             switch (f) {
                 case 0: fputs (rec->down? "0": "1", out); break;
                 case 1: fprintf (out, "%" PRIu64, rec->rss_bytes); break;
                 case 2: s_double (out, rec->cpu_seconds); break;
                 case 3: s_double (out, (double) (newest->last_ms - rec->last_ms) / 1000.0); break;
-                default: fprintf (out, "%u", rec->restarts); break;
+                case 4: fprintf (out, "%u", rec->restarts); break;
+                default: fputs ("1", out); break;
             }
             fputc ('\n', out);
         }
@@ -393,6 +395,7 @@ s_actor_json (const zo_arec_t *rec, uint64_t newest_ms)
     json_object_set_new (obj, "actor", json_string (rec->kind));
     json_object_set_new (obj, "name", json_string (rec->name));
     json_object_set_new (obj, "pid", json_integer ((json_int_t) rec->pid));
+    json_object_set_new (obj, "version", json_string (rec->version));
     json_object_set_new (obj, "up", json_boolean (!rec->down));
     json_object_set_new (obj, "state", json_string (s_state (rec)));
     json_object_set_new (obj, "last_report_ms",

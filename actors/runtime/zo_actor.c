@@ -7,6 +7,7 @@
 #include <zmq.h>
 
 #include "zo_actor.h"
+#include "zo_version.h"
 
 extern char **environ;
 
@@ -21,6 +22,7 @@ static const char s_generic_help [] =
 "  --set <section>/<key>=VALUE for any path.\n"
 "Durations take ms, s, m, h (plain numbers are ms); sizes take K, M, G.\n"
 "  --print-config   print the resulting configuration and exit\n"
+"  --version        print the version (and git revision) and exit\n"
 "  --help, -h       print this help and exit\n";
 
 static int
@@ -69,13 +71,18 @@ zo_actor_init (zo_actor_t *self, const char *kind, int argc, char **argv,
     zo_signals_block ();
     zsys_handler_set (NULL);
 
-    for (int index = 1; index < argc && !streq (argv [index], "--"); index++)
+    for (int index = 1; index < argc && !streq (argv [index], "--"); index++) {
         if (streq (argv [index], "--help") || streq (argv [index], "-h")) {
             if (usage)
                 printf ("%s\n", usage);
             printf ("%s", s_generic_help);
             return 1;
         }
+        if (streq (argv [index], "--version")) {
+            printf ("zorch-%s %s\n", kind, zo_version_full ());
+            return 1;
+        }
+    }
 
     char logident [64];
     snprintf (logident, sizeof (logident), "zorch-%s", kind);

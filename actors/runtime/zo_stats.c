@@ -15,6 +15,7 @@
 
 #include "zo_proto.h"
 #include "zo_stats.h"
+#include "zo_version.h"
 #include "zo_wire.h"
 
 #define S_NAME_MAX 64
@@ -206,6 +207,7 @@ zo_stats_encode (zo_stats_t *self, uint64_t wall_ms, size_t *size)
     msg.cmd = ZO_CMD_STATS;
     msg.name = zo_span_str (self->name);
     msg.actor = zo_span_str (self->actor);
+    msg.version = zo_span_str (zo_version_full ());
     msg.pid = (uint64_t) getpid ();
     msg.ts_ms = wall_ms;
     msg.rss_bytes = rss;

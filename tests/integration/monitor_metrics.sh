@@ -8,11 +8,11 @@ zm_init monitor_metrics 17900
 zm_monitor
 
 zt_say "two fake actors report: a broker and a worker"
-zm_statsgen gen-broker.out --kind broker --name fb1 --forever --interval 500 \
+zm_statsgen gen-broker.out --kind broker --name fb1 --version "9.9.9 (abc)" --forever --interval 500 \
     --counter accepted_total=12345 --counter completed_total=12000 --counter failed_total=7 \
     --gauge queue_depth_high=3 --gauge queue_depth_normal=7.5 --gauge queue_depth_low=0 \
     --hist latency_ns=200000,200000,200000,3000000,3000000,40000000
-zm_statsgen gen-worker.out --kind worker --name fw1 --forever --interval 500 \
+zm_statsgen gen-worker.out --kind worker --name fw1 --version "9.9.8 (def)" --forever --interval 500 \
     --counter events_total=500 --gauge capacity=100 --gauge inflight=25 \
     --hist handler_ns=1000,2000,3000
 zt_wait 10 "both fake actors in /api/stats" zm_actor_is worker fw1 up
@@ -37,6 +37,11 @@ m () { grep -F "$1 " "$T/metrics.txt" | head -n1 | awk '{ print $NF }'; }
 B='actor="broker",name="fb1"'
 W='actor="worker",name="fw1"'
 zt_eq "accepted_total" "$(m "zorch_broker_accepted_total{$B}")" 12345
+zt_eq "the broker's build" "$(m "zorch_actor_info{$B,version=\"9.9.9 (abc)\"}")" 1
+zt_eq "the worker's build" "$(m "zorch_actor_info{$W,version=\"9.9.8 (def)\"}")" 1
+zt_eq "/api/stats has each actor's version" \
+    "$(zm_get /api/stats | jq -r '[.actors[] | select(.name == "fb1" or .name == "fw1") | .version] | sort | join(",")')" \
+    "9.9.8 (def),9.9.9 (abc)"
 zt_eq "failed_total" "$(m "zorch_broker_failed_total{$B}")" 7
 zt_eq "queue_depth_normal" "$(m "zorch_broker_queue_depth_normal{$B}")" 7.5
 zt_eq "worker inflight" "$(m "zorch_worker_inflight{$W}")" 25
@@ -79,6 +84,7 @@ if "$ZORCH_BIN" status --help >/dev/null 2>&1; then
     "$ZORCH_BIN" status --monitor "$MON_URL" >"$T/status.txt"
     cat "$T/status.txt"
     zt_assert "zorch status lists the broker" grep -q 'fb1' "$T/status.txt"
+    zt_assert "zorch status says the builds differ" grep -qF 'MIXED BUILDS: ' "$T/status.txt"
     zt_eq "zorch status --json" "$("$ZORCH_BIN" status --monitor "$MON_URL" --json | jq -r .healthy)" true
     st=0; "$ZORCH_BIN" status --monitor "http://127.0.0.1:$((PORT_BASE + 9))" >/dev/null 2>&1 || st=$?
     zt_eq "zorch status with no monitor there" "$st" 1

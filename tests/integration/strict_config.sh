@@ -4,7 +4,8 @@
 #   flag when there is one), instead of starting on a default: an unknown
 #   flag, an unknown --set path, an unknown key in a config file, a stray
 #   argument. --print-config prints ZPL that reads back to the same
-#   configuration, quotes in values included.
+#   configuration, quotes in values included. --version is the same build
+#   on every program, with the git revision.
 source "$(dirname "$0")/lib.sh"
 zt_init strict_config 17350
 MONITOR_BIN="$ZT_BUILD_DIR/actors/monitor/zorch-monitor"
@@ -62,4 +63,16 @@ zt_assert "the apostrophe is there" grep -qF "it's" "$T/twice.zpl"
 "$WORKER_BIN" --config "$T/once.zpl" --print-config >"$T/worker.zpl" ||
     zt_fail "the worker does not read the broker's printed configuration"
 zt_assert "every actor prints the same configuration" cmp -s "$T/once.zpl" "$T/worker.zpl"
+zt_say "--version: every program, the same build"
+want="$("$ZORCH_BIN" --version)"
+zt_say "zorch --version: $want"
+[[ "$want" =~ ^zorch\ [0-9]+\.[0-9]+\.[0-9]+ ]] || zt_fail "zorch --version printed '$want'"
+if git -C "$ZT_SRC_DIR" rev-parse --git-dir >/dev/null 2>&1; then
+    rev="$(git -C "$ZT_SRC_DIR" rev-parse --short=10 HEAD)"
+    zt_assert "the version names the git revision $rev" grep -qF "$rev" <<<"$want"
+fi
+for prog in broker worker monitor; do
+    case $prog in broker) bin=$BROKER_BIN ;; worker) bin=$WORKER_BIN ;; monitor) bin=$MONITOR_BIN ;; esac
+    zt_eq "zorch-$prog --version" "$("$bin" --version)" "zorch-$prog ${want#zorch }"
+done
 zt_say "ok"

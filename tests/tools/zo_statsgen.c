@@ -1,7 +1,7 @@
 /*  zo_statsgen: fakes actors reporting STATS to a monitor, for the
     monitor's tests and benchmarks (tests/integration/monitor_*.sh).
 
-    zo_statsgen --endpoint EP [--actors N] [--kind K] [--name NAME]
+    zo_statsgen --endpoint EP [--actors N] [--kind K] [--name NAME] [--version V]
                 [--count REPORTS | --forever] [--interval MS] [--counter NAME=V]...
                 [--gauge NAME=V]... [--hist NAME=V1,V2,...]... [--grow]
                 [--garbage N]
@@ -65,7 +65,7 @@ s_pack_str (msgpack_packer *pk, const char *str)
 int
 main (int argc, char **argv)
 {
-    const char *endpoint = NULL, *kind = "fake", *name = "fake";
+    const char *endpoint = NULL, *kind = "fake", *name = "fake", *version = "";
     int actors = 1, count = 1, interval = 1000, garbage = 0;
     int grow = 0;
     for (int i = 1; i < argc; i++) {
@@ -80,6 +80,7 @@ main (int argc, char **argv)
         else if (!strcmp (a, "--actors")) actors = atoi (v);
         else if (!strcmp (a, "--kind")) kind = v;
         else if (!strcmp (a, "--name")) name = v;
+        else if (!strcmp (a, "--version")) version = v;
         else if (!strcmp (a, "--count")) count = atoi (v);
         else if (!strcmp (a, "--interval")) interval = atoi (v);
         else if (!strcmp (a, "--garbage")) garbage = atoi (v);
@@ -182,6 +183,8 @@ main (int argc, char **argv)
             msg.cmd = ZO_CMD_STATS;
             msg.actor = zo_span_str (kind);
             msg.name = zo_span_str (instance);
+            if (*version)
+                msg.version = zo_span_str (version);
             msg.pid = (uint64_t) getpid () * 1000 + (uint64_t) a;
             msg.ts_ms = s_wall_ms ();
             msg.rss_bytes = 10u << 20;

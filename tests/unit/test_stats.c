@@ -8,6 +8,7 @@
 
 #include "zo_proto.h"
 #include "zo_stats.h"
+#include "zo_version.h"
 
 //  Reads a str -> uint map into names/values; returns the entry count.
 static int
@@ -57,6 +58,9 @@ Test (stats, encode_decodes_with_the_codec)
     cr_assert (zo_span_eq (msg.name, "worker-test-1"));
     cr_assert (zo_span_eq (msg.actor, "worker"));
     cr_assert_eq (msg.pid, (uint64_t) getpid ());
+    //  Every report says which build sent it.
+    cr_assert (zo_span_eq (msg.version, zo_version_full ()));
+    cr_assert (strncmp (zo_version_full (), zo_version, strlen (zo_version)) == 0);
     cr_assert_eq (msg.ts_ms, 1700000000123ull);
     cr_assert_gt (msg.rss_bytes, 0);
     cr_assert_geq (msg.cpu_seconds, 0);
