@@ -1,4 +1,4 @@
-/*  zorch bench: the standard workloads of shared/bench/WORKLOAD.md (W1-W4),
+/*  zorch bench: the standard workloads of tools/bench/WORKLOAD.md (W1-W4),
     measured event by event against a running cluster, or against a broker
     and workers it spawns for the run (--spawn) and stops after.
 

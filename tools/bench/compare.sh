@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
-# Runs the raw-ZeroMQ floor (shared/bench/floor) and `zorch bench --spawn` on the
-# same workloads, alternating runs, and prints the median of each figure with the
-# zorch/floor ratio. These machines are shared and noisy: the ratio, measured in the
-# same run, is the figure to quote.
+# Runs the baseline (tools/bench/zbase.c: a raw libzmq pipeline of the standard
+# workload, tools/bench/WORKLOAD.md) and `zorch bench --spawn` on the same
+# workloads, alternating runs, and prints the median of each figure with the
+# zorch/baseline ratio. These machines are shared and noisy: the ratio, measured
+# in the same run, is the figure to quote.
 #
 #   tools/bench/compare.sh                      # W1 W2 W3 W4, 3 repeats, tcp
 #   REPS=5 ONLY="W1 W4" tools/bench/compare.sh
 #   TRANSPORT=ipc tools/bench/compare.sh
 #   DURABLE=1 tools/bench/compare.sh            # zorch with its journal on (bench --durable)
 #
-# Environment: FLOOR_SRC (default ../shared/bench/floor beside the checkout),
-# ZORCH (default build/tools/zorch), REPS, ONLY, TRANSPORT, DURABLE, SCRATCH.
-# Needs: gcc, make, pkg-config, libzmq3-dev, libmsgpack-dev, python3.
+# Environment: ZORCH (default build/tools/zorch), BASELINE (default zbase next to
+# it: <build>/tools/zbase), REPS, ONLY, TRANSPORT, DURABLE, SCRATCH.
+# Needs: a build (deploy/setup.sh), python3.
 # Run it alone: a build or test suite running beside it distorts every figure.
 set -euo pipefail
 top=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
-FLOOR_SRC=${FLOOR_SRC:-$top/../shared/bench/floor}
 ZORCH=${ZORCH:-$top/build/tools/zorch}
+BASELINE=${BASELINE:-$(dirname "$ZORCH")/zbase}
 REPS=${REPS:-3}
 ONLY=${ONLY:-"W1 W2 W3 W4"}
 TRANSPORT=${TRANSPORT:-tcp}
@@ -25,11 +26,8 @@ durable_flag=()
 [ "$DURABLE" = 1 ] && durable_flag=(--durable)
 SCRATCH=${SCRATCH:-$(mktemp -d /tmp/zorch-compare-XXXXXX)}
 [ -x "$ZORCH" ] || { echo "compare.sh: no zorch at $ZORCH (build first: deploy/setup.sh)" >&2; exit 2; }
-[ -f "$FLOOR_SRC/zfloor.c" ] || { echo "compare.sh: no floor at $FLOOR_SRC (set FLOOR_SRC)" >&2; exit 2; }
+[ -x "$BASELINE" ] || { echo "compare.sh: no baseline at $BASELINE (build first, or set BASELINE)" >&2; exit 2; }
 
-cp "$FLOOR_SRC/zfloor.c" "$FLOOR_SRC/Makefile" "$SCRATCH/"
-make -s -C "$SCRATCH" zfloor
-floor=$SCRATCH/zfloor
 results=$SCRATCH/results.txt
 : > "$results"
 
@@ -41,26 +39,28 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# One floor run: broker, 2 workers, producer. Prints "eps p50 p95 p99 max" (µs).
-run_floor() {
+# One baseline run: broker, 2 workers, producer. Prints "eps p50 p95 p99 max" (µs).
+run_baseline() {
     local wl=$1 front back delay=0 args
     case $TRANSPORT in
         tcp) front=tcp://127.0.0.1:47601 back=tcp://127.0.0.1:47602 ;;
         ipc) front=ipc://$SCRATCH/f.ipc back=ipc://$SCRATCH/b.ipc ;;
     esac
+    #   The workloads of WORKLOAD.md, as `zorch bench` runs them.
     case $wl in
-        W1) args="n=200000 inflight=1000 maxs=30" ;;
-        W2) args="n=50000 inflight=1000 maxs=30"; delay=10000 ;;
+        W1) args="n=200000 inflight=1000" ;;
+        W2) args="n=50000 inflight=1000"; delay=10000 ;;
         W3) args="rate=10000 dur=10" ;;
-        W4) args="n=20000 inflight=1 maxs=30" ;;
+        W4) args="n=20000 inflight=1" ;;
     esac
-    "$floor" broker "$front" "$back" 2 fd 2>"$SCRATCH/fb.log" & local b=$!
-    "$floor" worker "$back" "$delay" 1000 2>/dev/null & local w1=$!
-    "$floor" worker "$back" "$delay" 1000 2>/dev/null & local w2=$!
+    "$BASELINE" broker "$front" "$back" 2>"$SCRATCH/fb.log" & local b=$!
+    "$BASELINE" worker "$back" "$delay" 2>/dev/null & local w1=$!
+    "$BASELINE" worker "$back" "$delay" 2>/dev/null & local w2=$!
     pids=("$b" "$w1" "$w2")
     for _ in $(seq 1 250); do grep -q "BROKER READY" "$SCRATCH/fb.log" 2>/dev/null && break; sleep 0.02; done
+    sleep 0.2                           #   the workers' READY reaches the broker
     local line
-    line=$(timeout 90 "$floor" producer ep="$front" $args warmup=2000 label="$wl" 2>/dev/null | grep '^RESULT')
+    line=$(timeout 150 "$BASELINE" producer "$front" $args warmup=2000 2>/dev/null | grep '^RESULT' || true)
     kill -TERM "$b" "$w1" "$w2" 2>/dev/null || true
     wait "$b" "$w1" "$w2" 2>/dev/null || true
     pids=()
@@ -77,8 +77,8 @@ print(o["throughput_eps"], l["p50"], l["p95"], l["p99"], l["max"], o["lost"], o[
 
 for rep in $(seq 1 "$REPS"); do
     for wl in $ONLY; do
-        echo "rep $rep $wl floor..." >&2
-        echo "$wl floor $(run_floor "$wl")" >> "$results"
+        echo "rep $rep $wl baseline..." >&2
+        echo "$wl baseline $(run_baseline "$wl")" >> "$results"
         echo "rep $rep $wl zorch..." >&2
         echo "$wl zorch $(run_zorch "$wl")" >> "$results"
     done
@@ -88,11 +88,11 @@ python3 - "$results" "$TRANSPORT" "$REPS" "$([ "$DURABLE" = 1 ] && echo ', zorch
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 print(f"transport {sys.argv[2]}{sys.argv[4]}, medians of {sys.argv[3]} alternating runs; latency in µs")
-print(f"| workload | figure | floor | zorch | zorch/floor |")
+print(f"| workload | figure | baseline | zorch | zorch/baseline |")
 print(f"|---|---|---|---|---|")
 names = ["events/s", "p50", "p95", "p99", "max"]
 for wl in dict.fromkeys(r[0] for r in rows):
-    f = [list(map(float, r[2:7])) for r in rows if r[0] == wl and r[1] == "floor" and len(r) >= 7]
+    f = [list(map(float, r[2:7])) for r in rows if r[0] == wl and r[1] == "baseline" and len(r) >= 7]
     z = [list(map(float, r[2:9])) for r in rows if r[0] == wl and r[1] == "zorch" and len(r) >= 9]
     if not f or not z:
         print(f"| {wl} | (a run failed: see above) | | | |")
