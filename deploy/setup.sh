@@ -57,7 +57,8 @@ packages=(
     chromium               # tests/integration/monitor_dashboard: loads the dashboard headless, takes a screenshot
     wrk                    # benchmarks: /health latency of zorch-monitor under load
     python3                # tools/bench/compare.sh: medians and ratios of the runs
-    git                    # the source tree
+    git                    # the source tree; the build names its revision (zorch --version)
+    help2man               # man pages of zorch and each actor, made from their --help at build time
     ca-certificates        # TLS roots for libcurl (pool's HTTPS)
 )
 

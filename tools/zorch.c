@@ -18,7 +18,7 @@
 #include "zo_version.h"
 
 static const char s_usage [] =
-    "usage: zorch <command> [options]\n"
+    "Usage: zorch <command> [options]\n"
     "\n"
     "commands:\n"
     "  up         start a local cluster (broker + workers), supervise it\n"

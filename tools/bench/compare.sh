@@ -9,9 +9,10 @@
 #   REPS=5 ONLY="W1 W4" tools/bench/compare.sh
 #   TRANSPORT=ipc tools/bench/compare.sh
 #   DURABLE=1 tools/bench/compare.sh            # zorch with its journal on (bench --durable)
+#   QUICK=1 REPS=1 tools/bench/compare.sh       # a tenth of the events: checks it runs, not figures
 #
 # Environment: ZORCH (default build/tools/zorch), BASELINE (default zbase next to
-# it: <build>/tools/zbase), REPS, ONLY, TRANSPORT, DURABLE, SCRATCH.
+# it: <build>/tools/zbase), REPS, ONLY, TRANSPORT, DURABLE, QUICK, SCRATCH.
 # Needs: a build (deploy/setup.sh), python3.
 # Run it alone: a build or test suite running beside it distorts every figure.
 set -euo pipefail
@@ -22,9 +23,11 @@ REPS=${REPS:-3}
 ONLY=${ONLY:-"W1 W2 W3 W4"}
 TRANSPORT=${TRANSPORT:-tcp}
 DURABLE=${DURABLE:-0}
+QUICK=${QUICK:-0}
 durable_flag=()
 [ "$DURABLE" = 1 ] && durable_flag=(--durable)
 SCRATCH=${SCRATCH:-$(mktemp -d /tmp/zorch-compare-XXXXXX)}
+mkdir -p "$SCRATCH"
 [ -x "$ZORCH" ] || { echo "compare.sh: no zorch at $ZORCH (build first: deploy/setup.sh)" >&2; exit 2; }
 [ -x "$BASELINE" ] || { echo "compare.sh: no baseline at $BASELINE (build first, or set BASELINE)" >&2; exit 2; }
 
@@ -39,6 +42,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Events per workload (W3: seconds at 10,000/s), a tenth with QUICK=1.
+s_events() {
+    local n
+    case $1 in W1) n=200000 ;; W2) n=50000 ;; W3) n=10 ;; W4) n=20000 ;; esac
+    if [ "$QUICK" = 1 ]; then echo $((n / 10)); else echo "$n"; fi
+}
+
 # One baseline run: broker, 2 workers, producer. Prints "eps p50 p95 p99 max" (µs).
 run_baseline() {
     local wl=$1 front back delay=0 args
@@ -48,10 +58,10 @@ run_baseline() {
     esac
     #   The workloads of WORKLOAD.md, as `zorch bench` runs them.
     case $wl in
-        W1) args="n=200000 inflight=1000" ;;
-        W2) args="n=50000 inflight=1000"; delay=10000 ;;
-        W3) args="rate=10000 dur=10" ;;
-        W4) args="n=20000 inflight=1" ;;
+        W1) args="n=$(s_events W1) inflight=1000" ;;
+        W2) args="n=$(s_events W2) inflight=1000"; delay=10000 ;;
+        W3) args="rate=10000 dur=$(s_events W3)" ;;
+        W4) args="n=$(s_events W4) inflight=1" ;;
     esac
     "$BASELINE" broker "$front" "$back" 2>"$SCRATCH/fb.log" & local b=$!
     "$BASELINE" worker "$back" "$delay" 2>/dev/null & local w1=$!
@@ -69,7 +79,11 @@ run_baseline() {
 
 run_zorch() {
     local wl=$1 json
-    json=$("$ZORCH" bench "$wl" --spawn "${durable_flag[@]}" --transport "$TRANSPORT" --json 2>/dev/null | tail -n 1)
+    local size=()
+    if [ "$QUICK" = 1 ]; then
+        if [ "$wl" = W3 ]; then size=(--duration "$(s_events W3)"); else size=(--events "$(s_events "$wl")"); fi
+    fi
+    json=$("$ZORCH" bench "$wl" --spawn "${durable_flag[@]}" "${size[@]}" --transport "$TRANSPORT" --json 2>/dev/null | tail -n 1)
     python3 -c 'import json,sys
 o=json.loads(sys.argv[1]); l=o["latency_us"]
 print(o["throughput_eps"], l["p50"], l["p95"], l["p99"], l["max"], o["lost"], o["cpu_us_per_event"])' "$json"
