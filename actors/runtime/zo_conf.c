@@ -26,7 +26,7 @@ struct _zo_conf_t {
     zconfig_t *schema;          /* the embedded defaults: every key there is */
     char *file;                 /* the file loaded last, or NULL */
     bool bad;                   /* a value or flag was refused */
-    char errstr [256];
+    char errstr [1024];
 };
 
 

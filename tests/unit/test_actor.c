@@ -8,6 +8,7 @@
 #include <zmq.h>
 
 #include "zo_actor.h"
+#include "zo_version.h"
 
 Test (actor, help_is_answered, .init = cr_redirect_stdout)
 {
@@ -26,7 +27,20 @@ Test (actor, help_is_answered, .init = cr_redirect_stdout)
         "  --set <section>/<key>=VALUE for any path.\n"
         "Durations take ms, s, m, h (plain numbers are ms); sizes take K, M, G.\n"
         "  --print-config   print the resulting configuration and exit\n"
+        "  --version        print the version (and git revision) and exit\n"
         "  --help, -h       print this help and exit\n");
+}
+
+Test (actor, version_is_answered, .init = cr_redirect_stdout)
+{
+    zo_actor_t actor;
+    char *argv [] = { "zorch-test", "--version", NULL };
+    cr_assert_eq (zo_actor_init (&actor, "test", 2, argv, NULL), 1);
+    zo_actor_fini (&actor);
+    fflush (stdout);
+    char want [160];
+    snprintf (want, sizeof want, "zorch-test %s\n", zo_version_full ());
+    cr_assert_stdout_eq_str (want);
 }
 
 Test (actor, print_config_shows_flags, .init = cr_redirect_stdout)

@@ -42,6 +42,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Two free tcp ports on 127.0.0.1 (the kernel's pick), for the baseline.
+s_free_ports() {
+    python3 -c 'import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])'
+}
+
 # Events per workload (W3: seconds at 10,000/s), a tenth with QUICK=1.
 s_events() {
     local n
@@ -53,7 +61,9 @@ s_events() {
 run_baseline() {
     local wl=$1 front back delay=0 args
     case $TRANSPORT in
-        tcp) front=tcp://127.0.0.1:47601 back=tcp://127.0.0.1:47602 ;;
+        tcp) local ports
+             read -r -a ports <<<"$(s_free_ports)"
+             front=tcp://127.0.0.1:${ports[0]} back=tcp://127.0.0.1:${ports[1]} ;;
         ipc) front=ipc://$SCRATCH/f.ipc back=ipc://$SCRATCH/b.ipc ;;
     esac
     #   The workloads of WORKLOAD.md, as `zorch bench` runs them.
@@ -68,6 +78,13 @@ run_baseline() {
     "$BASELINE" worker "$back" "$delay" 2>/dev/null & local w2=$!
     pids=("$b" "$w1" "$w2")
     for _ in $(seq 1 250); do grep -q "BROKER READY" "$SCRATCH/fb.log" 2>/dev/null && break; sleep 0.02; done
+    if ! grep -q "BROKER READY" "$SCRATCH/fb.log"; then
+        echo "compare.sh: the baseline's broker did not start: $(head -n 3 "$SCRATCH/fb.log")" >&2
+        kill -TERM "$b" "$w1" "$w2" 2>/dev/null || true
+        wait "$b" "$w1" "$w2" 2>/dev/null || true
+        pids=()
+        return
+    fi
     sleep 0.2                           #   the workers' READY reaches the broker
     local line
     line=$(timeout 150 "$BASELINE" producer "$front" $args warmup=2000 2>/dev/null | grep '^RESULT' || true)
