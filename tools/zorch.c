@@ -26,6 +26,7 @@ static const char s_usage [] =
     "  dlq        list, replay or purge dead letters\n"
     "  bench      run a standard workload (W1-W4) and report latency and cost\n"
     "  status     the cluster at a glance, from the monitor (--watch, --json)\n"
+    "  cache      the cache: `sim` replays a trace through its memory level\n"
     "  proto-doc  print the wire protocol's field tables\n"
     "\n"
     "Every command finds the cluster on the default endpoints (broker front\n"
@@ -215,6 +216,8 @@ main (int argc, char **argv)
         run = zorch_bench;
     else if (streq (cmd, "status"))
         run = zorch_status;
+    else if (streq (cmd, "cache"))
+        run = zorch_cache;
     else if (!up) {
         fprintf (stderr, "zorch: unknown command '%s'\n\n%s", cmd, s_usage);
         return 2;

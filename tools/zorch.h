@@ -19,6 +19,7 @@ int zorch_inject (zo_conf_t *conf, int argc, char **argv);
 int zorch_dlq (zo_conf_t *conf, int argc, char **argv);
 int zorch_bench (zo_conf_t *conf, int argc, char **argv);
 int zorch_status (zo_conf_t *conf, int argc, char **argv);
+int zorch_cache (zo_conf_t *conf, int argc, char **argv);
 int zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_argv);
 
 /*  The broker's front endpoint for clients: --broker if given, else
