@@ -382,8 +382,7 @@ zo_broker_new (zo_actor_t *actor)
     //  wrapping (a negative queue_max would be an unbounded queue) or
     //  being clamped without a word.
     self->queue_max = (size_t) zo_conf_int_range (conf, "broker/queue_max", 10000, 1, 100000000);
-    self->max_frame = (size_t) zo_conf_size_range (conf, "broker/max_frame", ZO_MAX_FRAME,
-                                                   ZO_MAX_FRAME_MIN, ZO_MAX_FRAME_MAX);
+    self->max_frame = zo_wire_conf_max_frame (conf);
     self->batch_max = (size_t) zo_conf_int_range (conf, "broker/batch_max", 256, 1, ZO_MAX_BATCH);
     self->max_attempts = (uint32_t) zo_conf_int_range (conf, "broker/max_attempts", 3, 1, 1000000);
     //  Deadlines travel as uint32 ms (an event's deadline_ms).

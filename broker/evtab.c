@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "zo_hash.h"
+
 #define S_MIN_SLOTS 1024
 #define S_MAX_ERROR 4096
 
@@ -114,20 +116,10 @@ zo_rlist_pop_head (zo_rlist_t *self)
     return rec;
 }
 
-//  FNV-1a, 64-bit, with a final mix so that the low bits (the slot index)
-//  depend on every byte. Ids are short; this is not the bottleneck.
 uint64_t
 zo_evtab_hash (zo_span_t id)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (uint32_t i = 0; i < id.len; i++) {
-        h ^= id.ptr [i];
-        h *= 0x100000001b3ULL;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return h ? h : 1;
+    return zo_hash (id.ptr, id.len);
 }
 
 zo_evtab_t *

@@ -22,6 +22,7 @@
 
 #include "bench_cluster.h"
 #include "zo_loop.h"
+#include "zo_wire.h"
 #include "zo_rpc.h"
 #include "zo_stats.h"
 #include "zorch.h"
@@ -321,8 +322,7 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
         return zorch_usage_error ("bench", "--durable needs --spawn (a running broker has its own journal setting)", NULL);
     //  The broker refuses a SUBMIT over its broker/max_frame: the same key
     //  read here (every host is given the same) keeps each one within it.
-    size_t max_frame = (size_t) zo_conf_size_range (conf, "broker/max_frame", ZO_MAX_FRAME,
-                                                    ZO_MAX_FRAME_MIN, ZO_MAX_FRAME_MAX);
+    size_t max_frame = zo_wire_conf_max_frame (conf);
     if (zo_conf_bad (conf))
         return zorch_usage_error ("bench", "%s", zo_conf_errstr (conf));
 

@@ -12,6 +12,7 @@
 
 #include "zo_json.h"
 #include "zo_loop.h"
+#include "zo_wire.h"
 #include "zorch.h"
 
 static const char s_usage [] =
@@ -407,8 +408,7 @@ zorch_inject (zo_conf_t *conf, int argc, char **argv)
     }
     //  The broker refuses a SUBMIT over its broker/max_frame: the same key
     //  read here (every host is given the same) keeps each one within it.
-    size_t max_frame = (size_t) zo_conf_size_range (conf, "broker/max_frame", ZO_MAX_FRAME,
-                                                    ZO_MAX_FRAME_MIN, ZO_MAX_FRAME_MAX);
+    size_t max_frame = zo_wire_conf_max_frame (conf);
     if (zo_conf_bad (conf))
         return zorch_usage_error ("inject", "%s", zo_conf_errstr (conf));
     if (file && ndjson) {

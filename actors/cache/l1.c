@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "zo_hash.h"
+
 enum { S_WINDOW = 0, S_PROBATION, S_PROTECTED, S_LISTS };
 
 typedef struct s_entry {
@@ -51,23 +53,6 @@ static size_t
 s_charge (const s_entry_t *e)
 {
     return ZO_L1_OVERHEAD + e->key_len + e->value_len;
-}
-
-//  FNV-1a over the key, then a finaliser so that every bit depends on
-//  every byte (the sketch and the table take different bits).
-static uint64_t
-s_hash (const void *key, size_t len)
-{
-    const uint8_t *p = key;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p [i]) * 0x100000001b3ull;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
 }
 
 //  ---------------------------------------------------------------------
@@ -216,7 +201,6 @@ zo_l1_new (size_t budget, zo_l1_policy_t policy)
         zo_l1_destroy (&self);
         return NULL;
     }
-    self->stats.budget = budget;
     return self;
 }
 
@@ -290,7 +274,7 @@ zo_l1_get (zo_l1_t *self, const void *key, size_t key_len, uint64_t now_ns,
            const void **value, size_t *value_len)
 {
     assert (self);
-    uint64_t hash = s_hash (key, key_len);
+    uint64_t hash = zo_hash (key, key_len);
     if (self->sketch)
         s_record (self, hash);
     s_entry_t *e = *s_find (self, key, key_len, hash);
@@ -335,7 +319,7 @@ zo_l1_set (zo_l1_t *self, const void *key, size_t key_len, const void *value,
         self->stats.rejected++;
         return -1;
     }
-    uint64_t hash = s_hash (key, key_len);
+    uint64_t hash = zo_hash (key, key_len);
     s_entry_t **link = s_find (self, key, key_len, hash);
     int list = S_WINDOW;
     if (*link) {
@@ -378,7 +362,7 @@ int
 zo_l1_del (zo_l1_t *self, const void *key, size_t key_len)
 {
     assert (self);
-    s_entry_t *e = *s_find (self, key, key_len, s_hash (key, key_len));
+    s_entry_t *e = *s_find (self, key, key_len, zo_hash (key, key_len));
     if (!e)
         return -1;
     s_remove (self, e);
@@ -390,6 +374,7 @@ zo_l1_stats (const zo_l1_t *self)
 {
     assert (self);
     zo_l1_stats_t stats = self->stats;
+    stats.budget = self->budget;
     stats.bytes = self->lists [S_WINDOW].bytes + self->lists [S_PROBATION].bytes
                 + self->lists [S_PROTECTED].bytes;
     return stats;

@@ -348,6 +348,25 @@ s_flag_value (zo_conf_t *self, int argc, char **argv, int *index, const char *eq
     return argv [++*index];
 }
 
+//  A flag's name (without "--", len bytes) as a path: broker-max-attempts
+//  -> broker/max_attempts. Returns where the '/' is (the section's
+//  length), or -1 when the name has no section and key both.
+static int
+s_flag_path (const char *name, size_t len, char *path, size_t size)
+{
+    const char *dash = memchr (name, '-', len);
+    if (!dash || dash == name || dash + 1 >= name + len || len >= size)
+        return -1;
+    memcpy (path, name, len);
+    path [len] = 0;
+    int cut = (int) (dash - name);
+    path [cut] = '/';
+    for (char *c = path + cut + 1; *c; c++)
+        if (*c == '-')
+            *c = '_';
+    return cut;
+}
+
 static int
 s_apply_args (zo_conf_t *self, int argc, char **argv)
 {
@@ -401,18 +420,14 @@ s_apply_args (zo_conf_t *self, int argc, char **argv)
             continue;
         }
         //  --<section>-<key>, when that section exists.
-        const char *dash = memchr (name, '-', name_len);
         char path [256];
-        if (dash && dash != name && dash + 1 < name + name_len && name_len < sizeof (path)) {
-            memcpy (path, name, name_len);
-            path [name_len] = 0;
-            path [dash - name] = 0;
-            if (s_find_child (self->schema, path)) {
-                path [dash - name] = '/';
-                for (char *c = path + (dash - name) + 1; *c; c++)
-                    if (*c == '-')
-                        *c = '_';
-                if (!s_known (self, path) || strchr (path + (dash - name) + 1, '/')) {
+        int cut = s_flag_path (name, name_len, path, sizeof (path));
+        if (cut > 0) {
+            path [cut] = 0;
+            bool section = s_find_child (self->schema, path) != NULL;
+            path [cut] = '/';
+            if (section) {
+                if (!s_known (self, path) || strchr (path + cut + 1, '/')) {
                     char hint [320];
                     s_did_you_mean (self, path, '-', hint, sizeof (hint));
                     snprintf (self->errstr, sizeof (self->errstr), "unknown flag --%.*s%s",
@@ -771,16 +786,8 @@ zo_conf_refuse_args (zo_conf_t *self, int argc, char **argv)
         return -1;
     }
     //  --broker-fornt=x -> broker/fornt, to find the nearest key.
-    char path [256];
-    snprintf (path, sizeof (path), "%.*s", (int) strcspn (arg + 2, "="), arg + 2);
-    char *dash = strchr (path, '-');
-    if (dash)
-        *dash = '/';
-    for (char *c = path; *c; c++)
-        if (*c == '-')
-            *c = '_';
-    char hint [320] = "";
-    if (dash)
+    char path [256], hint [320] = "";
+    if (s_flag_path (arg + 2, strcspn (arg + 2, "="), path, sizeof (path)) > 0)
         s_did_you_mean (self, path, '-', hint, sizeof (hint));
     zo_conf_refuse (self, "unknown flag %.*s%s", (int) strcspn (arg, "="), arg, hint);
     return -1;

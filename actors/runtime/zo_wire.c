@@ -192,3 +192,10 @@ zo_wire_recv (zo_wire_t *self, void *socket, zmq_msg_t *ident, zmq_msg_t *body, 
     }
     return zo_wire_decode (self, zmq_msg_data (body), zmq_msg_size (body), msg);
 }
+
+size_t
+zo_wire_conf_max_frame (zo_conf_t *conf)
+{
+    return (size_t) zo_conf_size_range (conf, "broker/max_frame", ZO_MAX_FRAME,
+                                        ZO_MAX_FRAME_MIN, ZO_MAX_FRAME_MAX);
+}

@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <zmq.h>
 
+#include "zo_conf.h"
 #include "zo_proto.h"
 #include "zo_stats.h"
 
@@ -97,5 +98,10 @@ int zo_wire_decode (zo_wire_t *self, const void *data, size_t size, zo_msg_t *ms
     (for replies to commands the codec does not know, or a rejected
     frame). True with *seq set if the map has an unsigned integer seq.  */
 bool zo_wire_peek_seq (const void *data, size_t size, uint64_t *seq);
+
+/*  The cluster's frame limit, broker/max_frame, range-checked (a bad value
+    marks conf bad and gives the default): the broker and the workers hold
+    their sockets to it, tools size their requests by it.  */
+size_t zo_wire_conf_max_frame (zo_conf_t *conf);
 
 #endif

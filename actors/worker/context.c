@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "zo_wire.h"
+
 /*  Counters handlers may name, beyond the worker's own: zo_stats holds at
     most ZO_STATS_MAX counters and asserts past that, so names coming from
     plugins are bounded here.  */
@@ -25,7 +27,7 @@ struct _zo_hctx_t {
     zo_conf_t *conf;
     void *zmq_ctx;
     char *plugin_dir;
-    struct { char *endpoint; zo_rpc_t *rpc; } peers [S_PEERS];
+    struct { const char *endpoint; zo_rpc_t *rpc; } peers [S_PEERS];   /* borrowed from conf */
     zo_rpc_opts_t rpc_opts;     /* the same for every peer but its name */
     struct { char name [64]; uint64_t *value; uint64_t own; } counters [S_COUNTERS];
     size_t n_counters;
@@ -50,19 +52,14 @@ zo_hctx_new (zo_loop_t *loop, void *zmq_ctx, zo_stats_t *stats, zo_conf_t *conf,
     //  table bounds what one worker's handlers have pending per peer.
     self->rpc_opts = (zo_rpc_opts_t) {
         .stats = stats,
-        .max_frame = conf ? (size_t) zo_conf_size_range (conf, "broker/max_frame", ZO_MAX_FRAME,
-                                                        ZO_MAX_FRAME_MIN, ZO_MAX_FRAME_MAX)
-                          : ZO_MAX_FRAME,
+        .max_frame = conf ? zo_wire_conf_max_frame (conf) : ZO_MAX_FRAME,
         .max_pending = conf ? (uint32_t) zo_conf_int_range (conf, "worker/requests_max", 4096,
                                                            1, ZO_RPC_MAX_PENDING)
                             : 4096,
     };
-    for (size_t i = 0; i < S_PEERS; i++) {
-        const char *endpoint = conf ? zo_conf_endpoint (conf, s_peers [i].key, s_peers [i].dflt)
-                                    : s_peers [i].dflt;
-        if (!(self->peers [i].endpoint = strdup (endpoint)))
-            goto fail;
-    }
+    for (size_t i = 0; i < S_PEERS; i++)
+        self->peers [i].endpoint = conf ? zo_conf_endpoint (conf, s_peers [i].key, s_peers [i].dflt)
+                                        : s_peers [i].dflt;
     if (conf && zo_conf_bad (conf))
         goto fail;
     return self;
@@ -78,10 +75,8 @@ zo_hctx_destroy (zo_hctx_t **self_p)
     zo_hctx_t *self = *self_p;
     if (!self)
         return;
-    for (size_t i = 0; i < S_PEERS; i++) {
+    for (size_t i = 0; i < S_PEERS; i++)
         zo_rpc_destroy (&self->peers [i].rpc);
-        free (self->peers [i].endpoint);
-    }
     free (self->plugin_dir);
     free (self);
     *self_p = NULL;

@@ -489,8 +489,7 @@ zo_worker_new (zo_actor_t *actor)
     self->capacity = (uint32_t) capacity;
     //  The frame limit both sides of the back socket share: a DISPATCH is
     //  decoded, and a DONE packed, up to the broker's own limit.
-    self->max_frame = (size_t) zo_conf_size_range (conf, "broker/max_frame", ZO_MAX_FRAME,
-                                                   ZO_MAX_FRAME_MIN, ZO_MAX_FRAME_MAX);
+    self->max_frame = zo_wire_conf_max_frame (conf);
     self->heartbeat_ms = zo_conf_ms_range (conf, "worker/heartbeat", 1000, 10, 3600000);
     self->grace_ms = zo_conf_ms_range (conf, "worker/grace", 10000, 0, 86400000);
     uint64_t timeout = zo_conf_ms_range (conf, "worker/timeout", 30000, 1, ZO_ROUTE_TIMEOUT_MAX);
