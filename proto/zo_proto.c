@@ -38,6 +38,9 @@ typedef enum {
     T_ITEMS,        //  array of OBJ_ITEM
     T_DEADS,        //  array of OBJ_DEAD
     T_IDS,          //  array of str (ids)
+    T_KEYS,         //  array of str (cache keys), into ids
+    T_BYTES,        //  bin (or str) of at most `max` bytes (0: the frame)
+    T_VALUES,       //  array of bin or nil
     T_EVENT,        //  one inline OBJ_EVENT
     T_EMIT          //  array of OBJ_EVENT inside a result
 } s_type_t;
@@ -77,7 +80,17 @@ static const s_command_t s_commands [OBJ_COUNT] = {
     [ZO_CMD_DLQ_REPLAY] = { "DLQ_REPLAY", "client → broker", "Queue the listed dead letters again (all if `ids` is absent). Reply: DLQ_DONE." },
     [ZO_CMD_DLQ_PURGE]  = { "DLQ_PURGE", "client → broker", "Delete the listed dead letters (all if `ids` is absent). Reply: DLQ_DONE." },
     [ZO_CMD_DLQ_DONE]   = { "DLQ_DONE", "broker → client", "`count` dead letters were replayed or purged." },
-    [ZO_CMD_STATS]      = { "STATS", "actor → monitor", "An actor's counters, gauges and histograms, once a second." },
+    [ZO_CMD_STATS]      = { "STATS", "actor → monitor, client", "An actor's counters, gauges and histograms, once a second; or the reply to GET_STATS (with its `seq`)." },
+    [ZO_CMD_GET_STATS]  = { "GET_STATS", "client → actor", "Ask an actor that serves requests (the cache) for its STATS now. Reply: STATS with the same `seq`." },
+    [ZO_CMD_GET]        = { "GET", "client → cache", "Look a key up, level by level; a hit below memory fills the levels above. Reply: VALUE." },
+    [ZO_CMD_MGET]       = { "MGET", "client → cache", "Look several keys up. Reply: VALUES, in the order of `keys`." },
+    [ZO_CMD_SET]        = { "SET", "client → cache", "Store a value at every level (replacing any), for `ttl_ms` or for ever. Reply: OK." },
+    [ZO_CMD_DEL]        = { "DEL", "client → cache", "Remove a key from every level. Reply: OK, `count` 1 if it was there." },
+    [ZO_CMD_INVALIDATE] = { "INVALIDATE", "client → cache", "Remove every key matching a glob (`*`, `?`, `[...]`, `\\` escapes) from every level, and from every other cache actor's memory. Reply: OK." },
+    [ZO_CMD_TOUCH]      = { "TOUCH", "client → cache", "Give a key a new time to live at every level (0: none). Reply: OK, `count` 1 if it was there." },
+    [ZO_CMD_VALUE]      = { "VALUE", "cache → client", "The answer to GET." },
+    [ZO_CMD_VALUES]     = { "VALUES", "cache → client", "The answer to MGET." },
+    [ZO_CMD_OK]         = { "OK", "cache → client", "A change was made at every level that is up." },
     [OBJ_EVENT]         = { "event", "", "An event." },
     [OBJ_RESULT]        = { "result", "", "The outcome of one event." },
     [OBJ_ITEM]          = { "item", "", "One event handed to a worker." },
@@ -135,6 +148,32 @@ static const s_field_t s_fields [] = {
     { ZO_CMD_STATS, "counters", T_MAP, false, 0, 0, M (counters), "str → uint, cumulative" },
     { ZO_CMD_STATS, "gauges", T_MAP, false, 0, 0, M (gauges), "str → f64, current" },
     { ZO_CMD_STATS, "hists", T_MAP, false, 0, 0, M (hists), "str → histogram (see Stats)" },
+    { ZO_CMD_STATS, "seq", T_U64, false, 0, 0, M (seq), "the GET_STATS's seq, in a reply" },
+    { ZO_CMD_GET_STATS, "seq", T_U64, true, 0, 0, M (seq), "request id" },
+    { ZO_CMD_GET, "seq", T_U64, true, 0, 0, M (seq), "request id" },
+    { ZO_CMD_GET, "key", T_STR, true, 1, ZO_MAX_KEY, M (key), "the key" },
+    { ZO_CMD_MGET, "seq", T_U64, true, 0, 0, M (seq), "request id" },
+    { ZO_CMD_MGET, "keys", T_KEYS, true, 1, ZO_MAX_BATCH, M (ids), "the keys, 1..1024 bytes each" },
+    { ZO_CMD_SET, "seq", T_U64, true, 0, 0, M (seq), "request id" },
+    { ZO_CMD_SET, "key", T_STR, true, 1, ZO_MAX_KEY, M (key), "the key" },
+    { ZO_CMD_SET, "value", T_BYTES, true, 0, 0, M (value), "opaque bytes, at most `cache/max_value`" },
+    { ZO_CMD_SET, "ttl_ms", T_U64, false, 0, 0, M (ttl_ms), "time to live; 0 or absent: `cache/ttl`" },
+    { ZO_CMD_DEL, "seq", T_U64, true, 0, 0, M (seq), "request id" },
+    { ZO_CMD_DEL, "key", T_STR, true, 1, ZO_MAX_KEY, M (key), "the key" },
+    { ZO_CMD_INVALIDATE, "seq", T_U64, true, 0, 0, M (seq), "request id" },
+    { ZO_CMD_INVALIDATE, "pattern", T_STR, true, 1, ZO_MAX_KEY, M (pattern), "a glob over keys" },
+    { ZO_CMD_TOUCH, "seq", T_U64, true, 0, 0, M (seq), "request id" },
+    { ZO_CMD_TOUCH, "key", T_STR, true, 1, ZO_MAX_KEY, M (key), "the key" },
+    { ZO_CMD_TOUCH, "ttl_ms", T_U64, false, 0, 0, M (ttl_ms), "the new time to live; 0 or absent: none" },
+    { ZO_CMD_VALUE, "seq", T_U64, true, 0, 0, M (seq), "the GET's seq" },
+    { ZO_CMD_VALUE, "found", T_BOOL, true, 0, 0, M (found), "whether the key was there" },
+    { ZO_CMD_VALUE, "value", T_BYTES, false, 0, 0, M (value), "the value, when found" },
+    { ZO_CMD_VALUE, "ttl_ms", T_U64, false, 0, 0, M (ttl_ms), "time left; absent: none" },
+    { ZO_CMD_VALUE, "level", T_STR, false, 0, ZO_MAX_NAME, M (level), "where it was found: `memory`, `redis` or `postgres`" },
+    { ZO_CMD_VALUES, "seq", T_U64, true, 0, 0, M (seq), "the MGET's seq" },
+    { ZO_CMD_VALUES, "values", T_VALUES, true, 0, ZO_MAX_BATCH, M (values), "one per key: bin, or nil for a miss" },
+    { ZO_CMD_OK, "seq", T_U64, true, 0, 0, M (seq), "the request's seq" },
+    { ZO_CMD_OK, "count", T_U32, false, 0, 0, M (count), "keys changed (INVALIDATE: the most one level removed)" },
 
     { OBJ_EVENT, "id", T_STR, true, 1, ZO_MAX_ID, E (id), "unique id" },
     { OBJ_EVENT, "type", T_STR, true, 1, ZO_MAX_TYPE, E (type), "dotted type, routed on by glob" },
@@ -235,6 +274,8 @@ struct _zo_proto_t {
     uint32_t n_dead, cap_dead;
     zo_span_t *ids;
     uint32_t n_ids, cap_ids;
+    zo_span_t *values;
+    uint32_t n_values, cap_values;
 };
 
 zo_proto_t *
@@ -258,6 +299,7 @@ zo_proto_destroy (zo_proto_t **self_p)
         free (self->items);
         free (self->dead);
         free (self->ids);
+        free (self->values);
         free (self);
         *self_p = NULL;
     }
@@ -450,9 +492,44 @@ s_decode_field (zo_proto_t *self, zo_mp_t *cur, const s_field_t *f, void *base)
                 ((zo_msg_t *) base)->n_events = count;
             return 0;
         }
+        case T_BYTES: {
+            zo_span_t b;
+            if (type != ZO_MP_BIN && type != ZO_MP_STR)
+                return s_fail (self, ZO_ERR_BAD_TYPE, "%s.%s: not bin or str", on, f->key);
+            if ((type == ZO_MP_BIN ? zo_mp_read_bin (cur, &b) : zo_mp_read_str (cur, &b)))
+                return s_fail (self, ZO_ERR_BAD_MSGPACK, "%s.%s: truncated", on, f->key);
+            if (f->max && b.len > f->max)
+                return s_fail (self, ZO_ERR_TOO_LARGE, "%s.%s: %u bytes, limit %u", on, f->key, b.len, f->max);
+            //  An empty value still points into the frame: ptr NULL means
+            //  absent (VALUE, VALUES).
+            if (!b.ptr)
+                b.ptr = cur->pos;
+            *(zo_span_t *) at = b;
+            return 0;
+        }
+        case T_VALUES: {
+            if (s_array (self, cur, f, &count))
+                return -1;
+            for (uint32_t i = 0; i < count; i++) {
+                zo_span_t *v = (zo_span_t *) SLOT (self, values);
+                if (!v)
+                    return s_fail (self, ZO_ERR_TOO_LARGE, "out of memory");
+                zo_mp_type_t t = zo_mp_peek (cur);
+                int rc = t == ZO_MP_NIL ? zo_mp_read_nil (cur)
+                       : t == ZO_MP_BIN ? zo_mp_read_bin (cur, v)
+                       : t == ZO_MP_STR ? zo_mp_read_str (cur, v)
+                       : s_fail (self, ZO_ERR_BAD_TYPE, "%s.%s[%u]: not bin or nil", on, f->key, i);
+                if (rc)
+                    return s_fail (self, ZO_ERR_BAD_MSGPACK, "%s.%s[%u]: truncated", on, f->key, i);
+                if (t != ZO_MP_NIL && !v->ptr)
+                    v->ptr = cur->pos;
+            }
+            return 0;
+        }
         case T_RESULTS:
         case T_ITEMS:
         case T_DEADS:
+        case T_KEYS:
         case T_IDS: {
             if (s_array (self, cur, f, &count))
                 return -1;
@@ -471,8 +548,12 @@ s_decode_field (zo_proto_t *self, zo_mp_t *cur, const s_field_t *f, void *base)
                         return s_fail (self, ZO_ERR_BAD_TYPE, "%s.%s[%u]: not a string", on, f->key, i);
                     if (zo_mp_read_str (cur, id))
                         return s_fail (self, ZO_ERR_BAD_MSGPACK, "%s.%s[%u]: truncated", on, f->key, i);
-                    if (id->len > ZO_MAX_ID || id->len == 0)
-                        return s_fail (self, ZO_ERR_BAD_VALUE, "%s.%s[%u]: bad id length", on, f->key, i);
+                    uint32_t max = f->type == T_KEYS ? ZO_MAX_KEY : ZO_MAX_ID;
+                    if (id->len > max)
+                        return s_fail (self, ZO_ERR_TOO_LARGE, "%s.%s[%u]: %u bytes, limit %u",
+                                       on, f->key, i, id->len, max);
+                    if (id->len == 0)
+                        return s_fail (self, ZO_ERR_BAD_VALUE, "%s.%s[%u]: empty", on, f->key, i);
                     continue;
                 }
                 if (zo_mp_peek (cur) != ZO_MP_MAP)
@@ -607,6 +688,7 @@ zo_proto_decode (zo_proto_t *self, const void *data, size_t size, zo_msg_t *msg)
     self->err = ZO_ERR_NONE;
     self->errstr [0] = 0;
     self->n_events = self->n_results = self->n_items = self->n_dead = self->n_ids = 0;
+    self->n_values = 0;
 
     if (size > self->max_frame)
         return s_fail (self, ZO_ERR_TOO_LARGE, "message of %zu bytes, limit %zu", size, self->max_frame);
@@ -650,6 +732,8 @@ zo_proto_decode (zo_proto_t *self, const void *data, size_t size, zo_msg_t *msg)
     msg->n_dead = self->n_dead;
     msg->ids = self->ids;
     msg->n_ids = self->n_ids;
+    msg->values = self->values;
+    msg->n_values = self->n_values;
     return 0;
 }
 
@@ -701,7 +785,10 @@ s_present (const s_field_t *f, const void *base)
         case T_RESULTS: return msg->n_results > 0;
         case T_ITEMS: return msg->n_items > 0;
         case T_DEADS: return msg->n_dead > 0;
-        case T_IDS: return msg->n_ids > 0;
+        case T_IDS:
+        case T_KEYS: return msg->n_ids > 0;
+        case T_BYTES: return ((const zo_span_t *) at)->ptr != NULL;
+        case T_VALUES: return true;
         case T_EVENT: return true;
         case T_EMIT: return ((const zo_result_t *) base)->emit_count > 0;
     }
@@ -767,9 +854,23 @@ s_encode_value (msgpack_packer *pk, const s_field_t *f, const void *base)
                 s_encode_object (pk, OBJ_DEAD, &msg->dead [i]);
             break;
         case T_IDS:
+        case T_KEYS:
             msgpack_pack_array (pk, msg->n_ids);
             for (i = 0; i < msg->n_ids; i++)
                 s_pack_span (pk, msg->ids [i]);
+            break;
+        case T_BYTES: {
+            zo_span_t span = *(const zo_span_t *) at;
+            msgpack_pack_bin_with_body (pk, span.ptr, span.len);
+            break;
+        }
+        case T_VALUES:
+            msgpack_pack_array (pk, msg->n_values);
+            for (i = 0; i < msg->n_values; i++)
+                if (msg->values [i].ptr)
+                    msgpack_pack_bin_with_body (pk, msg->values [i].ptr, msg->values [i].len);
+                else
+                    msgpack_pack_nil (pk);
             break;
     }
 }
@@ -900,6 +1001,9 @@ s_print_type (const s_field_t *f)
         case T_ITEMS: printf ("[item] %s%u", f->min ? "1.." : "≤", f->max); break;
         case T_DEADS: printf ("[dead letter] ≤%u", f->max); break;
         case T_IDS: printf ("[str 1..%d] ≤%u", ZO_MAX_ID, f->max); break;
+        case T_KEYS: printf ("[str 1..%d] 1..%u", ZO_MAX_KEY, f->max); break;
+        case T_BYTES: printf ("bin"); break;
+        case T_VALUES: printf ("[bin | nil] ≤%u", f->max); break;
     }
 }
 

@@ -39,6 +39,7 @@
 #define ZO_MAX_NAME         128
 #define ZO_MAX_CODE         64
 #define ZO_MAX_TEXT         4096           /* reason and error strings */
+#define ZO_MAX_KEY          1024           /* a cache key or pattern */
 
 typedef enum {
     ZO_CMD_INVALID = 0,
@@ -60,7 +61,17 @@ typedef enum {
     ZO_CMD_DLQ_REPLAY,  /* client -> broker */
     ZO_CMD_DLQ_PURGE,   /* client -> broker */
     ZO_CMD_DLQ_DONE,    /* broker -> client */
-    ZO_CMD_STATS,       /* any actor -> monitor */
+    ZO_CMD_STATS,       /* any actor -> monitor; actor -> client (GET_STATS) */
+    ZO_CMD_GET_STATS,   /* client -> any actor */
+    ZO_CMD_GET,         /* client -> cache */
+    ZO_CMD_MGET,        /* client -> cache */
+    ZO_CMD_SET,         /* client -> cache */
+    ZO_CMD_DEL,         /* client -> cache */
+    ZO_CMD_INVALIDATE,  /* client -> cache */
+    ZO_CMD_TOUCH,       /* client -> cache */
+    ZO_CMD_VALUE,       /* cache -> client (GET) */
+    ZO_CMD_VALUES,      /* cache -> client (MGET) */
+    ZO_CMD_OK,          /* cache -> client (SET, DEL, INVALIDATE, TOUCH) */
     ZO_CMD_COUNT
 } zo_cmd_t;
 
@@ -154,7 +165,14 @@ typedef struct {
     uint32_t credit;         /* READY, CREDIT, DONE */
     uint32_t limit;          /* DLQ_LIST */
     uint32_t total;          /* DLQ_ITEMS */
-    uint32_t count;          /* DLQ_DONE */
+    uint32_t count;          /* DLQ_DONE, OK */
+    /* the cache */
+    zo_span_t key;           /* GET, SET, DEL, TOUCH */
+    zo_span_t value;         /* SET, VALUE: opaque bytes (bin) */
+    zo_span_t pattern;       /* INVALIDATE: a glob */
+    uint64_t ttl_ms;         /* SET, TOUCH; VALUE: time left (0: none) */
+    bool found;              /* VALUE */
+    zo_span_t level;         /* VALUE: "memory", "redis" or "postgres" */
     /* STATS */
     zo_span_t actor;         /* "broker", "worker", ... */
     zo_span_t version;       /* "0.1.0 (a1b2c3d4e5)" */
@@ -174,8 +192,10 @@ typedef struct {
     uint32_t n_items;
     zo_dead_t *dead;         /* DLQ_ITEMS.items */
     uint32_t n_dead;
-    zo_span_t *ids;          /* DLQ_REPLAY, DLQ_PURGE (absent = all) */
+    zo_span_t *ids;          /* DLQ_REPLAY, DLQ_PURGE (absent = all); MGET keys */
     uint32_t n_ids;
+    zo_span_t *values;       /* VALUES: one per key, ptr NULL for a miss */
+    uint32_t n_values;
 } zo_msg_t;
 
 typedef struct _zo_proto_t zo_proto_t;

@@ -95,7 +95,7 @@ s_sim (int argc, char **argv)
             }
         }
         size_t key_len = strlen (line);
-        if (zo_l1_get (l1, line, key_len, 0, NULL, NULL) != 0)
+        if (zo_l1_get (l1, line, key_len, 0, NULL, NULL, NULL) != 0)
             zo_l1_set (l1, line, key_len, NULL, (size_t) size, 0);
     }
     free (line);

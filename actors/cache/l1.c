@@ -12,6 +12,7 @@
 #include "l1.h"
 
 #include <assert.h>
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,6 +171,21 @@ s_remove (zo_l1_t *self, s_entry_t *e)
     free (e);
 }
 
+//  The budget's shares: the window 1 %, the main part the rest, protected
+//  80 % of the main part.
+static void
+s_split (zo_l1_t *self, size_t budget)
+{
+    self->budget = budget;
+    if (self->policy == ZO_L1_LRU)
+        self->window_max = budget;
+    else {
+        self->window_max = budget / 100 > ZO_L1_OVERHEAD ? budget / 100 : ZO_L1_OVERHEAD;
+        self->main_max = budget - self->window_max;
+        self->protected_max = self->main_max / 5 * 4;
+    }
+}
+
 //  ---------------------------------------------------------------------
 
 zo_l1_t *
@@ -181,14 +197,7 @@ zo_l1_new (size_t budget, zo_l1_policy_t policy)
     if (!self)
         return NULL;
     self->policy = policy;
-    self->budget = budget;
-    if (policy == ZO_L1_LRU)
-        self->window_max = budget;
-    else {
-        self->window_max = budget / 100 > ZO_L1_OVERHEAD ? budget / 100 : ZO_L1_OVERHEAD;
-        self->main_max = budget - self->window_max;
-        self->protected_max = self->main_max / 5 * 4;
-    }
+    s_split (self, budget);
     //  About as many counters per row as entries of ~256 bytes fit.
     self->width = 1024;
     while (self->width < budget / 256 && self->width < (1u << 26))
@@ -271,7 +280,7 @@ s_balance (zo_l1_t *self)
 
 int
 zo_l1_get (zo_l1_t *self, const void *key, size_t key_len, uint64_t now_ns,
-           const void **value, size_t *value_len)
+           const void **value, size_t *value_len, uint64_t *expire_ns)
 {
     assert (self);
     uint64_t hash = zo_hash (key, key_len);
@@ -306,6 +315,8 @@ zo_l1_get (zo_l1_t *self, const void *key, size_t key_len, uint64_t now_ns,
         *value = e->stored ? e->data + e->key_len : NULL;
     if (value_len)
         *value_len = e->value_len;
+    if (expire_ns)
+        *expire_ns = e->expire_ns;
     return 0;
 }
 
@@ -367,6 +378,78 @@ zo_l1_del (zo_l1_t *self, const void *key, size_t key_len)
         return -1;
     s_remove (self, e);
     return 0;
+}
+
+int
+zo_l1_touch (zo_l1_t *self, const void *key, size_t key_len, uint64_t now_ns, uint64_t expire_ns)
+{
+    assert (self);
+    s_entry_t *e = *s_find (self, key, key_len, zo_hash (key, key_len));
+    if (!e)
+        return -1;
+    if (e->expire_ns && e->expire_ns <= now_ns) {
+        self->stats.expired++;
+        s_remove (self, e);
+        return -1;
+    }
+    e->expire_ns = expire_ns;
+    return 0;
+}
+
+size_t
+zo_l1_invalidate (zo_l1_t *self, const char *pattern)
+{
+    assert (self && pattern);
+    size_t removed = 0;
+    char small [256];
+    for (size_t i = 0; i < self->n_buckets; i++)
+        for (s_entry_t *e = self->buckets [i], *next; e; e = next) {
+            next = e->hnext;
+            //  fnmatch wants a C string: keys are bytes.
+            char *key = e->key_len < sizeof small ? small : malloc (e->key_len + 1);
+            if (!key)
+                continue;
+            memcpy (key, e->data, e->key_len);
+            key [e->key_len] = 0;
+            bool match = memchr (e->data, 0, e->key_len) == NULL && fnmatch (pattern, key, 0) == 0;
+            if (key != small)
+                free (key);
+            if (match) {
+                s_remove (self, e);
+                removed++;
+            }
+        }
+    return removed;
+}
+
+size_t
+zo_l1_clear (zo_l1_t *self)
+{
+    assert (self);
+    size_t removed = 0;
+    for (int list = 0; list < S_LISTS; list++)
+        while (self->lists [list].head) {
+            s_remove (self, self->lists [list].head);
+            removed++;
+        }
+    return removed;
+}
+
+void
+zo_l1_set_budget (zo_l1_t *self, size_t budget)
+{
+    assert (self);
+    s_split (self, budget < 4096 ? 4096 : budget);
+    //  Least valuable first: probation's tail, then the window's, then
+    //  protected's.
+    static const int order [] = { S_PROBATION, S_WINDOW, S_PROTECTED };
+    for (int i = 0; i < 3; i++) {
+        s_list_t *l = &self->lists [order [i]];
+        while (l->tail && self->lists [S_WINDOW].bytes + self->lists [S_PROBATION].bytes
+                          + self->lists [S_PROTECTED].bytes > self->budget)
+            s_evict (self, l->tail);
+    }
+    s_balance (self);
 }
 
 zo_l1_stats_t

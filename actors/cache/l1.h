@@ -43,10 +43,11 @@ zo_l1_t *zo_l1_new (size_t budget, zo_l1_policy_t policy);
 void zo_l1_destroy (zo_l1_t **self_p);
 
 /*  A hit: 0 with the value (borrowed until the next call that changes the
-    cache; NULL / its charged size for a charge-only entry). An absent or
-    expired key: -1. now_ns is the caller's clock.  */
+    cache; NULL / its charged size for a charge-only entry) and its expiry
+    (0: never); any out-parameter may be NULL. An absent or expired key:
+    -1. now_ns is the caller's clock.  */
 int zo_l1_get (zo_l1_t *self, const void *key, size_t key_len, uint64_t now_ns,
-               const void **value, size_t *value_len);
+               const void **value, size_t *value_len, uint64_t *expire_ns);
 /*  Stores key -> value (replacing any), expiring at expire_ns (0: never).
     0; -1 when the entry alone is over a quarter of the budget (refused,
     counted) or memory ran out. A new entry may push others out.  */
@@ -54,6 +55,18 @@ int zo_l1_set (zo_l1_t *self, const void *key, size_t key_len, const void *value
                size_t value_len, uint64_t expire_ns);
 /*  0 if the key was there, -1 if not.  */
 int zo_l1_del (zo_l1_t *self, const void *key, size_t key_len);
+/*  A new expiry (0: never) for a key that is there and unexpired at
+    now_ns: 0; else -1.  */
+int zo_l1_touch (zo_l1_t *self, const void *key, size_t key_len, uint64_t now_ns,
+                 uint64_t expire_ns);
+/*  Removes every key matching a glob (fnmatch(3) without flags: `*`, `?`,
+    `[...]`, `\` escapes, as Redis's MATCH) and returns how many. O(n).  */
+size_t zo_l1_invalidate (zo_l1_t *self, const char *pattern);
+/*  Removes everything. Returns how many entries went.  */
+size_t zo_l1_clear (zo_l1_t *self);
+/*  Changes the budget (at least 4 KiB), evicting by the policy down to it
+    at once: how memory pressure sheds.  */
+void zo_l1_set_budget (zo_l1_t *self, size_t budget);
 
 zo_l1_stats_t zo_l1_stats (const zo_l1_t *self);
 const char *zo_l1_policy_name (zo_l1_policy_t policy);

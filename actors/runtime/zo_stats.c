@@ -168,7 +168,7 @@ zo_stats_connect (zo_stats_t *self, void *zmq_ctx, const char *endpoint)
 }
 
 char *
-zo_stats_encode (zo_stats_t *self, uint64_t wall_ms, size_t *size)
+zo_stats_encode (zo_stats_t *self, uint64_t wall_ms, uint64_t seq, size_t *size)
 {
     assert (self);
     assert (size);
@@ -205,6 +205,7 @@ zo_stats_encode (zo_stats_t *self, uint64_t wall_ms, size_t *size)
     zo_msg_t msg;
     memset (&msg, 0, sizeof (msg));
     msg.cmd = ZO_CMD_STATS;
+    msg.seq = seq;
     msg.name = zo_span_str (self->name);
     msg.actor = zo_span_str (self->actor);
     msg.version = zo_span_str (zo_version_full ());
@@ -232,7 +233,7 @@ zo_stats_send (zo_stats_t *self, uint64_t wall_ms)
         return -1;              //  reporting is off: nothing to count
     int rc = -1;
     size_t size;
-    char *data = zo_stats_encode (self, wall_ms, &size);
+    char *data = zo_stats_encode (self, wall_ms, 0, &size);
     if (data) {
         //  Counted below, with the log line that goes with it.
         zo_wire_t wire;

@@ -32,8 +32,9 @@ zo_hist_t *zo_stats_hist (zo_stats_t *self, const char *name);
 int zo_stats_connect (zo_stats_t *self, void *zmq_ctx, const char *endpoint);
 
 /*  Encodes one STATS message (adding this process's RSS and CPU time) into
-    a new buffer the caller frees with free(); *size gets its length.  */
-char *zo_stats_encode (zo_stats_t *self, uint64_t wall_ms, size_t *size);
+    a new buffer the caller frees with free(); *size gets its length. seq
+    is the GET_STATS it answers (0: a periodic report, no seq).  */
+char *zo_stats_encode (zo_stats_t *self, uint64_t wall_ms, uint64_t seq, size_t *size);
 /*  Encodes and sends without blocking. 0 sent, -1 dropped (counted in
     stats_dropped_total) or not connected.  */
 int zo_stats_send (zo_stats_t *self, uint64_t wall_ms);

@@ -15,24 +15,24 @@ Test (l1, get_set_del_and_replace)
         zo_l1_t *c = zo_l1_new (1 << 20, (zo_l1_policy_t) p);
         const void *v;
         size_t n;
-        cr_assert_eq (zo_l1_get (c, "k", 1, 0, &v, &n), -1);
+        cr_assert_eq (zo_l1_get (c, "k", 1, 0, &v, &n, NULL), -1);
         cr_assert_eq (zo_l1_set (c, "k", 1, "value", 5, 0), 0);
-        cr_assert_eq (zo_l1_get (c, "k", 1, 0, &v, &n), 0);
+        cr_assert_eq (zo_l1_get (c, "k", 1, 0, &v, &n, NULL), 0);
         cr_assert_eq (n, 5);
         cr_assert_eq (memcmp (v, "value", 5), 0);
         cr_assert_eq (zo_l1_set (c, "k", 1, "other!", 6, 0), 0, "replaced");
-        cr_assert_eq (zo_l1_get (c, "k", 1, 0, &v, &n), 0);
+        cr_assert_eq (zo_l1_get (c, "k", 1, 0, &v, &n, NULL), 0);
         cr_assert_eq (n, 6);
         cr_assert_eq (memcmp (v, "other!", 6), 0);
         cr_assert_eq (zo_l1_stats (c).entries, 1);
         cr_assert_eq (zo_l1_stats (c).bytes, ZO_L1_OVERHEAD + 1 + 6);
         cr_assert_eq (zo_l1_del (c, "k", 1), 0);
         cr_assert_eq (zo_l1_del (c, "k", 1), -1);
-        cr_assert_eq (zo_l1_get (c, "k", 1, 0, &v, &n), -1);
+        cr_assert_eq (zo_l1_get (c, "k", 1, 0, &v, &n, NULL), -1);
         cr_assert_eq (zo_l1_stats (c).bytes, 0);
         //  Empty keys and values are values like any other.
         cr_assert_eq (zo_l1_set (c, "", 0, "", 0, 0), 0);
-        cr_assert_eq (zo_l1_get (c, "", 0, 0, &v, &n), 0);
+        cr_assert_eq (zo_l1_get (c, "", 0, 0, &v, &n, NULL), 0);
         cr_assert_eq (n, 0);
         //  An entry over a quarter of the budget is refused.
         static char big [300 * 1024];
@@ -47,10 +47,74 @@ Test (l1, ttl_expires_on_the_callers_clock)
 {
     zo_l1_t *c = zo_l1_new (1 << 20, ZO_L1_TINYLFU);
     cr_assert_eq (zo_l1_set (c, "t", 1, "x", 1, 1000), 0);
-    cr_assert_eq (zo_l1_get (c, "t", 1, 999, NULL, NULL), 0);
-    cr_assert_eq (zo_l1_get (c, "t", 1, 1000, NULL, NULL), -1, "expired at its deadline");
+    cr_assert_eq (zo_l1_get (c, "t", 1, 999, NULL, NULL, NULL), 0);
+    cr_assert_eq (zo_l1_get (c, "t", 1, 1000, NULL, NULL, NULL), -1, "expired at its deadline");
     cr_assert_eq (zo_l1_stats (c).expired, 1);
     cr_assert_eq (zo_l1_stats (c).entries, 0, "and gone");
+    zo_l1_destroy (&c);
+}
+
+Test (l1, touch_invalidate_clear)
+{
+    for (int p = 0; p < 2; p++) {
+        zo_l1_t *c = zo_l1_new (1 << 20, (zo_l1_policy_t) p);
+        uint64_t expire = 1;
+        cr_assert_eq (zo_l1_set (c, "t", 1, "x", 1, 1000), 0);
+        cr_assert_eq (zo_l1_touch (c, "t", 1, 500, 5000), 0);
+        cr_assert_eq (zo_l1_get (c, "t", 1, 4999, NULL, NULL, &expire), 0, "touched: lives longer");
+        cr_assert_eq (expire, 5000);
+        cr_assert_eq (zo_l1_touch (c, "t", 1, 5000, 9000), -1, "an expired key is not touched");
+        cr_assert_eq (zo_l1_touch (c, "none", 4, 0, 9000), -1);
+        cr_assert_eq (zo_l1_set (c, "t", 1, "x", 1, 0), 0);
+        cr_assert_eq (zo_l1_get (c, "t", 1, 1, NULL, NULL, &expire), 0);
+        cr_assert_eq (expire, 0, "never expires");
+
+        char key [64];
+        for (int i = 0; i < 300; i++) {
+            int len = snprintf (key, sizeof key, "%s:%d", i % 3 == 0 ? "repo" : i % 3 == 1 ? "user" : "re[po]", i);
+            cr_assert_eq (zo_l1_set (c, key, (size_t) len, "v", 1, 0), 0);
+        }
+        cr_assert_eq (zo_l1_invalidate (c, "repo:*"), 100);
+        cr_assert_eq (zo_l1_get (c, "repo:3", 6, 0, NULL, NULL, NULL), -1);
+        cr_assert_eq (zo_l1_get (c, "user:1", 6, 0, NULL, NULL, NULL), 0);
+        cr_assert_eq (zo_l1_invalidate (c, "re\\[po\\]:?"), 3, "escapes and ?: re[po]:2 :5 :8");
+        cr_assert_eq (zo_l1_invalidate (c, "user:[12]*"), 75, "a class: user:1.., user:2..");
+        cr_assert_eq (zo_l1_stats (c).entries, 300 - 100 - 3 - 75 + 1);
+        cr_assert_eq (zo_l1_clear (c), 300 - 100 - 3 - 75 + 1);
+        cr_assert_eq (zo_l1_stats (c).entries, 0);
+        cr_assert_eq (zo_l1_stats (c).bytes, 0);
+        zo_l1_destroy (&c);
+    }
+}
+
+/*  Shrinking the budget evicts at once, by the policy: the popular keys
+    stay.  */
+Test (l1, set_budget_sheds_the_cold_first)
+{
+    zo_l1_t *c = zo_l1_new (1 << 20, ZO_L1_TINYLFU);
+    char key [32], value [200];
+    memset (value, 'v', sizeof value);
+    for (int i = 0; i < 4000; i++) {
+        int len = snprintf (key, sizeof key, "k%d", i);
+        zo_l1_set (c, key, (size_t) len, value, sizeof value, 0);
+        //  The first 100 keys are read often.
+        for (int hot = 0; hot < 100 && i % 10 == 0; hot += 7) {
+            len = snprintf (key, sizeof key, "k%d", hot);
+            zo_l1_get (c, key, (size_t) len, 0, NULL, NULL, NULL);
+        }
+    }
+    cr_assert_gt (zo_l1_stats (c).bytes, (1 << 20) * 9 / 10);
+    zo_l1_set_budget (c, 1 << 18);
+    cr_assert_leq (zo_l1_stats (c).bytes, 1 << 18);
+    cr_assert_eq (zo_l1_stats (c).budget, 1 << 18);
+    int kept = 0;
+    for (int hot = 0; hot < 100; hot += 7) {
+        int len = snprintf (key, sizeof key, "k%d", hot);
+        kept += zo_l1_get (c, key, (size_t) len, 0, NULL, NULL, NULL) == 0;
+    }
+    cr_assert_geq (kept, 12, "the hot keys survive the shed (%d of 15)", kept);
+    zo_l1_set_budget (c, 1 << 20);
+    cr_assert_eq (zo_l1_stats (c).budget, 1 << 20);
     zo_l1_destroy (&c);
 }
 
@@ -69,7 +133,7 @@ Test (l1, the_budget_holds)
             cr_assert_eq (zo_l1_set (c, key, (size_t) len, value, vlen, 0), 0);
             cr_assert_leq (zo_l1_stats (c).bytes, budget, "%s, set %d", zo_l1_policy_name (p), i);
             if (i % 3 == 0)
-                zo_l1_get (c, key, (size_t) len, 0, NULL, NULL);
+                zo_l1_get (c, key, (size_t) len, 0, NULL, NULL, NULL);
         }
         cr_assert_gt (zo_l1_stats (c).evictions, 0);
         //  Whatever is still there is the last value set for its key.
@@ -78,7 +142,7 @@ Test (l1, the_budget_holds)
             int len = snprintf (key, sizeof key, "key-%d", k);
             const void *v;
             size_t n;
-            if (zo_l1_get (c, key, (size_t) len, 0, &v, &n) == 0) {
+            if (zo_l1_get (c, key, (size_t) len, 0, &v, &n, NULL) == 0) {
                 found++;
                 int last = 18000 + k;       //  the last i with i % 3000 == k
                 while (last >= 20000)
@@ -128,7 +192,7 @@ s_ratio (zo_l1_policy_t policy, double s, int n_keys, int requests, size_t budge
             }
             len = snprintf (key, sizeof key, "k%d", lo);
         }
-        if (zo_l1_get (c, key, (size_t) len, 0, NULL, NULL) != 0)
+        if (zo_l1_get (c, key, (size_t) len, 0, NULL, NULL, NULL) != 0)
             zo_l1_set (c, key, (size_t) len, NULL, 100, 0);
     }
     zo_l1_stats_t st = zo_l1_stats (c);

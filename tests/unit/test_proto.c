@@ -257,6 +257,94 @@ Test (proto, dlq_and_stats_round_trip)
     msgpack_sbuffer_destroy (&m);
 }
 
+Test (proto, cache_round_trip)
+{
+    zo_msg_t out;
+    //  A value is bytes: NULs and an empty value survive; absent is not empty.
+    const char bytes [] = { 'a', 0, 'b', (char) 0xff };
+    zo_msg_t set = { .cmd = ZO_CMD_SET, .seq = 9, .key = zo_span_str ("repo:1"),
+                     .value = { (const uint8_t *) bytes, sizeof bytes }, .ttl_ms = 600000 };
+    s_round_trip (&set, &out);
+    cr_assert (s_eq (out.key, "repo:1"));
+    cr_assert_eq (out.value.len, sizeof bytes);
+    cr_assert_eq (memcmp (out.value.ptr, bytes, sizeof bytes), 0);
+    cr_assert_eq (out.ttl_ms, 600000);
+    zo_msg_t empty = { .cmd = ZO_CMD_SET, .seq = 10, .key = zo_span_str ("k"),
+                       .value = { (const uint8_t *) "", 0 } };
+    s_round_trip (&empty, &out);
+    cr_assert_not_null (out.value.ptr, "an empty value is present");
+    cr_assert_eq (out.value.len, 0);
+
+    zo_msg_t miss = { .cmd = ZO_CMD_VALUE, .seq = 11 };
+    s_round_trip (&miss, &out);
+    cr_assert_not (out.found);
+    cr_assert_null (out.value.ptr, "a miss carries no value");
+    zo_msg_t hit = { .cmd = ZO_CMD_VALUE, .seq = 12, .found = true, .ttl_ms = 5,
+                     .value = { (const uint8_t *) bytes, sizeof bytes }, .level = zo_span_str ("redis") };
+    s_round_trip (&hit, &out);
+    cr_assert (out.found);
+    cr_assert (s_eq (out.level, "redis"));
+    cr_assert_eq (out.value.len, sizeof bytes);
+
+    zo_span_t keys [3] = { zo_span_str ("a"), zo_span_str ("b"), zo_span_str ("c") };
+    zo_msg_t mget = { .cmd = ZO_CMD_MGET, .seq = 13, .ids = keys, .n_ids = 3 };
+    s_round_trip (&mget, &out);
+    cr_assert_eq (out.n_ids, 3);
+    cr_assert (s_eq (out.ids [2], "c"));
+    zo_span_t values [3] = { zo_span_str ("x"), { NULL, 0 }, { (const uint8_t *) "", 0 } };
+    zo_msg_t vals = { .cmd = ZO_CMD_VALUES, .seq = 13, .values = values, .n_values = 3 };
+    s_round_trip (&vals, &out);
+    cr_assert_eq (out.n_values, 3);
+    cr_assert (s_eq (out.values [0], "x"));
+    cr_assert_null (out.values [1].ptr, "nil is a miss");
+    cr_assert_not_null (out.values [2].ptr, "an empty value is a hit");
+    cr_assert_eq (out.values [2].len, 0);
+
+    zo_msg_t inval = { .cmd = ZO_CMD_INVALIDATE, .seq = 14, .pattern = zo_span_str ("repo:*") };
+    s_round_trip (&inval, &out);
+    cr_assert (s_eq (out.pattern, "repo:*"));
+    zo_msg_t ok = { .cmd = ZO_CMD_OK, .seq = 14, .count = 42 };
+    s_round_trip (&ok, &out);
+    cr_assert_eq (out.count, 42);
+    zo_msg_t ask = { .cmd = ZO_CMD_GET_STATS, .seq = 15 };
+    s_round_trip (&ask, &out);
+    cr_assert_eq (out.seq, 15);
+
+    //  Keys over 1024 bytes, empty keys, a value of the wrong type.
+    char long_key [ZO_MAX_KEY + 1];
+    memset (long_key, 'k', sizeof long_key);
+    zo_msg_t get = { .cmd = ZO_CMD_GET, .seq = 16, .key = { (const uint8_t *) long_key, ZO_MAX_KEY } };
+    s_round_trip (&get, &out);
+    s_begin ("GET", 2);
+    s_key ("seq");
+    msgpack_pack_uint8 (&s_pk, 1);
+    s_key ("key");
+    msgpack_pack_str_with_body (&s_pk, long_key, sizeof long_key);
+    cr_assert_eq (s_decode_err (s_buf.data, s_buf.size, &out), ZO_ERR_TOO_LARGE);
+    s_begin ("MGET", 2);
+    s_key ("seq");
+    msgpack_pack_uint8 (&s_pk, 1);
+    s_key ("keys");
+    msgpack_pack_array (&s_pk, 2);
+    msgpack_pack_str_with_body (&s_pk, "a", 1);
+    msgpack_pack_str_with_body (&s_pk, "", 0);
+    cr_assert_eq (s_decode_err (s_buf.data, s_buf.size, &out), ZO_ERR_BAD_VALUE);
+    s_begin ("SET", 2);
+    s_key ("seq");
+    msgpack_pack_uint8 (&s_pk, 1);
+    s_key ("key");
+    msgpack_pack_str_with_body (&s_pk, "a", 1);
+    cr_assert_eq (s_decode_err (s_buf.data, s_buf.size, &out), ZO_ERR_MISSING_FIELD);
+    s_begin ("SET", 3);
+    s_key ("seq");
+    msgpack_pack_uint8 (&s_pk, 1);
+    s_key ("key");
+    msgpack_pack_str_with_body (&s_pk, "a", 1);
+    s_key ("value");
+    msgpack_pack_uint8 (&s_pk, 7);
+    cr_assert_eq (s_decode_err (s_buf.data, s_buf.size, &out), ZO_ERR_BAD_TYPE);
+}
+
 Test (proto, unknown_keys_ignored)
 {
     s_begin ("PING", 2);
@@ -382,7 +470,7 @@ Test (proto, bad_input_codes)
     s_key ("ids");
     msgpack_pack_array (&s_pk, 1);
     msgpack_pack_str_with_body (&s_pk, long_id, sizeof long_id);
-    cr_assert_eq (s_decode_err (s_buf.data, s_buf.size, &out), ZO_ERR_BAD_VALUE);
+    cr_assert_eq (s_decode_err (s_buf.data, s_buf.size, &out), ZO_ERR_TOO_LARGE);
 
     //  Trailing bytes.
     zo_msg_t ping = { .cmd = ZO_CMD_PING, .seq = 1 };

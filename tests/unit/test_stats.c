@@ -47,7 +47,7 @@ Test (stats, encode_decodes_with_the_codec)
         zo_hist_record (latency, v);
 
     size_t size = 0;
-    char *data = zo_stats_encode (stats, 1700000000123ull, &size);
+    char *data = zo_stats_encode (stats, 1700000000123ull, 0, &size);
     cr_assert_not_null (data);
     cr_assert_gt (size, 0);
 
