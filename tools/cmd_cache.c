@@ -1,15 +1,42 @@
-/*  zorch cache: the cache from the command line. So far `sim`, which
-    replays a trace through the cache's first level (actors/cache/l1.c,
-    the code the cache actor runs) and prints its hit ratio; get, set, del,
-    invalidate and stats come with the zorch-cache actor.  */
+/*  zorch cache: the cache actor from the command line (get, set, del,
+    touch, invalidate, stats), and `sim`, which replays a trace through the
+    cache's memory level (actors/cache/l1.c, the code the actor runs) and
+    prints its hit ratio.  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
 #include "l1.h"
+#include "zo_json.h"
 #include "zorch.h"
+
+static const char s_cache_usage [] =
+    "Usage: zorch cache get KEY [--json]\n"
+    "       zorch cache set KEY VALUE [--ttl 10m]     (VALUE - reads standard input)\n"
+    "       zorch cache del KEY\n"
+    "       zorch cache touch KEY [--ttl 10m]\n"
+    "       zorch cache invalidate PATTERN            (a glob: * ? [...] and \\ escapes)\n"
+    "       zorch cache stats [--json]\n"
+    "       zorch cache sim --help\n"
+    "\n"
+    "get prints the value (--json: {\"key\",\"found\",\"value\",\"ttl_ms\",\"level\"});\n"
+    "set stores it at every level, for --ttl or cache/ttl; del, touch and\n"
+    "invalidate change every level (and every other cache actor's memory)\n"
+    "and print how many keys they changed; stats prints the actor's counters\n"
+    "and gauges (--json: its STATS as one JSON object).\n"
+    "\n"
+    "  --endpoint EP   the cache actor (default cache/endpoint, tcp://127.0.0.1:7013)\n"
+    "  --timeout S     wait at most S seconds for it (default 5)\n"
+    "  --ttl D         time to live (500ms, 10m, 1h); touch without it: for ever\n"
+    "  --json          JSON output (get, stats)\n"
+    "\n"
+    "Exit status 0; 1 when the cache does not answer or refuses; 2 on a usage\n"
+    "error; 3 when get finds nothing.\n";
 
 static const char s_usage [] =
     "Usage: zorch cache sim [--policy tinylfu|lru] --budget BYTES [--trace FILE]\n"
@@ -118,15 +145,229 @@ s_sim (int argc, char **argv)
     return rc;
 }
 
+//  ---------------------------------------------------------------------
+//  The actor's commands
+
+typedef struct {
+    const char *key;
+    bool json;
+    int rc;
+} s_out_t;
+
+static void
+s_on_value (const zo_msg_t *reply, void *arg)
+{
+    s_out_t *out = arg;
+    if (!reply->found)
+        out->rc = 3;
+    if (!reply->found && !out->json) {
+        fprintf (stderr, "zorch cache: %s: not found\n", out->key);
+        return;
+    }
+    if (out->json) {
+        json_t *o = json_object ();
+        json_object_set_new (o, "key", json_string (out->key));
+        json_object_set_new (o, "found", json_boolean (reply->found));
+        if (!reply->found)
+            goto print;
+        json_object_set_new (o, "value", json_stringn ((const char *) reply->value.ptr, reply->value.len));
+        json_object_set_new (o, "ttl_ms", reply->ttl_ms ? json_integer ((json_int_t) reply->ttl_ms)
+                                                         : json_null ());
+        json_object_set_new (o, "level", json_stringn ((const char *) reply->level.ptr, reply->level.len));
+    print: ;
+        char *text = json_dumps (o, JSON_COMPACT);
+        if (text)
+            printf ("%s\n", text);
+        free (text);
+        json_decref (o);
+        return;
+    }
+    fwrite (reply->value.ptr, 1, reply->value.len, stdout);
+    printf ("\n");
+}
+
+static void
+s_on_ok (const zo_msg_t *reply, void *arg)
+{
+    s_out_t *out = arg;
+    printf ("%u\n", reply->count);
+    (void) out;
+}
+
+static void
+s_on_stats (const zo_msg_t *reply, void *arg)
+{
+    s_out_t *out = arg;
+    json_t *counters = zo_json_from_span (reply->counters);
+    json_t *gauges = zo_json_from_span (reply->gauges);
+    if (out->json) {
+        json_t *o = json_object ();
+        json_object_set_new (o, "actor", json_stringn ((const char *) reply->actor.ptr, reply->actor.len));
+        json_object_set_new (o, "name", json_stringn ((const char *) reply->name.ptr, reply->name.len));
+        json_object_set_new (o, "version", json_stringn ((const char *) reply->version.ptr,
+                                                         reply->version.len));
+        json_object_set_new (o, "rss_bytes", json_integer ((json_int_t) reply->rss_bytes));
+        json_object_set (o, "counters", counters ? counters : json_null ());
+        json_object_set (o, "gauges", gauges ? gauges : json_null ());
+        char *text = json_dumps (o, JSON_COMPACT | JSON_SORT_KEYS);
+        if (text)
+            printf ("%s\n", text);
+        free (text);
+        json_decref (o);
+    }
+    else {
+        printf ("%.*s (%.*s), %.1f MiB resident\n", (int) reply->name.len, reply->name.ptr,
+                (int) reply->version.len, reply->version.ptr, reply->rss_bytes / 1048576.0);
+        const char *key;
+        json_t *value;
+        json_object_foreach (counters, key, value)
+            printf ("  %-32s %" JSON_INTEGER_FORMAT "\n", key, json_integer_value (value));
+        json_object_foreach (gauges, key, value)
+            printf ("  %-32s %.15g\n", key, json_number_value (value));
+    }
+    json_decref (counters);
+    json_decref (gauges);
+}
+
+//  Reads all of standard input (set KEY -).
+static char *
+s_read_stdin (size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc (cap);
+    size_t got;
+    while (buf && (got = fread (buf + n, 1, cap - n, stdin)) > 0) {
+        n += got;
+        if (n == cap) {
+            char *grown = realloc (buf, cap *= 2);
+            if (!grown) {
+                free (buf);
+                return NULL;
+            }
+            buf = grown;
+        }
+    }
+    *len = n;
+    return buf;
+}
+
+static int
+s_command (zo_conf_t *conf, int argc, char **argv)
+{
+    enum { O_ENDPOINT = 256, O_TIMEOUT, O_TTL, O_JSON, O_HELP };
+    static const struct option options [] = {
+        { "endpoint", required_argument, NULL, O_ENDPOINT },
+        { "timeout", required_argument, NULL, O_TIMEOUT },
+        { "ttl", required_argument, NULL, O_TTL },
+        { "json", no_argument, NULL, O_JSON },
+        { "help", no_argument, NULL, O_HELP },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *endpoint_flag = NULL;
+    double timeout_s = 5;
+    uint64_t ttl_ms = 0;
+    bool json = false;
+    optind = 0;
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long (argc, argv, ":h", options, NULL)) != -1) {
+        switch (opt) {
+            case O_ENDPOINT: endpoint_flag = optarg; break;
+            case O_JSON: json = true; break;
+            case O_TIMEOUT:
+                if (zorch_parse_double (optarg, &timeout_s) || !(timeout_s > 0) || timeout_s > 86400)
+                    return zorch_usage_error ("cache", "--timeout wants seconds, not '%s'", optarg);
+                break;
+            case O_TTL:
+                if (zo_conf_parse_ms (optarg, &ttl_ms))
+                    return zorch_usage_error ("cache", "--ttl wants a duration (10m), not '%s'", optarg);
+                break;
+            case 'h':
+            case O_HELP: printf ("%s", s_cache_usage); return 0;
+            case ':': return zorch_usage_error ("cache", "%s needs a value", argv [optind - 1]);
+            default: return zorch_usage_error ("cache", "unknown option '%s'", argv [optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return zorch_usage_error ("cache", "%s", "which: get, set, del, touch, invalidate, stats or sim?");
+    const char *what = argv [optind++];
+    int want_args = streq (what, "set") ? 2 : streq (what, "stats") ? 0 : 1;
+    if (!streq (what, "get") && !streq (what, "set") && !streq (what, "del")
+    &&  !streq (what, "touch") && !streq (what, "invalidate") && !streq (what, "stats"))
+        return zorch_usage_error ("cache", "unknown cache command '%s'", what);
+    if (argc - optind != want_args)
+        return zorch_usage_error ("cache", "%s takes other arguments (see --help)", what);
+    const char *key = want_args ? argv [optind] : NULL;
+    if (key && (strlen (key) == 0 || strlen (key) > ZO_MAX_KEY))
+        return zorch_usage_error ("cache", "a key or pattern has 1..1024 bytes: '%s'", key);
+
+    zo_msg_t req = { 0 };
+    zo_cmd_t reply = ZO_CMD_OK;
+    zorch_reply_fn *fn = s_on_ok;
+    char *value = NULL;
+    if (streq (what, "get")) {
+        req = (zo_msg_t) { .cmd = ZO_CMD_GET, .key = zo_span_str (key) };
+        reply = ZO_CMD_VALUE;
+        fn = s_on_value;
+    }
+    else
+    if (streq (what, "set")) {
+        size_t len;
+        if (streq (argv [optind + 1], "-")) {
+            if (!(value = s_read_stdin (&len))) {
+                fprintf (stderr, "zorch cache: out of memory reading standard input\n");
+                return 1;
+            }
+        }
+        else {
+            value = strdup (argv [optind + 1]);
+            len = value ? strlen (value) : 0;
+        }
+        req = (zo_msg_t) { .cmd = ZO_CMD_SET, .key = zo_span_str (key),
+                           .value = { (const uint8_t *) (value ? value : ""), (uint32_t) len },
+                           .ttl_ms = ttl_ms };
+    }
+    else
+    if (streq (what, "del"))
+        req = (zo_msg_t) { .cmd = ZO_CMD_DEL, .key = zo_span_str (key) };
+    else
+    if (streq (what, "touch"))
+        req = (zo_msg_t) { .cmd = ZO_CMD_TOUCH, .key = zo_span_str (key), .ttl_ms = ttl_ms };
+    else
+    if (streq (what, "invalidate"))
+        req = (zo_msg_t) { .cmd = ZO_CMD_INVALIDATE, .pattern = zo_span_str (key) };
+    else {
+        req = (zo_msg_t) { .cmd = ZO_CMD_GET_STATS };
+        reply = ZO_CMD_STATS;
+        fn = s_on_stats;
+    }
+
+    char *endpoint = zorch_endpoint_for (conf, endpoint_flag, "cache/endpoint", "tcp://127.0.0.1:7013");
+    void *ctx = zmq_ctx_new ();
+    zo_loop_t *loop = ctx ? zo_loop_new () : NULL;
+    zo_rpc_opts_t opts = { .name = "cache", .max_pending = 1, .max_frame = 64 * ZO_MAX_FRAME };
+    zo_rpc_t *rpc = loop ? zo_rpc_new (loop, ctx, endpoint, &opts) : NULL;
+    s_out_t out = { .key = key, .json = json };
+    int rc = 1;
+    if (!rpc)
+        fprintf (stderr, "zorch cache: cannot connect to %s\n", endpoint);
+    else
+        rc = zorch_ask (rpc, "cache", "cache", &req, reply, (int) (timeout_s * 1000), fn, &out);
+    if (rc == 0)
+        rc = out.rc;
+    zo_rpc_destroy (&rpc);
+    zo_loop_destroy (&loop);
+    if (ctx)
+        zmq_ctx_term (ctx);
+    free (endpoint);
+    free (value);
+    return rc;
+}
+
 int
 zorch_cache (zo_conf_t *conf, int argc, char **argv)
 {
     if (argc >= 2 && strcmp (argv [1], "sim") == 0)
         return s_sim (argc - 1, argv + 1);
-    if (argc >= 2 && (strcmp (argv [1], "--help") == 0 || strcmp (argv [1], "-h") == 0)) {
-        printf ("%s", s_usage);
-        return 0;
-    }
-    return zorch_usage_error ("cache", "which: sim (get, set, del, invalidate and stats come with "
-                              "the cache actor)%s", "");
+    return s_command (conf, argc, argv);
 }

@@ -29,59 +29,6 @@ static const char s_usage [] =
     "Exit status 0; 1 when the broker does not answer or refuses; 2 on a\n"
     "usage error.\n";
 
-/*  What to do with a reply of the command wanted; it is borrowed.  */
-typedef void (s_on_reply_fn) (const zo_msg_t *reply, void *arg);
-
-typedef struct {
-    const zo_msg_t *req;
-    zo_cmd_t want;
-    s_on_reply_fn *fn;
-    void *arg;
-    int rc;
-} s_ask_t;
-
-static void
-s_on_ask (zo_rpc_t *rpc, const zo_rpc_reply_t *r, void *arg)
-{
-    s_ask_t *ask = arg;
-    if (r->status != ZO_RPC_OK) {
-        if (r->status != ZO_RPC_TIMEOUT)
-            fprintf (stderr, "zorch dlq: a bad reply from %s: %s\n", zo_rpc_endpoint (rpc),
-                     r->reason);
-        return;
-    }
-    const zo_msg_t *reply = r->msg;
-    if (reply->cmd == ask->want) {
-        ask->fn (reply, ask->arg);
-        ask->rc = 0;
-    }
-    else
-    if (reply->cmd == ZO_CMD_ERROR || reply->cmd == ZO_CMD_NACK)
-        fprintf (stderr, "zorch dlq: the broker refused %s: %.*s: %.*s\n",
-                 zo_cmd_name (ask->req->cmd), (int) reply->code.len, reply->code.ptr,
-                 (int) reply->reason.len, reply->reason.ptr);
-    else
-        fprintf (stderr, "zorch dlq: the broker answered %s with %s\n",
-                 zo_cmd_name (ask->req->cmd), zo_cmd_name (reply->cmd));
-}
-
-/*  Sends req and hands a reply of cmd `want` to fn. 0 or 1 (printed why).  */
-static int
-s_ask (zo_rpc_t *rpc, zo_msg_t *req, zo_cmd_t want, int timeout_ms, s_on_reply_fn *fn,
-       void *arg)
-{
-    s_ask_t ask = { .req = req, .want = want, .fn = fn, .arg = arg, .rc = 1 };
-    int status = zo_rpc_call (rpc, req, (uint32_t) timeout_ms, s_on_ask, &ask);
-    if (status == ZO_RPC_TIMEOUT)
-        fprintf (stderr, "zorch dlq: no broker at %s (no answer within %.1f s)\n",
-                 zo_rpc_endpoint (rpc), timeout_ms / 1e3);
-    else
-    if (status < 0)
-        fprintf (stderr, "zorch dlq: cannot send %s to %s: %s\n", zo_cmd_name (req->cmd),
-                 zo_rpc_endpoint (rpc), zmq_strerror (errno));
-    return ask.rc;
-}
-
 static void
 s_print_item (const zo_dead_t *d, bool json)
 {
@@ -149,7 +96,7 @@ s_list (zo_rpc_t *rpc, uint32_t limit, bool json, int timeout_ms)
 {
     zo_msg_t req = { .cmd = ZO_CMD_DLQ_LIST, .limit = limit };
     s_list_t list = { .json = json };
-    return s_ask (rpc, &req, ZO_CMD_DLQ_ITEMS, timeout_ms, s_on_items, &list);
+    return zorch_ask (rpc, "dlq", "broker", &req, ZO_CMD_DLQ_ITEMS, timeout_ms, s_on_items, &list);
 }
 
 static void
@@ -170,7 +117,7 @@ s_act (zo_rpc_t *rpc, zo_cmd_t cmd, int n, char **ids, int timeout_ms)
         for (uint32_t i = 0; i < n_ids; i++)
             spans [i] = zo_span_str (ids [at + (int) i]);
         zo_msg_t req = { .cmd = cmd, .ids = n_ids ? spans : NULL, .n_ids = n_ids };
-        if (s_ask (rpc, &req, ZO_CMD_DLQ_DONE, timeout_ms, s_on_done, &count))
+        if (zorch_ask (rpc, "dlq", "broker", &req, ZO_CMD_DLQ_DONE, timeout_ms, s_on_done, &count))
             return 1;
         at += (int) n_ids;
     } while (at < n);

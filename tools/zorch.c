@@ -26,7 +26,7 @@ static const char s_usage [] =
     "  dlq        list, replay or purge dead letters\n"
     "  bench      run a standard workload (W1-W4) and report latency and cost\n"
     "  status     the cluster at a glance, from the monitor (--watch, --json)\n"
-    "  cache      the cache: `sim` replays a trace through its memory level\n"
+    "  cache      the cache actor: get, set, del, touch, invalidate, stats; sim\n"
     "  proto-doc  print the wire protocol's field tables\n"
     "\n"
     "Every command finds the cluster on the default endpoints (broker front\n"
@@ -38,7 +38,13 @@ static const char s_usage [] =
 char *
 zorch_client_endpoint (zo_conf_t *conf, const char *flag)
 {
-    const char *ep = flag ? flag : zo_conf_str (conf, "inject/broker", "tcp://127.0.0.1:7010");
+    return zorch_endpoint_for (conf, flag, "inject/broker", "tcp://127.0.0.1:7010");
+}
+
+char *
+zorch_endpoint_for (zo_conf_t *conf, const char *flag, const char *path, const char *dflt)
+{
+    const char *ep = flag ? flag : zo_conf_str (conf, path, dflt);
     char *copy = NULL;
     const char *star = strstr (ep, "://*:");
     const char *any = strstr (ep, "://0.0.0.0:");
@@ -53,6 +59,57 @@ zorch_client_endpoint (zo_conf_t *conf, const char *flag)
         exit (1);
     }
     return copy;
+}
+
+typedef struct {
+    const char *cmd, *peer;
+    const zo_msg_t *req;
+    zo_cmd_t want;
+    zorch_reply_fn *fn;
+    void *arg;
+    int rc;
+} s_ask_t;
+
+static void
+s_on_ask (zo_rpc_t *rpc, const zo_rpc_reply_t *r, void *arg)
+{
+    s_ask_t *ask = arg;
+    if (r->status != ZO_RPC_OK) {
+        if (r->status != ZO_RPC_TIMEOUT)
+            fprintf (stderr, "zorch %s: a bad reply from %s: %s\n", ask->cmd,
+                     zo_rpc_endpoint (rpc), r->reason);
+        return;
+    }
+    const zo_msg_t *reply = r->msg;
+    if (reply->cmd == ask->want) {
+        ask->fn (reply, ask->arg);
+        ask->rc = 0;
+    }
+    else
+    if (reply->cmd == ZO_CMD_ERROR || reply->cmd == ZO_CMD_NACK)
+        fprintf (stderr, "zorch %s: the %s refused %s: %.*s: %.*s\n", ask->cmd, ask->peer,
+                 zo_cmd_name (ask->req->cmd), (int) reply->code.len, reply->code.ptr,
+                 (int) reply->reason.len, reply->reason.ptr);
+    else
+        fprintf (stderr, "zorch %s: the %s answered %s with %s\n", ask->cmd, ask->peer,
+                 zo_cmd_name (ask->req->cmd), zo_cmd_name (reply->cmd));
+}
+
+int
+zorch_ask (zo_rpc_t *rpc, const char *cmd, const char *peer, zo_msg_t *req, zo_cmd_t want,
+           int timeout_ms, zorch_reply_fn *fn, void *arg)
+{
+    s_ask_t ask = { .cmd = cmd, .peer = peer, .req = req, .want = want, .fn = fn, .arg = arg,
+                    .rc = 1 };
+    int status = zo_rpc_call (rpc, req, (uint32_t) timeout_ms, s_on_ask, &ask);
+    if (status == ZO_RPC_TIMEOUT)
+        fprintf (stderr, "zorch %s: no %s at %s (no answer within %.1f s)\n", cmd, peer,
+                 zo_rpc_endpoint (rpc), timeout_ms / 1e3);
+    else
+    if (status < 0)
+        fprintf (stderr, "zorch %s: cannot send %s to %s: %s\n", cmd, zo_cmd_name (req->cmd),
+                 zo_rpc_endpoint (rpc), zmq_strerror (errno));
+    return ask.rc;
 }
 
 void

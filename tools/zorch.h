@@ -9,6 +9,7 @@
 
 #include "zo_conf.h"
 #include "zo_inject.h"
+#include "zo_rpc.h"
 
 /*  Subcommands. argv[0] is the subcommand's name; conf holds defaults,
     file, environment and --<section>-<key> flags already (they are gone
@@ -26,6 +27,17 @@ int zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full
     inject/broker. A wildcard bind address (host "*" or 0.0.0.0) is
     turned into 127.0.0.1. Returns a new string.  */
 char *zorch_client_endpoint (zo_conf_t *conf, const char *flag);
+/*  The same for any actor's endpoint: flag if given, else the value at
+    path (dflt when absent).  */
+char *zorch_endpoint_for (zo_conf_t *conf, const char *flag, const char *path, const char *dflt);
+
+/*  What to do with a reply of the command wanted; it is borrowed.  */
+typedef void (zorch_reply_fn) (const zo_msg_t *reply, void *arg);
+/*  Sends req on rpc, waits at most timeout_ms, and hands a reply of
+    command `want` to fn. 0, or 1 after printing why not ("zorch <cmd>:
+    the <peer> refused GET: too_large: ...", no answer, another reply).  */
+int zorch_ask (zo_rpc_t *rpc, const char *cmd, const char *peer, zo_msg_t *req, zo_cmd_t want,
+               int timeout_ms, zorch_reply_fn *fn, void *arg);
 
 /*  A duration for people: "412µs", "1.2ms", "3.40s".  */
 void zorch_fmt_ns (char *buf, size_t size, uint64_t ns);

@@ -28,9 +28,13 @@ _zorch () {
         status) opts="$opts --monitor --json --watch --timeout" ;;
         cache)
             if [ "$COMP_CWORD" -eq 2 ]; then
-                COMPREPLY=( $(compgen -W "sim" -- "$cur") ); return
+                COMPREPLY=( $(compgen -W "get set del touch invalidate stats sim" -- "$cur") ); return
             fi
-            opts="--policy --budget --trace --help" ;;
+            if [ "${COMP_WORDS[2]}" = sim ]; then
+                opts="--policy --budget --trace --help"
+            else
+                opts="--endpoint --timeout --ttl --json --help"
+            fi ;;
     esac
     COMPREPLY=( $(compgen -W "$opts" -- "$cur") )
 }

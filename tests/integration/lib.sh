@@ -16,6 +16,7 @@ set -euo pipefail
 BROKER_BIN="$ZT_BUILD_DIR/broker/zorch-broker"
 WORKER_BIN="$ZT_BUILD_DIR/actors/worker/zorch-worker"
 ZORCH_BIN="$ZT_BUILD_DIR/tools/zorch"
+CACHE_BIN="$ZT_BUILD_DIR/actors/cache/zorch-cache"
 
 ZT_PIDS=()          # every process we started, killed on exit
 ZT_NAME=""
@@ -169,6 +170,33 @@ s_worker_lines () {
 s_worker_ready () {
     kill -0 "$WORKER_PID" 2>/dev/null || zt_fail "worker $1 exited at start"
     [ "$(s_worker_lines "$1")" -gt "$2" ]
+}
+
+#   zt_cache NAME ENDPOINT [flags...]: starts a cache actor bound to
+#   ENDPOINT, waits for its ready line; CACHE_PID is its pid. Log:
+#   $T/cache-NAME.log (appended to, so a restart keeps one log).
+zt_cache () {
+    local name="$1" ep="$2"; shift 2
+    local before
+    before=$(s_cache_lines "$name")
+    "$CACHE_BIN" --cache-endpoint "$ep" --cache-name "$name" "$@" >>"$T/cache-$name.log" 2>&1 &
+    CACHE_PID=$!
+    ZT_PIDS+=("$CACHE_PID")
+    zt_wait 10 "cache $name's ready line" s_cache_ready "$name" "$before"
+    zt_say "cache $name up on $ep (pid $CACHE_PID)"
+}
+s_cache_lines () {
+    local n
+    n=$(grep -c 'cache: ready on' "$T/cache-$1.log" 2>/dev/null || true)
+    echo "${n:-0}"
+}
+s_cache_ready () {
+    kill -0 "$CACHE_PID" 2>/dev/null || zt_fail "cache $1 exited at start"
+    [ "$(s_cache_lines "$1")" -gt "$2" ]
+}
+#   zt_cache_stat ENDPOINT NAME: a counter or gauge of that cache actor.
+zt_cache_stat () {
+    "$ZORCH_BIN" cache stats --json --endpoint "$1" | jq -r --arg n "$2" '.counters[$n] // .gauges[$n]'
 }
 
 #   zt_sleep_pair MS: a broker and two workers w1, w2 (20 in flight each)
