@@ -27,11 +27,12 @@
 #endif
 
 static const char s_usage [] =
-    "usage: zorch up [--config F] [--workers N] [--no-monitor] [--demo] [--once]\n"
+    "usage: zorch up [--config F] [--workers N] [--no-monitor] [--no-cache] [--demo] [--once]\n"
     "                [--<section>-<key> V ...]\n"
     "\n"
     "Starts a local cluster: zorch-broker, zorch-monitor (its dashboard on\n"
-    "monitor/http) and N zorch-worker processes, restarts any that crashes after\n"
+    "monitor/http), zorch-cache (with the levels cache/redis and cache/postgres\n"
+    "name) and N zorch-worker processes, restarts any that crashes after\n"
     "up/restart_delay (doubling while it keeps dying young; more than\n"
     "up/restart_max restarts in up/restart_window stop its restarts),\n"
     "and on Ctrl-C or SIGTERM stops them all (SIGTERM, then SIGKILL after\n"
@@ -39,6 +40,7 @@ static const char s_usage [] =
     "\n"
     "  --workers N    how many workers (default up/workers, 2)\n"
     "  --no-monitor   do not start zorch-monitor (default up/monitor, true)\n"
+    "  --no-cache     do not start zorch-cache (default up/cache, true)\n"
     "  --demo         once the broker answers, send the demo events (GitHub\n"
     "                 webhooks from deploy/demo, or $ZORCH_DEMO_DIR), wait for\n"
     "                 their results and print what happened\n"
@@ -47,7 +49,7 @@ static const char s_usage [] =
     "\n"
     "--config and every --<section>-<key> flag are passed on to the actors.\n"
     "Binaries are looked for in $ZORCH_BIN_DIR, next to this zorch (and in the\n"
-    "build tree's broker/, actors/monitor/ and actors/worker/), then on PATH.\n";
+    "build tree's broker/ and actors/<name>/), then on PATH.\n";
 
 typedef struct {
     char name [32];           /* "broker", "worker-1" */
@@ -351,10 +353,11 @@ s_add_actor (s_up_t *self, const char *name, const char *binary, const char *sub
 int
 zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_argv)
 {
-    enum { O_WORKERS = 256, O_NO_MONITOR, O_DEMO, O_ONCE, O_HELP };
+    enum { O_WORKERS = 256, O_NO_MONITOR, O_NO_CACHE, O_DEMO, O_ONCE, O_HELP };
     static const struct option options [] = {
         { "workers", required_argument, NULL, O_WORKERS },
         { "no-monitor", no_argument, NULL, O_NO_MONITOR },
+        { "no-cache", no_argument, NULL, O_NO_CACHE },
         { "demo", no_argument, NULL, O_DEMO },
         { "once", no_argument, NULL, O_ONCE },
         { "help", no_argument, NULL, O_HELP },
@@ -363,6 +366,7 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
     long workers = (long) zo_conf_int_range (conf, "up/workers", 2, 0, 256);
     bool demo = false, once = false;
     bool monitor = zo_conf_bool (conf, "up/monitor", true);
+    bool cache = zo_conf_bool (conf, "up/cache", true);
     optind = 0;
     opterr = 0;
     int opt;
@@ -377,6 +381,7 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
                 workers = (long) number;
                 break;
             case O_NO_MONITOR: monitor = false; break;
+            case O_NO_CACHE: cache = false; break;
             case O_DEMO: demo = true; break;
             case O_ONCE: once = true; break;
             case 'h':
@@ -425,7 +430,7 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
         .storm_window_ms = zo_conf_ms_range (conf, "up/restart_window", 60000, 1, 86400000),
         .stop_grace_ms = zo_conf_ms_range (conf, "up/stop_timeout", 15000, 0, 3600000),
     };
-    self.actors = calloc ((size_t) workers + 2, sizeof (s_actor_t));
+    self.actors = calloc ((size_t) workers + 3, sizeof (s_actor_t));
     int status = 1;
     if (zo_conf_bad (conf)) {
         fprintf (stderr, "zorch up: %s\n", zo_conf_errstr (conf));
@@ -436,6 +441,9 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
         goto done;
     if (monitor
     &&  s_add_actor (&self, "monitor", "zorch-monitor", "actors/monitor", pass, n_pass, NULL, NULL))
+        goto done;
+    if (cache
+    &&  s_add_actor (&self, "cache", "zorch-cache", "actors/cache", pass, n_pass, NULL, NULL))
         goto done;
     for (long w = 1; w <= workers; w++) {
         char name [32];
@@ -460,8 +468,8 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
     zo_loop_on_signal (self.loop, SIGTERM, s_on_signal, &self);
     zo_loop_on_signal (self.loop, SIGHUP, s_on_signal, &self);
 
-    zsys_info ("up: starting broker, %ld worker%s%s (Ctrl-C stops them)", workers,
-               workers == 1 ? "" : "s", monitor ? " and monitor" : "");
+    zsys_info ("up: starting broker, %ld worker%s%s%s (Ctrl-C stops them)", workers,
+               workers == 1 ? "" : "s", cache ? ", cache" : "", monitor ? " and monitor" : "");
     if (monitor)
         zsys_info ("up: dashboard at http://%s/dashboard",
                    zo_conf_str (conf, "monitor/http", "127.0.0.1:7080"));

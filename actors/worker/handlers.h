@@ -6,6 +6,8 @@
     sleep  completes ok after `ms` (route option) or the payload's "ms",
            on a loop timer
     exec   runs a program (exec.h)
+    cache  gets, sets, deletes or invalidates a key of the cache actor
+           made from the event (cache_kind.c)
     plugin a shared object (plugin.h); any other name is looked up as
            <plugin_dir>/<name>.so
 */
@@ -43,6 +45,7 @@ extern const zo_kind_t zo_kind_echo;
 extern const zo_kind_t zo_kind_fail;
 extern const zo_kind_t zo_kind_sleep;
 extern const zo_kind_t zo_kind_exec;      /* exec.c */
+extern const zo_kind_t zo_kind_cache;     /* cache_kind.c */
 extern const zo_kind_t zo_kind_plugin;    /* plugin.c */
 
 /*  The built-in kind named name, or NULL.  */

@@ -13,7 +13,7 @@ _zorch () {
     esac
     local opts="--config --set --help"
     case $cmd in
-        up)     opts="$opts --workers --demo --once --no-monitor" ;;
+        up)     opts="$opts --workers --demo --once --no-monitor --no-cache" ;;
         inject) opts="$opts --broker --type --source --payload --id --priority --file --ndjson --count --batch --inflight --rate --wait --timeout --results --json --quiet --no-retry" ;;
         dlq)
             if [ "$COMP_CWORD" -eq 2 ]; then

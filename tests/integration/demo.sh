@@ -15,6 +15,9 @@ broker
     data_dir = $DATA
 worker
     broker = $BACK
+    cache = tcp://127.0.0.1:$((PORT_BASE + 6))
+cache
+    endpoint = tcp://127.0.0.1:$((PORT_BASE + 6))
 inject
     broker = $FRONT
 monitor

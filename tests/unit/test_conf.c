@@ -41,13 +41,14 @@ Test (conf, defaults_parse)
     //  The routes list, in order.
     zconfig_t *routes = zconfig_locate (zo_conf_tree (conf), "worker/routes");
     cr_assert_not_null (routes);
-    const char *matches [] = { "bench.noop", "bench.sleep", "test.fail*", "*" };
+    const char *matches [] = { "bench.noop", "bench.sleep", "test.fail*", "github.push",
+                               "github.star.*", "*" };
     int n = 0;
     for (zconfig_t *route = zconfig_child (routes); route; route = zconfig_next (route), n++) {
-        cr_assert_lt (n, 4);
+        cr_assert_lt (n, 6);
         cr_assert_str_eq (zconfig_get (route, "match", ""), matches [n]);
     }
-    cr_assert_eq (n, 4);
+    cr_assert_eq (n, 6);
     //  The text is embedded once, NUL-terminated, and dumps back.
     cr_assert_not_null (strstr (zo_conf_defaults, "max_attempts"));
     char *dump = zo_conf_dump (conf);
