@@ -9,12 +9,16 @@
             value = payload.repository          #   set: what to store, payload or payload.<field> (default payload)
             ttl = 1h                            #   set: time to live (default: the cache's cache/ttl)
 
-    Results: get {"found": bool, "value": <what was stored>, "level":
-    "memory" | "redis" | "postgres"}; the others {"count": keys changed}.
+    Values are stored as JSON text, so that `zorch cache get`, redis-cli and
+    psql read them as they are. Results: get {"found": bool, "value": <the
+    stored JSON as a value, or the bytes as a string when they are not
+    JSON>, "level": "memory" | "redis" | "postgres"}; the others {"count":
+    keys changed}.
     A miss is a success (found false). A cache that does not answer in
     time fails the event, to be retried like any failure; a request the
     cache refuses as malformed or too large fails it finally.
 */
+#include <jansson.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +27,7 @@
 #include "context.h"
 #include "handlers.h"
 #include "template.h"
-#include "zo_mp.h"
+#include "zo_json.h"
 #include "zo_rpc.h"
 
 typedef enum { S_GET, S_SET, S_DEL, S_INVALIDATE } s_op_t;
@@ -105,13 +109,15 @@ s_fail (zo_slot_t *slot, bool final, const char *fmt, const char *detail)
     zo_slot_complete (slot, false, (zo_span_t) { NULL, 0 }, error, final);
 }
 
-//  Whether bytes are exactly one msgpack value (what a set stored).
-static bool
-s_one_value (zo_span_t bytes)
+//  A stored value into the result: its JSON as a value, else the bytes
+//  as a string.
+static void
+s_pack_value (msgpack_packer *pk, zo_span_t bytes)
 {
-    zo_mp_t cur;
-    zo_mp_init (&cur, bytes.ptr, bytes.len);
-    return bytes.len && zo_mp_skip (&cur, NULL) == 0 && zo_mp_left (&cur) == 0;
+    json_t *json = json_loadb ((const char *) bytes.ptr, bytes.len, JSON_DECODE_ANY, NULL);
+    if (!json || zo_json_pack (pk, json))
+        msgpack_pack_str_with_body (pk, bytes.ptr, bytes.len);
+    json_decref (json);
 }
 
 static void
@@ -142,11 +148,7 @@ s_on_reply (zo_rpc_t *rpc, const zo_rpc_reply_t *reply, void *arg)
         if (msg->found) {
             msgpack_pack_true (&pk);
             zo_proto_pack_str (&pk, "value");
-            //  What a set stored (one msgpack value) goes in as it is.
-            if (s_one_value (msg->value))
-                msgpack_sbuffer_write (&buf, (const char *) msg->value.ptr, msg->value.len);
-            else
-                msgpack_pack_bin_with_body (&pk, msg->value.ptr, msg->value.len);
+            s_pack_value (&pk, msg->value);
             zo_proto_pack_str (&pk, "level");
             msgpack_pack_str_with_body (&pk, msg->level.ptr, msg->level.len);
         }
@@ -182,6 +184,7 @@ s_start (zo_slot_t *slot)
         return;
     }
     zo_msg_t req = { .key = { (const uint8_t *) key, (uint32_t) len } };
+    char *text = NULL;              //  set: the value as JSON
     switch (conf->op) {
         case S_GET: req.cmd = ZO_CMD_GET; break;
         case S_DEL: req.cmd = ZO_CMD_DEL; break;
@@ -199,11 +202,14 @@ s_start (zo_slot_t *slot)
                 s_fail (slot, true, "cache: the event has no %s", conf->value);
                 return;
             }
-            if (!value.len) {
+            json_t *json = value.len ? zo_json_from_span (value) : NULL;
+            text = json ? json_dumps (json, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+            json_decref (json);
+            if (!text) {
                 s_fail (slot, true, "cache: the event has no %s to store", conf->value);
                 return;
             }
-            req.value = value;
+            req.value = zo_span_str (text);
             break;
         }
     }
@@ -213,6 +219,7 @@ s_start (zo_slot_t *slot)
                                                        : (uint32_t) slot->timeout_ms,
                                      s_on_reply, slot)
                    : 0;
+    free (text);
     if (!state->request)
         s_fail (slot, false, "cache: cannot reach the cache actor (%s)",
                 state->rpc ? "its queue is full" : "no worker/cache");

@@ -46,7 +46,10 @@ typedef struct {
     struct { zo_watch_t *watch; int fd; int events; zo_handler_fd_fn *cb; void *arg; } fds [S_FDS];
     /*  id is zo_rpc's, unique per peer; handle is what the plugin holds,
         unique per event: (a count of the event's requests << 3) | index.  */
-    struct { uint64_t id; int64_t handle; zo_rpc_t *rpc; zo_handler_reply_fn *cb; void *arg; }
+    //  A typed request (zo_plugin_request_msg) has mcb instead of cb, and
+    //  an arg of its own, freed when it ends.
+    struct { uint64_t id; int64_t handle; zo_rpc_t *rpc; zo_handler_reply_fn *cb;
+             zo_plugin_msg_fn *mcb; void *arg; }
         requests [S_REQUESTS];
     int64_t requests_made;
 } s_event_t;
@@ -212,6 +215,8 @@ s_end (zo_slot_t *slot)
         if (event->requests [i].id) {
             zo_rpc_cancel (event->requests [i].rpc, event->requests [i].id);
             event->requests [i].id = 0;
+            if (event->requests [i].mcb)
+                free (event->requests [i].arg);
         }
     for (int i = 0; i < S_TIMERS; i++)
         if (event->timers [i].id) {
@@ -476,21 +481,52 @@ s_reply (zo_rpc_t *rpc, const zo_rpc_reply_t *reply, void *arg)
     for (int i = 0; i < S_REQUESTS; i++)
         if (event->requests [i].id == reply->id && event->requests [i].rpc == rpc) {
             event->requests [i].id = 0;
+            //  The callback may reuse this entry: take what it needs first.
+            void *arg = event->requests [i].arg;
+            zo_plugin_msg_fn *mcb = event->requests [i].mcb;
+            zo_handler_reply_fn *cb = event->requests [i].cb;
+            if (slot->state == ZO_SLOT_RUNNING && mcb)
+                mcb (zo_slot_handle (slot), reply, arg);
+            else
             if (slot->state == ZO_SLOT_RUNNING)
-                event->requests [i].cb (zo_slot_handle (slot), (int) reply->status,
-                                        reply->status == ZO_RPC_OK ? reply->data : NULL,
-                                        reply->status == ZO_RPC_OK ? reply->size : 0,
-                                        event->requests [i].arg);
+                cb (zo_slot_handle (slot), (int) reply->status,
+                    reply->status == ZO_RPC_OK ? reply->data : NULL,
+                    reply->status == ZO_RPC_OK ? reply->size : 0, arg);
+            if (mcb)
+                free (arg);
             break;
         }
 }
+
+static int64_t s_request (zo_handler_t *h, const char *peer, const void *request, size_t len,
+                          zo_msg_t *msg, uint32_t timeout_ms, zo_handler_reply_fn *cb,
+                          zo_plugin_msg_fn *mcb, void *arg);
 
 int64_t
 zo_handler_request (zo_handler_t *h, const char *peer, const void *request, size_t len,
                     uint32_t timeout_ms, zo_handler_reply_fn *cb, void *arg)
 {
+    if (!cb || !request || !len)
+        return -1;
+    return s_request (h, peer, request, len, NULL, timeout_ms, cb, NULL, arg);
+}
+
+int64_t
+zo_plugin_request_msg (zo_handler_t *h, const char *peer, zo_msg_t *req, uint32_t timeout_ms,
+                       zo_plugin_msg_fn *cb, void *arg)
+{
+    if (!cb || !req)
+        return -1;
+    return s_request (h, peer, NULL, 0, req, timeout_ms, NULL, cb, arg);
+}
+
+//  A raw request (request, len) or a typed one (msg).
+static int64_t
+s_request (zo_handler_t *h, const char *peer, const void *request, size_t len, zo_msg_t *msg,
+           uint32_t timeout_ms, zo_handler_reply_fn *cb, zo_plugin_msg_fn *mcb, void *arg)
+{
     zo_slot_t *slot = zo_inflight_slot (h, false);
-    if (!slot || !cb || !request || !len || !slot->route->ctx)
+    if (!slot || !slot->route->ctx)
         return -1;
     s_event_t *event = zo_slot_state (slot);
     int free_at = -1;
@@ -505,7 +541,8 @@ zo_handler_request (zo_handler_t *h, const char *peer, const void *request, size
     if (!timeout_ms)
         timeout_ms = slot->timeout_ms + 1000 > UINT32_MAX ? UINT32_MAX
                                                           : (uint32_t) slot->timeout_ms + 1000;
-    uint64_t id = zo_rpc_request_raw (rpc, request, len, timeout_ms, s_reply, slot);
+    uint64_t id = msg ? zo_rpc_request (rpc, msg, timeout_ms, s_reply, slot)
+                      : zo_rpc_request_raw (rpc, request, len, timeout_ms, s_reply, slot);
     if (!id)
         return -1;
     int64_t handle = (++event->requests_made << 3) | free_at;
@@ -513,6 +550,7 @@ zo_handler_request (zo_handler_t *h, const char *peer, const void *request, size
     event->requests [free_at].handle = handle;
     event->requests [free_at].rpc = rpc;
     event->requests [free_at].cb = cb;
+    event->requests [free_at].mcb = mcb;
     event->requests [free_at].arg = arg;
     return handle;
 }
@@ -542,6 +580,8 @@ zo_handler_request_cancel (zo_handler_t *h, int64_t id)
     if (event->requests [i].id && event->requests [i].handle == id) {
         zo_rpc_cancel (event->requests [i].rpc, event->requests [i].id);
         event->requests [i].id = 0;
+        if (event->requests [i].mcb)
+            free (event->requests [i].arg);
     }
 }
 

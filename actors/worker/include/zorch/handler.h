@@ -128,7 +128,8 @@ void zo_handler_unwatch (zo_handler_t *h, int fd);
 /*  Requests to another zorch actor (the "cache" and "pool" peers, at the
     worker's worker/cache and worker/pool endpoints), the protocol's way:
     request is one msgpack map of the message's fields without "v" and
-    "seq" (those are added), for instance {"cmd": "CACHE_GET", "key": "k"}.
+    "seq" (those are added), for instance {"cmd": "GET", "key": "k"}
+    (proto/PROTOCOL.md has every command; the cache's are typed below).
     The reply comes to cb, once, with status ZO_HANDLER_REPLY_OK and the
     peer's answer (one msgpack map, which may be an ERROR message; borrowed
     during the call), or with another status and no reply. timeout_ms 0
@@ -151,6 +152,36 @@ int64_t zo_handler_request_json (zo_handler_t *h, const char *peer, const char *
                                  uint32_t timeout_ms, zo_handler_reply_fn *cb, void *arg);
 /*  Drops a pending request: its callback will not run.  */
 void zo_handler_request_cancel (zo_handler_t *h, int64_t id);
+
+/*  The cache actor (peer "cache"), typed: the same requests as above,
+    built and decoded for you. Keys are 1..1024 bytes of text; values are
+    bytes (store msgpack or JSON, whatever your handlers agree on).
+    status is ZO_CACHE_HIT / ZO_CACHE_MISS for a lookup, ZO_CACHE_OK for a
+    change, or ZO_CACHE_ERROR with error saying why (no answer within
+    timeout_ms, the cache refused the request: too large, busy). value,
+    level ("memory", "redis", "postgres") and error are borrowed during the
+    call. The limits and the cancelling of zo_handler_request hold (8
+    pending per event; thousands of events can each wait on one). Returns
+    an id for zo_handler_request_cancel, or -1.  */
+#define ZO_CACHE_HIT   0
+#define ZO_CACHE_MISS  1
+#define ZO_CACHE_OK    0
+#define ZO_CACHE_ERROR 2
+typedef void (zo_cache_value_fn) (zo_handler_t *h, int status, const void *value, size_t len,
+                                  const char *level, const char *error, void *arg);
+typedef void (zo_cache_done_fn) (zo_handler_t *h, int status, uint32_t count, const char *error,
+                                 void *arg);
+int64_t zo_cache_get (zo_handler_t *h, const char *key, uint32_t timeout_ms,
+                      zo_cache_value_fn *cb, void *arg);
+/*  ttl_ms 0: the cache's cache/ttl. cb may be NULL (nothing is said).  */
+int64_t zo_cache_set (zo_handler_t *h, const char *key, const void *value, size_t len,
+                      uint64_t ttl_ms, uint32_t timeout_ms, zo_cache_done_fn *cb, void *arg);
+int64_t zo_cache_del (zo_handler_t *h, const char *key, uint32_t timeout_ms,
+                      zo_cache_done_fn *cb, void *arg);
+/*  pattern is a glob (* ? [...] \), applied at every level and in every
+    cache actor's memory.  */
+int64_t zo_cache_invalidate (zo_handler_t *h, const char *pattern, uint32_t timeout_ms,
+                             zo_cache_done_fn *cb, void *arg);
 
 /*  One msgpack value as JSON text (malloc'd, caller frees), such as a
     reply; NULL if it is not one well-formed value.  */
