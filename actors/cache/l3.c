@@ -83,7 +83,10 @@ static const struct {
 };
 
 //  The setup before them, in order.
-enum { Q_TIMEOUT, Q_TABLE, Q_INDEX, Q_COUNT };
+enum { Q_QUIET, Q_TIMEOUT, Q_TABLE, Q_INDEX, Q_COUNT };
+//  The connection takes max_inflight operations and the level's own
+//  requests: the whole setup, or a cleanup batch.
+_Static_assert (Q_COUNT + P_COUNT <= S_HEADROOM, "room for the setup");
 
 typedef enum { K_GET, K_SET, K_DEL, K_TOUCH, K_INVALIDATE, K_SETUP, K_CLEANUP } s_kind_t;
 
@@ -888,6 +891,8 @@ zo_l3_new (zo_loop_t *loop, const zo_l3_opts_t *opts)
     snprintf (timeout, sizeof (timeout), "SET statement_timeout = %" PRIu64,
               o->statement_timeout_ms);
     const char *setup [Q_COUNT] = {
+        //  No NOTICE on stderr for a table or index already there.
+        [Q_QUIET] = "SET client_min_messages = warning",
         [Q_TIMEOUT] = timeout,
         [Q_TABLE] = "CREATE TABLE IF NOT EXISTS {t}"
                     " (key bytea PRIMARY KEY, value bytea NOT NULL, expires_at timestamptz)",
