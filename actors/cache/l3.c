@@ -118,7 +118,8 @@ struct _zo_l3_t {
     bool up;                        //  connected, and the setup done
     bool down_told;                 //  on_state (false) said since the last up
     uint32_t setup_left;            //  setup requests not answered yet
-    int retry_timer, cleanup_timer;
+    int retry_timer, cleanup_timer, watchdog_timer;
+    uint64_t answered_ms;           //  the last answer, or when requests began
     uint64_t backoff_ms;            //  the next retry's delay (before jitter)
     uint64_t random;                //  xorshift state, for the jitter
     bool cleaning;
@@ -213,6 +214,8 @@ s_sql (const char *sql, const char *table)
 static void
 s_link (zo_l3_t *self, s_op_t *op)
 {
+    if (!self->ops)
+        self->answered_ms = zo_loop_now_ms (self->loop);
     op->prev = NULL;
     op->next = self->ops;
     if (self->ops)
@@ -695,6 +698,34 @@ s_on_retry (zo_loop_t *loop, int id, void *arg)
     return 0;
 }
 
+//  A connection that answers nothing for this long while requests wait is
+//  taken for dead (a stopped server, a network that drops everything):
+//  on a working server every statement ends within statement_timeout.
+static uint64_t
+s_hung_ms (const zo_l3_t *self)
+{
+    return 2 * self->opts.statement_timeout_ms + 1000;
+}
+
+static int
+s_on_watchdog (zo_loop_t *loop, int id, void *arg)
+{
+    zo_l3_t *self = (zo_l3_t *) arg;
+    if (!self->pq || !self->ops
+    ||  zo_loop_now_ms (loop) - self->answered_ms < s_hung_ms (self))
+        return 0;
+    char why [96];
+    snprintf (why, sizeof (why), "no answer from the server in %" PRIu64 " ms",
+              s_hung_ms (self));
+    self->depth++;
+    //  Fails every request: the callers hear ERROR, and may destroy us.
+    zo_pq_destroy (&self->pq);
+    if (!self->doomed)
+        s_down (self, why);
+    s_leave (self);
+    return 0;
+}
+
 //  ---------------------------------------------------------------------
 //  Cleanup
 
@@ -806,6 +837,7 @@ s_on_result (zo_pq_t *pq, const PGresult *res, const char *error, void *arg)
         return;
     }
     self->depth++;
+    self->answered_ms = zo_loop_now_ms (self->loop);
     //  The connection fails its requests before its on_state: we must
     //  live until then, whatever the callbacks do.
     if (!res && pq == self->pq)
@@ -854,6 +886,8 @@ zo_l3_new (zo_loop_t *loop, const zo_l3_opts_t *opts)
         o->connect_timeout_ms = 2000;
     if (!o->statement_timeout_ms)
         o->statement_timeout_ms = 1000;
+    if (o->statement_timeout_ms > INT32_MAX)
+        o->statement_timeout_ms = INT32_MAX;    //  the server's limit
     if (!o->backoff_min_ms)
         o->backoff_min_ms = 100;
     if (!o->backoff_max_ms)
@@ -910,6 +944,13 @@ zo_l3_new (zo_loop_t *loop, const zo_l3_opts_t *opts)
     self->pq = zo_pq_new (loop, self->conninfo, &pq_opts);
     if (!self->pq)
         goto err;
+    uint64_t every = s_hung_ms (self) / 4;
+    self->watchdog_timer = zo_loop_ticker (loop, every > 5000? 5000: every,
+                                           s_on_watchdog, self);
+    if (self->watchdog_timer < 0) {
+        self->watchdog_timer = 0;
+        goto err;
+    }
     if (o->cleanup_interval_ms) {
         self->cleanup_timer = zo_loop_ticker (loop, o->cleanup_interval_ms,
                                               s_on_cleanup_tick, self);
@@ -920,6 +961,8 @@ zo_l3_new (zo_loop_t *loop, const zo_l3_opts_t *opts)
     }
     return self;
 err:
+    if (self->watchdog_timer)
+        zo_loop_cancel (loop, self->watchdog_timer);
     zo_pq_destroy (&self->pq);
     s_free (self);
     errno = ENOMEM;
@@ -944,7 +987,9 @@ zo_l3_destroy (zo_l3_t **self_p)
         zo_loop_cancel (self->loop, self->retry_timer);
     if (self->cleanup_timer)
         zo_loop_cancel (self->loop, self->cleanup_timer);
-    self->retry_timer = self->cleanup_timer = 0;
+    if (self->watchdog_timer)
+        zo_loop_cancel (self->loop, self->watchdog_timer);
+    self->retry_timer = self->cleanup_timer = self->watchdog_timer = 0;
     //  Fails every request still in flight: the callers hear ERROR.
     zo_pq_destroy (&self->pq);
     //  Called from inside the connection's own failure, the requests it

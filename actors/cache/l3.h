@@ -26,7 +26,11 @@
     time it comes up: SET statement_timeout, CREATE TABLE / INDEX IF NOT
     EXISTS, the prepared statements; the level is up only once all of them
     worked, and a failing one (say, no right to create the table) drops
-    the connection and retries later, like a refused connect.
+    the connection and retries later, like a refused connect. Since every
+    statement ends within statement_timeout on a working server, a
+    connection with requests waiting and no answer for 2 x
+    statement_timeout + 1 s (a stopped server, a network dropping
+    everything) is dropped the same way, its requests ending ERROR.
 
     Ownership: the zo_l3_t owns its connection, its timers and its copies
     of the options' strings; the loop must outlive it.
@@ -55,7 +59,9 @@ typedef struct {
     //  NULL: "zorch_cache". [a-z_][a-z0-9_]*, at most ZO_L3_TABLE_MAX.
     const char *table;
     uint64_t connect_timeout_ms;    //  0: 2000
-    uint64_t statement_timeout_ms;  //  0: 1000 (the server's statement_timeout)
+    //  0: 1000. The server's statement_timeout (at most INT32_MAX), and
+    //  the measure of the answer deadline above.
+    uint64_t statement_timeout_ms;
     uint64_t backoff_min_ms;        //  0: 100; the first retry's delay
     uint64_t backoff_max_ms;        //  0: 5000 (at least backoff_min_ms)
     //  Every cleanup_interval_ms (0: never; 60000 is a fair choice),
