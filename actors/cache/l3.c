@@ -520,11 +520,12 @@ s_inv_page (zo_l3_t *self, s_op_t *op, const PGresult *res)
 static void
 s_on_invalidate (zo_l3_t *self, s_op_t *op, const PGresult *res)
 {
-    int rc = 0;
     if (op->glob && !op->deleting) {
-        rc = s_inv_page (self, op, res);
+        int rc = s_inv_page (self, op, res);
+        if (rc < 0)
+            s_finish (self, op, false, ZO_LEVEL_ERROR, NULL, 0, 0);
         if (rc)
-            goto end;               //  its matches are being deleted, or ERROR
+            return;                 //  ERROR, or its matches are being deleted
     }
     else {
         uint64_t rows = s_rows (res);
@@ -534,14 +535,10 @@ s_on_invalidate (zo_l3_t *self, s_op_t *op, const PGresult *res)
         if (!op->glob)
             op->more = rows >= self->opts.cleanup_batch;
     }
-    if (op->more)
-        rc = s_inv_send (self, op, NULL, 0);
-    else {
+    if (!op->more)
         s_finish (self, op, true, ZO_LEVEL_HIT, NULL, 0, 0);
-        return;
-    }
-end:
-    if (rc < 0)
+    else
+    if (s_inv_send (self, op, NULL, 0))
         s_finish (self, op, false, ZO_LEVEL_ERROR, NULL, 0, 0);
 }
 
@@ -1025,6 +1022,7 @@ int
 zo_l3_get (zo_l3_t *self, const void *key, size_t len, zo_level_get_fn *fn, void *arg)
 {
     assert (self);
+    assert (key || !len);
     assert (fn);
     s_op_t *op = s_begin (self, K_GET, len);
     if (!op)
@@ -1041,6 +1039,7 @@ zo_l3_set (zo_l3_t *self, const void *key, size_t len, const void *value, size_t
            uint64_t expire_ms, zo_level_done_fn *fn, void *arg)
 {
     assert (self);
+    assert ((key || !len) && (value || !vlen));
     s_op_t *op = s_begin (self, K_SET, len > vlen? len: vlen);
     if (!op)
         return -1;
@@ -1057,6 +1056,7 @@ int
 zo_l3_del (zo_l3_t *self, const void *key, size_t len, zo_level_done_fn *fn, void *arg)
 {
     assert (self);
+    assert (key || !len);
     s_op_t *op = s_begin (self, K_DEL, len);
     if (!op)
         return -1;
@@ -1072,6 +1072,7 @@ zo_l3_touch (zo_l3_t *self, const void *key, size_t len, uint64_t expire_ms,
              zo_level_done_fn *fn, void *arg)
 {
     assert (self);
+    assert (key || !len);
     s_op_t *op = s_begin (self, K_TOUCH, len);
     if (!op)
         return -1;
@@ -1089,6 +1090,7 @@ zo_l3_invalidate (zo_l3_t *self, const char *pattern, size_t len, zo_level_done_
                   void *arg)
 {
     assert (self);
+    assert (pattern || !len);
     s_op_t *op = s_begin (self, K_INVALIDATE, 2 * len);
     if (!op)
         return -1;
