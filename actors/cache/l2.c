@@ -97,6 +97,7 @@ struct _zo_l2_t {
     s_conn_t cmd, sub;
     zo_resolve_t *resolve;
     int retry;                      //  the next attempt's timer, 0 when none
+    uint64_t attempt_ms;            //  when the attempt began
     int ticker;                     //  command timeouts and heartbeats
     uint64_t backoff_ms;
     uint32_t failures;              //  attempts failed since the last up
@@ -590,6 +591,7 @@ s_on_retry (zo_loop_t *loop, int id, void *arg)
     if (self->attempted)
         s_count (self, C_RECONNECTS, 1);
     self->attempted = true;
+    self->attempt_ms = zo_loop_now_ms (loop);
     *self->error = 0;
     if (self->numeric)
         s_open (self, self->host);
@@ -618,8 +620,8 @@ s_idle (const s_conn_t *conn, uint64_t now, uint64_t limit)
     return conn->ac && conn->ready && !conn->pending && now - conn->progress_ms >= limit;
 }
 
-//  A quarter of the command timeout: drops a stuck connection, pings an
-//  idle one.
+//  A quarter of the command timeout: bounds a resolution, drops a stuck
+//  connection, pings an idle one.
 static int
 s_on_tick (zo_loop_t *loop, int id, void *arg)
 {
@@ -630,6 +632,14 @@ s_on_tick (zo_loop_t *loop, int id, void *arg)
         self->retry = zo_loop_timer (loop, s_backoff (self), s_on_retry, self);
         if (self->retry < 0)
             self->retry = 0;
+    }
+    else
+    if (self->state == S_RESOLVING
+    &&  now - self->attempt_ms >= self->opts.connect_timeout_ms) {
+        //  Its thread finishes alone (zo_resolve_cancel).
+        snprintf (self->error, sizeof (self->error), "%.128s: not resolved in %llu ms",
+                  self->host, (unsigned long long) self->opts.connect_timeout_ms);
+        s_down (self, self->error);
     }
     else
     if (s_stuck (&self->cmd, now, limit) || s_stuck (&self->sub, now, limit)) {

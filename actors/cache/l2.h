@@ -41,8 +41,8 @@
     Liveness: when a connection has had nothing pending for
     command_timeout_ms it is pinged (PING; SUBSCRIBE again on the
     subscription, which Redis confirms, as hiredis 0.14 mishandles PING
-    there), so a server that stops answering is noticed within about
-    twice the timeout even when idle.
+    there), so a server that stops answering is noticed within 2.5
+    timeouts even when idle (the checks run every quarter timeout).
 
     Ownership: keys, values and patterns are copied before a call returns;
     a get's value is lent to its callback. The loop must outlive the
@@ -81,7 +81,7 @@ typedef struct {
     const char *url;
     const char *prefix;             //  before every key and the channel; NULL: ""
     const char *node;               //  this actor's id, unique, no '\n'
-    uint64_t connect_timeout_ms;    //  0: 2000
+    uint64_t connect_timeout_ms;    //  0: 2000; for resolving, and for connecting
     //  0: 1000. A connection with commands pending and no reply for this
     //  long is stuck: both are dropped and made again.
     uint64_t command_timeout_ms;
