@@ -137,6 +137,12 @@ zt_redis_start (zt_server_t *self)
 {
     if (s_mkdir (self, "redis"))
         return -1;
+    return zt_redis_restart (self);
+}
+
+int
+zt_redis_restart (zt_server_t *self)
+{
     char port [16], log [200];
     snprintf (port, sizeof (port), "%d", self->port);
     snprintf (log, sizeof (log), "%s/log", self->dir);

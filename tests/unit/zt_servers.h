@@ -30,6 +30,9 @@ int zt_free_port (void);
 /*  Starts redis-server (no persistence) and waits until it accepts
     connections. 0, or -1 with a line on stderr saying why.  */
 int zt_redis_start (zt_server_t *self);
+/*  Starts redis-server again (after a kill) on the same port and dir,
+    empty. 0 or -1 (stderr).  */
+int zt_redis_restart (zt_server_t *self);
 
 /*  Makes a cluster (initdb, trust auth, user postgres, fsync off) and
     starts postgres on it, waiting until it answers. 0 or -1 (stderr).  */
