@@ -199,6 +199,46 @@ zt_cache_stat () {
     "$ZORCH_BIN" cache stats --json --endpoint "$1" | jq -r --arg n "$2" '.counters[$n] // .gauges[$n]'
 }
 
+#   Real servers for the cache's levels, children of this test on
+#   127.0.0.1, their files under $T, killed on exit like the actors.
+#   zt_redis PORT: redis-server without persistence; REDIS_PID.
+zt_redis () {
+    command -v redis-server >/dev/null || zt_fail "redis-server is not installed (deploy/setup.sh)"
+    redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly no --dir "$T" \
+        >>"$T/redis-$1.log" 2>&1 &
+    REDIS_PID=$!
+    ZT_PIDS+=("$REDIS_PID")
+    zt_wait 10 "redis on $1" s_redis_up "$1"
+    zt_say "redis up on $1 (pid $REDIS_PID)"
+}
+s_redis_up () { kill -0 "$REDIS_PID" 2>/dev/null && redis-cli -p "$1" ping 2>/dev/null | grep -q PONG; }
+
+#   zt_pg PORT: a PostgreSQL cluster in $T/pg (made once: initdb, trust)
+#   and its postmaster on PORT; PG_PID. As root it runs as postgres.
+PG_BIN="${ZT_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}"
+#   As root, PostgreSQL's programs run as postgres (a prefix, not a shell
+#   function, so that $! is the postmaster itself).
+PG_AS=()
+[ "$(id -u)" -eq 0 ] && PG_AS=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+zt_pg () {
+    [ -x "$PG_BIN/postgres" ] || zt_fail "PostgreSQL is not installed (deploy/setup.sh)"
+    if [ ! -d "$T/pg" ]; then
+        mkdir -p "$T/pg"
+        [ "$(id -u)" -eq 0 ] && chown postgres "$T/pg" && chmod 755 "$T"
+        "${PG_AS[@]}" "$PG_BIN/initdb" -D "$T/pg" -A trust -U postgres >"$T/initdb.log" 2>&1 \
+            || zt_fail "initdb failed: $(tail -3 "$T/initdb.log")"
+    fi
+    "${PG_AS[@]}" "$PG_BIN/postgres" -D "$T/pg" -k "$T/pg" -p "$1" -c listen_addresses=127.0.0.1 \
+        -c fsync=off >>"$T/pg.log" 2>&1 &
+    PG_PID=$!
+    ZT_PIDS+=("$PG_PID")
+    zt_wait 30 "postgres on $1" s_pg_up "$1"
+    zt_say "postgres up on $1 (pid $PG_PID)"
+}
+s_pg_up () { kill -0 "$PG_PID" 2>/dev/null && "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$1" -t 1; }
+#   zt_psql PORT SQL: one statement, its rows unaligned.
+zt_psql () { "$PG_BIN/psql" -h 127.0.0.1 -p "$1" -U postgres -d postgres -XAtq -c "$2"; }
+
 #   zt_sleep_pair MS: a broker and two workers w1, w2 (20 in flight each)
 #   whose route "test.sleep" waits MS ms (config in $T/worker.conf); W1 is
 #   w1's pid, for the tests that kill or stop it mid-run.
