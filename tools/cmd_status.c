@@ -177,6 +177,32 @@ s_gauge (json_t *actor, const char *name)
     return s_num (json_object_get (actor, "gauges"), name);
 }
 
+//  A cache actor: its memory, its memory hit rate, and each level below
+//  (gauges dep_<level>_up) up or DOWN.
+static void
+s_cache_detail (json_t *actor, char *detail, size_t size)
+{
+    char used [16], budget [16];
+    s_fmt_bytes (used, sizeof used, s_gauge (actor, "memory_bytes"));
+    s_fmt_bytes (budget, sizeof budget, s_gauge (actor, "memory_budget"));
+    json_t *counters = json_object_get (actor, "counters");
+    double hits = s_num (json_object_get (counters, "l1_hits_total"), "value");
+    double misses = s_num (json_object_get (counters, "l1_misses_total"), "value");
+    size_t len = (size_t) snprintf (detail, size, "memory %s/%s", used, budget);
+    if (hits + misses > 0 && len < size)
+        len += (size_t) snprintf (detail + len, size - len, "  hits %.1f%%", 100 * hits / (hits + misses));
+    const char *key;
+    json_t *value;
+    json_object_foreach (json_object_get (actor, "gauges"), key, value) {
+        size_t n = strlen (key);
+        if (n > 7 && strncmp (key, "dep_", 4) == 0 && streq (key + n - 3, "_up") && len < size)
+            len += (size_t) snprintf (detail + len, size - len, "  %.*s %s", (int) (n - 7), key + 4,
+                                      json_number_value (value) >= 1 ? "up" : "DOWN");
+    }
+    if (s_gauge (actor, "memory_pressure_step") > 0 && len < size)
+        snprintf (detail + len, size - len, "  PRESSURE step %.0f", s_gauge (actor, "memory_pressure_step"));
+}
+
 //  The table. Returns true when the cluster is healthy.
 static bool
 s_print (FILE *out, const char *base, json_t *stats)
@@ -244,6 +270,11 @@ s_print (FILE *out, const char *base, json_t *stats)
             r = s_counter_rate (actor, "events_total");
             snprintf (detail, sizeof (detail), "in flight %.0f/%.0f",
                       s_gauge (actor, "inflight"), s_gauge (actor, "capacity"));
+        }
+        else
+        if (streq (kind, "cache")) {
+            r = s_counter_rate (actor, "gets_total");
+            s_cache_detail (actor, detail, sizeof detail);
         }
         s_fmt_num (rate, sizeof (rate), r);
         bool up = json_is_true (json_object_get (actor, "up"));

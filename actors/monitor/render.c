@@ -576,7 +576,8 @@ zo_render_health (const zo_view_t *view, bool *healthy)
     return obj;
 }
 
-//  Cache actors report <level>_hits_total and <level>_misses_total.
+//  Cache actors report <level>_hits_total and <level>_misses_total, and
+//  dep_<level>_up for the levels below memory.
 static json_t *
 s_cache (const zo_actors_t *actors)
 {
@@ -604,10 +605,22 @@ s_cache (const zo_actors_t *actors)
             json_object_set_new (l, "hit_rate_now", hr + mr > 0? json_real (hr / (hr + mr)): json_null ());
             json_object_set_new (levels, level, l);
         }
+        //  The levels below memory, as the dependencies they are.
+        json_t *deps = json_object ();
+        for (uint32_t g = 0; g < rec->n_gauges; g++) {
+            const char *name = rec->gauges [g].name;
+            size_t len = strlen (name);
+            if (len > 7 && !strncmp (name, "dep_", 4) && s_ends_with (name, "_up")) {
+                char dep [ZO_ACTORS_NAME];
+                snprintf (dep, sizeof (dep), "%.*s", (int) (len - 7), name + 4);
+                json_object_set_new (deps, dep, json_boolean (rec->gauges [g].value >= 1 && !rec->down));
+            }
+        }
         json_t *a = json_object ();
         json_object_set_new (a, "name", json_string (rec->name));
         json_object_set_new (a, "up", json_boolean (!rec->down));
         json_object_set_new (a, "levels", levels);
+        json_object_set_new (a, "below", deps);
         json_array_append_new (list, a);
     }
     if (json_array_size (list) == 0) {

@@ -5,11 +5,12 @@
 #   second cache actor on the same Redis sees the first one's changes in
 #   its memory; Redis killed -9 and PostgreSQL stopped mid-run: answers go
 #   on from the levels that work, the level is reported down, and comes
-#   back by itself when its server does.
-source "$(dirname "$0")/lib.sh"
-zt_init cache_levels 17410
+#   back by itself when its server does; the monitor's /health,
+#   /api/stats (the dashboard's cache panel) and `zorch status` say so.
+source "$(dirname "$0")/monitor_lib.sh"
+zm_init cache_levels 17410
 RPORT=$((PORT_BASE + 5)); PPORT=$((PORT_BASE + 6))
-EP1="tcp://127.0.0.1:$((PORT_BASE + 3))"; EP2="tcp://127.0.0.1:$((PORT_BASE + 4))"
+EP1="tcp://127.0.0.1:$((PORT_BASE + 7))"; EP2="tcp://127.0.0.1:$((PORT_BASE + 8))"
 C1 () { "$ZORCH_BIN" cache "$@" --endpoint "$EP1"; }
 C2 () { "$ZORCH_BIN" cache "$@" --endpoint "$EP2"; }
 R () { redis-cli -p "$RPORT" "$@"; }
@@ -17,6 +18,7 @@ P () { zt_psql "$PPORT" "$1"; }
 level () { "$ZORCH_BIN" cache get "$2" --json --endpoint "$1" | jq -r '.level // "miss"'; }
 up () { [ "$(zt_cache_stat "$1" "dep_$2_up")" = "$3" ]; }
 
+zm_monitor
 zt_redis "$RPORT"
 zt_pg "$PPORT"
 LEVELS=(--cache-redis "redis://127.0.0.1:$RPORT/0"
@@ -82,6 +84,11 @@ zt_wait 10 "c1 to report redis down" up "$EP1" redis 0
 zt_eq "memory still answers" "$(C1 get a1)" one
 zt_eq "postgres answers below it" "$(level "$EP1" a2)" postgres
 zt_eq "a SET still succeeds (memory and postgres)" "$(C1 set a3 three)" 1
+zt_wait 5 "the dashboard's cache panel to show redis down" \
+    bash -c "[ \"\$(curl -s $MON_URL/api/stats | jq -r '.cache[] | select(.name == \"c1\") | .below.redis')\" = false ]"
+zt_assert "/health is not ok" test "$(zm_jq /health '.status')" != ok
+zt_eq "/health names the dependency" "$(zm_jq /health '[.dependencies[] | select(.name == "redis" and .up == false)] | length > 0')" true
+zt_assert "zorch status says redis DOWN" bash -c "'$ZORCH_BIN' status --monitor '$MON_URL' | grep -E '^cache .* c1 .*redis DOWN'"
 zt_eq "postgres has it" "$(P "select count(*) from zorch_cache where key = 'a3'")" 1
 zt_redis "$RPORT"
 zt_wait 15 "c1 to see redis back by itself" up "$EP1" redis 1
@@ -89,6 +96,7 @@ zt_wait 15 "c2 to see redis back by itself" up "$EP2" redis 1
 C1 set a4 four >/dev/null
 zt_eq "redis takes writes again" "$(R get zorch:a4)" four
 zt_eq "c2 reads through it" "$(C2 get a4)" four
+zt_wait 5 "zorch status to say redis up" bash -c "'$ZORCH_BIN' status --monitor '$MON_URL' | grep -E '^cache .* c1 .*redis up  postgres up'"
 zt_assert "c1 counted reconnects" test "$(zt_cache_stat "$EP1" l2_reconnects_total)" -ge 1
 
 zt_say "PostgreSQL stopped mid-run"

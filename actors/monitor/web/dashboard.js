@@ -176,6 +176,8 @@ function drawStats(s) {
   if (!s.cache) cache.appendChild(el("p", "no cache actor", "empty"));
   else for (const a of s.cache) {
     cache.appendChild(el("h3", a.name + (a.up ? "" : " (down)")));
+    for (const [lvl, ok] of Object.entries(a.below || {}))
+      cache.appendChild(el("div", lvl + ": " + (ok ? "up" : "DOWN"), ok ? "" : "down"));
     const levels = Object.keys(a.levels || {});
     if (!levels.length) cache.appendChild(el("p", "no hit counters reported", "empty"));
     for (const l of levels) {
