@@ -111,3 +111,34 @@ C1 set b2 bee2 >/dev/null
 zt_eq "postgres takes writes again" "$(P "select convert_from(value, 'UTF8') from zorch_cache where key = 'b2'")" bee2
 zt_eq "and kept what it had" "$(P "select count(*) from zorch_cache where key = 'a3'")" 1
 zt_assert "c1 is alive" kill -0 "$CACHE_PID"
+
+zt_say "refresh-ahead: a key read often never misses memory"
+zt_stop "$(pgrep -f "zorch-cache --cache-endpoint $EP2" | head -1)" 2>/dev/null || true
+EP3="tcp://127.0.0.1:$((PORT_BASE + 9))"
+zt_cache c3 "$EP3" --cache-redis "redis://127.0.0.1:$RPORT/0" --cache-memory-ttl 1s --cache-refresh-ahead 50
+zt_wait 10 "c3's redis up" up "$EP3" redis 1
+zt_cache c4 "$EP2" --cache-redis "redis://127.0.0.1:$RPORT/0" --cache-memory-ttl 1s --cache-refresh-ahead 0
+zt_wait 10 "c4's redis up" up "$EP2" redis 1
+C1 set hot value >/dev/null
+: >"$T/levels3"; : >"$T/levels4"
+for i in $(seq 1 30); do
+    level "$EP3" hot >>"$T/levels3"
+    level "$EP2" hot >>"$T/levels4"
+    sleep 0.1
+done
+zt_say "with refresh-ahead: $(sort "$T/levels3" | uniq -c | tr '\n' ' ')"
+zt_say "without:           $(sort "$T/levels4" | uniq -c | tr '\n' ' ')"
+zt_eq "with refresh-ahead every read after the first is from memory" "$(tail -n +2 "$T/levels3" | sort -u)" memory
+zt_assert "refreshes were made" test "$(zt_cache_stat "$EP3" refresh_total)" -ge 2
+zt_assert "without it, memory expires and reads go to redis again" \
+    test "$(tail -n +2 "$T/levels4" | grep -c redis)" -ge 2
+
+zt_say "warm-up: a list of keys loaded from below at start"
+for i in $(seq 1 50); do R set "zorch:warm:$i" "w$i" >/dev/null; done
+{ for i in $(seq 1 50); do echo "warm:$i"; done; for i in 1 2 3 4 5; do echo "cold:$i"; done; } >"$T/warmup"
+zt_stop "$(pgrep -f "zorch-cache --cache-endpoint $EP2" | head -1)"
+zt_cache c5 "$EP2" --cache-redis "redis://127.0.0.1:$RPORT/0" --cache-warmup "$T/warmup"
+zt_wait 10 "the warm-up to load 50 keys" bash -c "[ \"\$($ZORCH_BIN cache stats --json --endpoint $EP2 | jq '.counters.warmup_loaded_total')\" = 50 ]"
+zt_eq "and find 5 missing" "$(zt_cache_stat "$EP2" warmup_missing_total)" 5
+zt_eq "the list's size is a gauge" "$(zt_cache_stat "$EP2" warmup_keys)" 55
+zt_eq "a warmed key is in memory at the first read" "$(level "$EP2" warm:37)" memory
