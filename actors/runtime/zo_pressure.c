@@ -4,7 +4,9 @@
 #include <assert.h>
 #include <malloc.h>
 #if defined (__SANITIZE_ADDRESS__)
-#include <sanitizer/allocator_interface.h>
+//  From the sanitizer's runtime (sanitizer/allocator_interface.h, which
+//  gcc does not install).
+size_t __sanitizer_get_current_allocated_bytes (void);
 #endif
 
 static const double s_watermarks [ZO_PRESSURE_STEPS] = { 0.80, 0.90, 0.95 };
