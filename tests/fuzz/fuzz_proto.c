@@ -71,5 +71,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     }
     for (uint32_t i = 0; i < msg.n_ids; i++)
         s_check_span (msg.ids [i], data, size);
+    //  The cache's: keys, patterns and values are spans of the frame too;
+    //  an empty value that is there still points into it.
+    s_check_span (msg.key, data, size);
+    s_check_span (msg.pattern, data, size);
+    s_check_span (msg.value, data, size);
+    s_check_span (msg.level, data, size);
+    assert (msg.key.len <= ZO_MAX_KEY && msg.pattern.len <= ZO_MAX_KEY);
+    for (uint32_t i = 0; i < msg.n_values; i++)
+        s_check_span (msg.values [i], data, size);
     return 0;
 }

@@ -97,6 +97,21 @@ main (int argc, char **argv)
     s_write (dir, &(zo_msg_t) { .cmd = ZO_CMD_DLQ_DONE, .seq = 11, .count = 2 });
     s_write (dir, &(zo_msg_t) { .cmd = ZO_CMD_DONE, .results_ = results, .n_results = 2,
                                 .credit = 2 });
+    //  The cache's commands and replies.
+    zo_span_t keys [2] = { zo_span_str ("repo:1"), zo_span_str ("user:*") };
+    zo_span_t values [2] = { zo_span_str ("{\"team\":\"core\"}"), { NULL, 0 } };
+    s_write (dir, &(zo_msg_t) { .cmd = ZO_CMD_GET, .seq = 12, .key = keys [0] });
+    s_write (dir, &(zo_msg_t) { .cmd = ZO_CMD_MGET, .seq = 13, .ids = keys, .n_ids = 2 });
+    s_write (dir, &(zo_msg_t) { .cmd = ZO_CMD_SET, .seq = 14, .key = keys [0], .value = values [0],
+                                .ttl_ms = 60000 });
+    s_write (dir, &(zo_msg_t) { .cmd = ZO_CMD_DEL, .seq = 15, .key = keys [0] });
+    s_write (dir, &(zo_msg_t) { .cmd = ZO_CMD_TOUCH, .seq = 16, .key = keys [0], .ttl_ms = 5 });
+    s_write (dir, &(zo_msg_t) { .cmd = ZO_CMD_INVALIDATE, .seq = 17, .pattern = keys [1] });
+    s_write (dir, &(zo_msg_t) { .cmd = ZO_CMD_GET_STATS, .seq = 18 });
+    s_write (dir, &(zo_msg_t) { .cmd = ZO_CMD_VALUE, .seq = 12, .found = true, .value = values [0],
+                                .ttl_ms = 5, .level = zo_span_str ("redis") });
+    s_write (dir, &(zo_msg_t) { .cmd = ZO_CMD_VALUES, .seq = 13, .values = values, .n_values = 2 });
+    s_write (dir, &(zo_msg_t) { .cmd = ZO_CMD_OK, .seq = 14, .count = 1 });
     msgpack_sbuffer_destroy (&pay);
     return 0;
 }
