@@ -32,6 +32,7 @@
 #include <arpa/inet.h>
 #include <hiredis/async.h>
 
+#include "zo_backoff.h"
 #include "zo_redis.h"
 #include "zo_resolve.h"
 
@@ -99,9 +100,8 @@ struct _zo_l2_t {
     int retry;                      //  the next attempt's timer, 0 when none
     uint64_t attempt_ms;            //  when the attempt began
     int ticker;                     //  command timeouts and heartbeats
-    uint64_t backoff_ms;
+    zo_backoff_t backoff;           //  the wait before the next attempt
     uint32_t failures;              //  attempts failed since the last up
-    uint64_t rng;
     bool attempted;
     s_op_t *head, *tail;
     uint32_t inflight;
@@ -296,27 +296,6 @@ s_teardown (zo_l2_t *self)
     }
 }
 
-static uint64_t
-s_random (zo_l2_t *self)
-{
-    uint64_t x = self->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    self->rng = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-//  The wait before the next attempt: half the backoff plus a random part
-//  of the other half, so that nodes dropped together do not all come
-//  back at once; the backoff doubles up to its maximum.
-static uint64_t
-s_backoff (zo_l2_t *self)
-{
-    uint64_t base = self->backoff_ms;
-    self->backoff_ms = base > self->opts.backoff_max_ms / 2? self->opts.backoff_max_ms: base * 2;
-    return base / 2 + s_random (self) % (base - base / 2 + 1);
-}
 
 static int s_on_retry (zo_loop_t *loop, int id, void *arg);
 
@@ -337,7 +316,7 @@ s_down (zo_l2_t *self, const char *why)
     if (self->doomed || self->retry)
         return;
     //  Out of memory for the timer: the ticker tries again.
-    self->retry = zo_loop_timer (self->loop, s_backoff (self), s_on_retry, self);
+    self->retry = zo_loop_timer (self->loop, zo_backoff_next (&self->backoff), s_on_retry, self);
     if (self->retry < 0)
         self->retry = 0;
 }
@@ -373,7 +352,7 @@ s_check_up (zo_l2_t *self)
     if (self->doomed || self->state != S_CONNECTING || !self->cmd.ready || !self->sub.ready)
         return;
     self->state = S_UP;
-    self->backoff_ms = self->opts.backoff_min_ms;
+    zo_backoff_reset (&self->backoff);
     self->failures = 0;
     *self->up = 1;
     if (self->opts.on_state)
@@ -629,7 +608,7 @@ s_on_tick (zo_loop_t *loop, int id, void *arg)
     uint64_t now = zo_loop_now_ms (loop);
     uint64_t limit = self->opts.command_timeout_ms;
     if (self->state == S_DOWN && !self->retry) {
-        self->retry = zo_loop_timer (loop, s_backoff (self), s_on_retry, self);
+        self->retry = zo_loop_timer (loop, zo_backoff_next (&self->backoff), s_on_retry, self);
         if (self->retry < 0)
             self->retry = 0;
     }
@@ -782,7 +761,7 @@ zo_l2_new (zo_loop_t *loop, const zo_l2_opts_t *opts, char *error, size_t error_
     if (o->backoff_max_ms < o->backoff_min_ms)
         o->backoff_max_ms = o->backoff_min_ms;
     o->max_inflight = o->max_inflight? o->max_inflight: ZO_L2_INFLIGHT;
-    self->backoff_ms = o->backoff_min_ms;
+    zo_backoff_init (&self->backoff, o->backoff_min_ms, o->backoff_max_ms);
     o->node = NULL;
     if (!opts->url || s_parse_url (self, opts->url, why, sizeof (why))) {
         if (!opts->url)
@@ -818,7 +797,6 @@ zo_l2_new (zo_loop_t *loop, const zo_l2_opts_t *opts, char *error, size_t error_
                                    : &self->no_gauges [1];
     *self->up = 0;
     *self->inflight_gauge = 0;
-    self->rng = zo_clock_mono_ns () ^ (uint64_t) (uintptr_t) self ^ 0x9E3779B97F4A7C15ULL;
     uint64_t tick = o->command_timeout_ms / 4? o->command_timeout_ms / 4: 1;
     self->ticker = zo_loop_ticker (loop, tick, s_on_tick, self);
     self->retry = zo_loop_timer (loop, 0, s_on_retry, self);

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "zo_actor.h"
+#include "zo_backoff.h"
 #include "zo_pq.h"
 
 #define S_TABLE         "zorch_cache"
@@ -120,8 +121,7 @@ struct _zo_l3_t {
     uint32_t setup_left;            //  setup requests not answered yet
     int retry_timer, cleanup_timer, watchdog_timer;
     uint64_t answered_ms;           //  the last answer, or when requests began
-    uint64_t backoff_ms;            //  the next retry's delay (before jitter)
-    uint64_t random;                //  xorshift state, for the jitter
+    zo_backoff_t backoff;           //  the wait before the next retry
     bool cleaning;
     s_op_t *ops;                    //  waiting for an answer
     uint32_t inflight;              //  the caller's among them
@@ -554,14 +554,8 @@ s_retry_later (zo_l3_t *self)
 {
     if (self->retry_timer)
         return;
-    self->random ^= self->random << 13;
-    self->random ^= self->random >> 7;
-    self->random ^= self->random << 17;
-    uint64_t delay = self->backoff_ms / 2 + self->random % (self->backoff_ms / 2 + 1);
-    self->backoff_ms *= 2;
-    if (self->backoff_ms > self->opts.backoff_max_ms)
-        self->backoff_ms = self->opts.backoff_max_ms;
-    self->retry_timer = zo_loop_timer (self->loop, delay, s_on_retry, self);
+    self->retry_timer = zo_loop_timer (self->loop, zo_backoff_next (&self->backoff), s_on_retry,
+                                       self);
     if (self->retry_timer < 0) {
         self->retry_timer = 0;
         zo_log_error ("l3: out of memory for the reconnect timer: staying down");
@@ -620,7 +614,7 @@ s_on_setup (zo_l3_t *self, s_op_t *op, zo_pq_t *pq, const PGresult *res, const c
         return;
     self->up = true;
     self->down_told = false;
-    self->backoff_ms = self->opts.backoff_min_ms;
+    zo_backoff_reset (&self->backoff);
     *self->g_up = 1;
     zo_log_info ("l3: up, table \"%s\"", self->opts.table);
     if (self->opts.on_state)
@@ -897,10 +891,7 @@ zo_l3_new (zo_loop_t *loop, const zo_l3_opts_t *opts)
         o->max_inflight = 10000;
     if (o->max_inflight > UINT32_MAX - S_HEADROOM)
         o->max_inflight = UINT32_MAX - S_HEADROOM;
-    self->backoff_ms = o->backoff_min_ms;
-    self->random = zo_clock_mono_ns () ^ (uint64_t) (uintptr_t) self;
-    if (!self->random)
-        self->random = 1;
+    zo_backoff_init (&self->backoff, o->backoff_min_ms, o->backoff_max_ms);
 
     uint64_t **counters [] = { &self->hits, &self->misses, &self->errors, &self->sets,
                                &self->dels, &self->invalidated, &self->expired,
