@@ -353,16 +353,15 @@ zo_broker_drain (zo_broker_t *self)
 static void *
 s_socket (zo_broker_t *self, const char *endpoint, char *bound, size_t size)
 {
-    void *socket = zo_actor_socket (self->actor, ZMQ_ROUTER, endpoint, true);
+    void *socket = zo_actor_socket (self->actor, ZMQ_ROUTER, endpoint, true,
+                                    &(zo_sockopts_t) { .hwm = 100000 });
     if (!socket)
         return NULL;
     //  Sends to a vanished peer fail (EHOSTUNREACH) and are counted rather
     //  than dropped silently. A short linger lets the last RESULTs of a
     //  drain leave before the process exits.
-    int one = 1, hwm = 100000, linger = 1000;
+    int one = 1, linger = 1000;
     zmq_setsockopt (socket, ZMQ_ROUTER_MANDATORY, &one, sizeof (one));
-    zmq_setsockopt (socket, ZMQ_SNDHWM, &hwm, sizeof (hwm));
-    zmq_setsockopt (socket, ZMQ_RCVHWM, &hwm, sizeof (hwm));
     zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof (linger));
     zmq_getsockopt (socket, ZMQ_LAST_ENDPOINT, bound, &size);
     return socket;

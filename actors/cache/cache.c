@@ -777,14 +777,17 @@ zo_cache_new (zo_actor_t *actor)
     if (s_load_warmup (self, warmup))
         goto err;
 
-    self->socket = zo_actor_socket (actor, ZMQ_ROUTER, endpoint, true);
+    //  Deep queues: a client may pipeline thousands of requests. A reply
+    //  that cannot be queued (the client gone, or not reading) fails and
+    //  is counted in dropped_total, never dropped silently.
+    //  No max_msg: a frame over max_frame gets ERROR too_large from
+    //  zo_wire, as the broker's do, rather than a silent disconnect.
+    self->socket = zo_actor_socket (actor, ZMQ_ROUTER, endpoint, true,
+                                    &(zo_sockopts_t) { .hwm = 100000 });
     if (!self->socket)
         goto err;
-    int hwm = 100000;
-    int64_t maxsize = (int64_t) max_frame;
-    zmq_setsockopt (self->socket, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt (self->socket, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    zmq_setsockopt (self->socket, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize);
+    int one = 1;
+    zmq_setsockopt (self->socket, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     uint64_t interval = zo_conf_ms_range (conf, "stats/interval", 1000, 0, 3600000);
     if (!(self->watch = zo_loop_add_socket (self->loop, self->socket, s_on_socket, self))
     ||  (self->ticker = zo_loop_ticker (self->loop, interval ? interval : 1000, s_on_tick, self)) < 0

@@ -351,13 +351,10 @@ zo_monitor_new (zo_actor_t *actor)
     }
 
     const char *endpoint = zo_conf_str (conf, "stats/endpoint", "tcp://127.0.0.1:7012");
-    self->pull = zo_actor_socket (actor, ZMQ_PULL, endpoint, true);
+    self->pull = zo_actor_socket (actor, ZMQ_PULL, endpoint, true,
+                                  &(zo_sockopts_t) { .hwm = 10000, .max_msg = ZO_MAX_FRAME });
     if (!self->pull)
         goto err;
-    int hwm = 10000;
-    int64_t maxsize = ZO_MAX_FRAME;
-    zmq_setsockopt (self->pull, ZMQ_RCVHWM, &hwm, sizeof (hwm));
-    zmq_setsockopt (self->pull, ZMQ_MAXMSGSIZE, &maxsize, sizeof (maxsize));
     size_t ep_size = sizeof (self->stats_ep);
     zmq_getsockopt (self->pull, ZMQ_LAST_ENDPOINT, self->stats_ep, &ep_size);
 

@@ -187,7 +187,8 @@ zo_actor_fini (zo_actor_t *self)
 }
 
 void *
-zo_actor_socket (zo_actor_t *self, int type, const char *endpoint, bool bind)
+zo_actor_socket (zo_actor_t *self, int type, const char *endpoint, bool bind,
+                 const zo_sockopts_t *opts)
 {
     assert (self);
     assert (self->zmq_ctx);
@@ -199,6 +200,12 @@ zo_actor_socket (zo_actor_t *self, int type, const char *endpoint, bool bind)
     }
     int linger = 0;
     zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof (linger));
+    if (opts && opts->hwm > 0) {
+        zmq_setsockopt (socket, ZMQ_SNDHWM, &opts->hwm, sizeof (opts->hwm));
+        zmq_setsockopt (socket, ZMQ_RCVHWM, &opts->hwm, sizeof (opts->hwm));
+    }
+    if (opts && opts->max_msg > 0)
+        zmq_setsockopt (socket, ZMQ_MAXMSGSIZE, &opts->max_msg, sizeof (opts->max_msg));
     int rc = bind? zmq_bind (socket, endpoint): zmq_connect (socket, endpoint);
     if (rc) {
         zsys_error ("%s: cannot %s %s: %s", self->kind, bind? "bind": "connect to",

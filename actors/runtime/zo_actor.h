@@ -15,6 +15,8 @@
 #ifndef ZO_ACTOR_H_INCLUDED
 #define ZO_ACTOR_H_INCLUDED
 
+#include <stdint.h>
+
 #include "zo_conf.h"
 #include "zo_loop.h"
 #include "zo_stats.h"
@@ -70,9 +72,19 @@ extern zo_log_level_t zo_log_level;
 #define zo_log_debug(...) \
     do { if (zo_log_level >= ZO_LOG_DEBUG) zsys_debug (__VA_ARGS__); } while (0)
 
-/*  Makes a socket of type on the actor's context with linger 0 and the
-    options every zorch socket shares; binds if bind, else connects.
-    NULL with a log line.  */
-void *zo_actor_socket (zo_actor_t *self, int type, const char *endpoint, bool bind);
+/*  Options a socket must have before it binds or connects: a bound
+    socket gives the connections it accepts the options it had when it
+    bound, so a later change would miss them. Zero fields keep ZeroMQ's
+    defaults.  */
+typedef struct {
+    int hwm;                    /* send and receive high-water marks (1000) */
+    int64_t max_msg;            /* a peer sending a larger message is dropped (no limit) */
+} zo_sockopts_t;
+
+/*  Makes a socket of type on the actor's context with linger 0, the
+    options every zorch socket shares and opts (may be NULL); binds if
+    bind, else connects. NULL with a log line.  */
+void *zo_actor_socket (zo_actor_t *self, int type, const char *endpoint, bool bind,
+                       const zo_sockopts_t *opts);
 
 #endif

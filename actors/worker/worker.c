@@ -121,7 +121,7 @@ s_send_ready (zo_worker_t *self)
 static int
 s_connect (zo_worker_t *self)
 {
-    self->socket = zo_actor_socket (self->actor, ZMQ_DEALER, self->endpoint, false);
+    self->socket = zo_actor_socket (self->actor, ZMQ_DEALER, self->endpoint, false, NULL);
     if (!self->socket)
         return -1;
     self->watch = zo_loop_add_socket (self->loop, self->socket, s_on_socket, self);

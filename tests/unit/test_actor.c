@@ -104,7 +104,7 @@ Test (actor, stats_ticker_reports)
     cr_assert_eq (zo_actor_init (&actor, "worker", 9, argv, NULL), 0);
     cr_assert_str_eq (actor.name, "w-7");
     cr_assert_eq (zo_log_level, ZO_LOG_DEBUG);
-    void *pull = zo_actor_socket (&actor, ZMQ_PULL, "inproc://stats-actor", true);
+    void *pull = zo_actor_socket (&actor, ZMQ_PULL, "inproc://stats-actor", true, NULL);
     cr_assert_not_null (pull);
     zo_loop_timer (actor.loop, 100, s_stop_after, NULL);
     cr_assert_eq (zo_loop_run (actor.loop), 0);
@@ -113,9 +113,47 @@ Test (actor, stats_ticker_reports)
     while (zmq_recv (pull, buffer, sizeof (buffer), ZMQ_DONTWAIT) > 0)
         reports++;
     cr_assert_geq (reports, 3);
-    cr_assert_null (zo_actor_socket (&actor, ZMQ_PUSH, "bogus", false));
-    cr_assert_null (zo_actor_socket (&actor, ZMQ_PULL, "inproc://stats-actor", true));
+    cr_assert_null (zo_actor_socket (&actor, ZMQ_PUSH, "bogus", false, NULL));
+    cr_assert_null (zo_actor_socket (&actor, ZMQ_PULL, "inproc://stats-actor", true, NULL));
     zmq_close (pull);
+    zo_actor_fini (&actor);
+}
+
+/*  The high-water mark reaches the connections a bound socket accepts:
+    5000 replies queue to a peer that does not read (ZeroMQ's default of
+    1000 would refuse them past about 2000, counted as EAGAIN).  */
+Test (actor, sockopts_reach_accepted_connections)
+{
+    zo_actor_t actor;
+    char *argv [] = { "zorch-cache", "--stats-interval", "0", NULL };
+    cr_assert_eq (zo_actor_init (&actor, "cache", 3, argv, NULL), 0);
+    void *router = zo_actor_socket (&actor, ZMQ_ROUTER, "tcp://127.0.0.1:17811", true,
+                                    &(zo_sockopts_t) { .hwm = 100000 });
+    cr_assert_not_null (router);
+    int one = 1;
+    zmq_setsockopt (router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    void *dealer = zo_actor_socket (&actor, ZMQ_DEALER, "tcp://127.0.0.1:17811", false,
+                                    &(zo_sockopts_t) { .hwm = 100000 });
+    cr_assert_not_null (dealer);
+    zmq_send (dealer, "hi", 2, 0);
+    char ident [256];
+    int len = -1;
+    for (int i = 0; i < 200 && len < 0; i++) {
+        zmq_pollitem_t item = { router, 0, ZMQ_POLLIN, 0 };
+        zmq_poll (&item, 1, 10);
+        len = zmq_recv (router, ident, sizeof ident, ZMQ_DONTWAIT);
+    }
+    cr_assert_gt (len, 0, "the dealer's hello arrived");
+    char body [8];
+    zmq_recv (router, body, sizeof body, 0);
+    int queued = 0;
+    for (int i = 0; i < 5000; i++)
+        if (zmq_send (router, ident, (size_t) len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == len
+        &&  zmq_send (router, "reply", 5, ZMQ_DONTWAIT) == 5)
+            queued++;
+    cr_assert_eq (queued, 5000, "only %d of 5000 replies queued", queued);
+    zmq_close (dealer);
+    zmq_close (router);
     zo_actor_fini (&actor);
 }
 
