@@ -11,10 +11,16 @@
 #   (c) cache_bench --connections 50 --inflight 1            memory hits; (a)'s counterpart
 #   (d) cache_bench --connections 50 --inflight 16           memory hits; (b)'s counterpart
 #                                                            (a window of 16, not batches of 16)
+#   (g) cache_bench --connections 1 --inflight 50            memory hits, 50 in flight as in (a),
+#                                                            on one connection: how a worker asks
+#                                                            (requests matched by seq, out of order)
 #   (e) cache_bench --connections 50 --inflight 1            Redis hits: a zorch-cache with
 #       --keys 100000                                        --cache-redis and --cache-memory 64K,
 #                                                            100,000 keys, so nearly every GET
 #                                                            misses memory (the level counts say so)
+#   (h) redis-benchmark -c 1, cache_bench --connections 1 --inflight 1 against the memory-only,
+#       the Redis and the PostgreSQL caches: one request at a time, the latency of each level
+#       with nothing queued (ra, h1, h2, h3)
 #   (f) cache_bench --connections 50 --inflight 1            PostgreSQL hits: only --cache-postgres,
 #       --keys 20000                                         --cache-memory 64K, 20,000 keys; only when
 #                                                            PostgreSQL is installed (a throwaway cluster)
@@ -181,7 +187,7 @@ fi
 # "p95_latency_ms","p99_latency_ms","max_latency_ms"; read by name).
 run_redis() {
     local n=$1; shift
-    redis-benchmark -p "$rport" -t get -c 50 -n "$n" -r 10000 -d 100 --csv "$@" 2>>"$SCRATCH/redis-benchmark.log" \
+    redis-benchmark -p "$rport" -t get -c "${CLIENTS:-50}" -n "$n" -r 10000 -d 100 --csv "$@" 2>>"$SCRATCH/redis-benchmark.log" \
         | "$PY" -c 'import csv, json, sys
 rows = [r for r in csv.DictReader(sys.stdin) if r.get("test") == "GET"]
 if rows:
@@ -223,11 +229,21 @@ for rep in $(seq 1 "$REPS"); do
     s_row b "$(run_redis "$(s_requests b)" -P 16 || true)"
     echo "rep $rep: (d) cache_bench 50 x 16, memory" >&2
     s_row d "$("$BENCH" --endpoint "$ep_mem" --keys 10000 "${shape16[@]}" --duration "$DURATION" --json || true)"
+    echo "rep $rep: (g) cache_bench 1 x 50, memory" >&2
+    s_row g "$("$BENCH" --endpoint "$ep_mem" --keys 10000 --connections 1 --inflight 50 --duration "$DURATION" --json || true)"
     echo "rep $rep: (e) cache_bench 50 x 1, redis" >&2
     s_row e "$("$BENCH" --endpoint "$ep_l2" --keys 100000 "${shape1[@]}" --duration "$DURATION" --json || true)"
     if [ -n "$ep_l3" ]; then
         echo "rep $rep: (f) cache_bench 50 x 1, postgres" >&2
         s_row f "$("$BENCH" --endpoint "$ep_l3" --keys 20000 "${shape1[@]}" --duration "$DURATION" --json || true)"
+    fi
+    echo "rep $rep: (h) one at a time: redis-benchmark -c 1, then each level" >&2
+    s_row ra "$(CLIENTS=1 run_redis 20000 || true)"
+    one=(--connections 1 --inflight 1 --duration "$DURATION" --json)
+    s_row h1 "$("$BENCH" --endpoint "$ep_mem" --keys 10000 "${one[@]}" || true)"
+    s_row h2 "$("$BENCH" --endpoint "$ep_l2" --keys 100000 "${one[@]}" || true)"
+    if [ -n "$ep_l3" ]; then
+        s_row h3 "$("$BENCH" --endpoint "$ep_l3" --keys 20000 "${one[@]}" || true)"
     fi
 done
 
@@ -242,8 +258,13 @@ names = {
     "b": "(b) redis-benchmark GET -c 50 -P 16",
     "c": "(c) zorch-cache memory, 50 conn x 1",
     "d": "(d) zorch-cache memory, 50 conn x 16",
+    "g": "(g) zorch-cache memory, 1 conn x 50",
     "e": "(e) zorch-cache via Redis, 50 conn x 1",
     "f": "(f) zorch-cache via PostgreSQL, 50 conn x 1",
+    "ra": "(h) redis-benchmark GET -c 1",
+    "h1": "(h) zorch-cache memory, 1 x 1",
+    "h2": "(h) zorch-cache via Redis, 1 x 1",
+    "h3": "(h) zorch-cache via PostgreSQL, 1 x 1",
 }
 med = {wl: {k: statistics.median(r[k] for r in rs) for k in ("gets_per_s", "p50_us", "p99_us")}
        for wl, rs in rows.items()}
@@ -251,7 +272,7 @@ print(f"medians of {sys.argv[2]} alternating runs of {sys.argv[3]} s; latency in
 print("| workload | requests/s | p50 µs | p99 µs | ÷ (a) | ÷ (b) | hits by level (memory/redis/postgres), misses, errors+timeouts |")
 print("|---|---|---|---|---|---|---|")
 for wl, name in names.items():
-    if wl == "f" and sys.argv[4] != "1":
+    if wl in ("f", "h3") and sys.argv[4] != "1":
         print(f"| {name} | (skipped: no PostgreSQL) | | | | | |")
         continue
     if wl not in med:
@@ -259,11 +280,11 @@ for wl, name in names.items():
         continue
     m = med[wl]
     ra = rb = levels = ""
-    if wl in "cdef" and "a" in med:
+    if wl in ("c", "d", "e", "f", "g") and "a" in med:
         ra = f"{m['gets_per_s'] / med['a']['gets_per_s']:.2f}"
     if wl == "d" and "b" in med:
         rb = f"{m['gets_per_s'] / med['b']['gets_per_s']:.2f}"
-    if wl in "cdef":
+    if wl in ("c", "d", "e", "f", "g", "h1", "h2", "h3"):
         s = lambda f: sum(f(r) for r in rows[wl])
         levels = (f"{s(lambda r: r['levels']['memory'])}/{s(lambda r: r['levels']['redis'])}/"
                   f"{s(lambda r: r['levels']['postgres'])}, {s(lambda r: r['misses'])}, "
