@@ -64,6 +64,8 @@ struct _zo_cache_t {
     msgpack_sbuffer out;
     zmq_msg_t ident, body;
     zo_l1_t *l1;
+    uint8_t *scratch;               //  an entry for memory: its expiry, its value
+    size_t scratch_size;
     zo_levels_t *levels;            //  redis, postgres; may hold none
     zo_drain_t *drain;
     int ticker;
@@ -150,6 +152,54 @@ s_memory_expiry (zo_cache_t *self, uint64_t expire_ms)
     return expire;
 }
 
+//  Memory keeps each value behind the wall-clock expiry it has at every
+//  level (8 bytes, charged like the value), since its own expiry may be
+//  the shorter memory_ttl: a hit reports the entry's real time to live.
+#define S_HEADER 8
+
+static int
+s_memory_set (zo_cache_t *self, const void *key, size_t key_len, const void *value, size_t len,
+              uint64_t expire_ms)
+{
+    if (S_HEADER + len > self->scratch_size) {
+        uint8_t *grown = realloc (self->scratch, S_HEADER + len);
+        if (!grown)
+            return -1;
+        self->scratch = grown;
+        self->scratch_size = S_HEADER + len;
+    }
+    memcpy (self->scratch, &expire_ms, S_HEADER);
+    if (len)
+        memcpy (self->scratch + S_HEADER, value, len);
+    return zo_l1_set (self->l1, key, key_len, self->scratch, S_HEADER + len,
+                      s_memory_expiry (self, expire_ms));
+}
+
+//  A hit: 0 with the value (borrowed, as zo_l1_get lends it), its
+//  wall-clock expiry (0: never) and memory's own; -1 for a miss.
+static int
+s_memory_get (zo_cache_t *self, const void *key, size_t key_len, const void **value, size_t *len,
+              uint64_t *expire_ms, uint64_t *memory_expire_ns)
+{
+    const void *entry;
+    size_t size;
+    if (zo_l1_get (self->l1, key, key_len, zo_loop_now_ns (self->loop), &entry, &size,
+                   memory_expire_ns) != 0 || size < S_HEADER)
+        return -1;
+    memcpy (expire_ms, entry, S_HEADER);
+    *value = (const uint8_t *) entry + S_HEADER;
+    *len = size - S_HEADER;
+    return 0;
+}
+
+//  Time left until a wall-clock expiry, for a reply (0: none).
+static uint64_t
+s_ttl_left (uint64_t expire_ms)
+{
+    uint64_t wall = zo_clock_wall_ns () / 1000000;
+    return expire_ms ? (expire_ms > wall ? expire_ms - wall : 1) : 0;
+}
+
 static void
 s_reply_value (zo_cache_t *self, const void *ident, size_t ident_len, uint64_t seq,
                const void *value, size_t len, uint64_t ttl_ms, const char *level)
@@ -234,12 +284,9 @@ s_lookup_end (s_req_t *req, int level, const void *value, size_t len, uint64_t e
             s_req_free (parent);
         }
     }
-    else {
-        uint64_t wall = zo_clock_wall_ns () / 1000000;
-        uint64_t ttl = expire_ms ? (expire_ms > wall ? expire_ms - wall : 1) : 0;
-        s_reply_value (self, req->ident, req->ident_len, req->seq, value, len, ttl,
-                       found ? zo_levels_name (self->levels, level) : NULL);
-    }
+    else
+        s_reply_value (self, req->ident, req->ident_len, req->seq, value, len,
+                       s_ttl_left (expire_ms), found ? zo_levels_name (self->levels, level) : NULL);
     bool warm = req->warm;
     s_req_free (req);
     if (warm)
@@ -261,8 +308,7 @@ s_on_level_get (void *arg, zo_level_rc_t rc, const void *value, size_t len, uint
     //  Fill the levels above: memory (unless under pressure), and the
     //  lower levels above this one.
     if (self->pressure.step < 2
-    &&  zo_l1_set (self->l1, req->key, req->key_len, value, len,
-                   s_memory_expiry (self, expire_ms)) == 0)
+    &&  s_memory_set (self, req->key, req->key_len, value, len, expire_ms) == 0)
         (*self->c [C_FILLS])++;
     for (int above = 0; above < req->level; above++)
         zo_levels_set (self->levels, above, req->key, req->key_len, value, len, expire_ms,
@@ -366,13 +412,11 @@ s_on_get (zo_cache_t *self, const void *ident, size_t ident_len, const zo_msg_t 
     (*self->c [C_GETS])++;
     const void *value;
     size_t len;
-    uint64_t expire_ns;
-    if (zo_l1_get (self->l1, msg->key.ptr, msg->key.len, zo_loop_now_ns (self->loop),
-                   &value, &len, &expire_ns) == 0) {
+    uint64_t expire_ms, expire_ns;
+    if (s_memory_get (self, msg->key.ptr, msg->key.len, &value, &len, &expire_ms, &expire_ns) == 0) {
         (*self->c [C_L1_HITS])++;
-        uint64_t now = zo_loop_now_ns (self->loop);
-        uint64_t ttl = expire_ns ? (expire_ns - now + 999999) / 1000000 : 0;
-        s_reply_value (self, ident, ident_len, msg->seq, value, len, ttl, "memory");
+        s_reply_value (self, ident, ident_len, msg->seq, value, len, s_ttl_left (expire_ms),
+                       "memory");
         s_maybe_refresh (self, msg->key.ptr, msg->key.len, expire_ns);
         return;
     }
@@ -405,11 +449,12 @@ s_on_mget (zo_cache_t *self, const void *ident, size_t ident_len, const zo_msg_t
     //  One more than the keys sent below, so that the reply goes once,
     //  after this loop, when everything was in memory.
     parent->waiting = 1;
-    uint64_t now = zo_loop_now_ns (self->loop);
     for (uint32_t i = 0; i < msg->n_ids; i++) {
         const void *value;
         size_t len;
-        if (zo_l1_get (self->l1, msg->ids [i].ptr, msg->ids [i].len, now, &value, &len, NULL) == 0) {
+        uint64_t expire_ms, expire_ns;
+        if (s_memory_get (self, msg->ids [i].ptr, msg->ids [i].len, &value, &len, &expire_ms,
+                          &expire_ns) == 0) {
             (*self->c [C_L1_HITS])++;
             void *copy = malloc (len ? len : 1);
             if (copy)
@@ -440,7 +485,6 @@ s_on_mget (zo_cache_t *self, const void *ident, size_t ident_len, const zo_msg_t
 static void
 s_on_change (zo_cache_t *self, const void *ident, size_t ident_len, const zo_msg_t *msg)
 {
-    uint64_t now = zo_loop_now_ns (self->loop);
     uint64_t count = 0;
     uint64_t expire_ms = 0;
     zo_span_t key = msg->cmd == ZO_CMD_INVALIDATE ? msg->pattern : msg->key;
@@ -459,8 +503,7 @@ s_on_change (zo_cache_t *self, const void *ident, size_t ident_len, const zo_msg
             //  Under hard pressure a new value goes below only, when
             //  there is a below.
             if (self->pressure.step < 3 || !zo_levels_any (self->levels))
-                zo_l1_set (self->l1, key.ptr, key.len, msg->value.ptr, msg->value.len,
-                           s_memory_expiry (self, expire_ms));
+                s_memory_set (self, key.ptr, key.len, msg->value.ptr, msg->value.len, expire_ms);
             else
                 zo_l1_del (self->l1, key.ptr, key.len);
             count = 1;
@@ -469,12 +512,18 @@ s_on_change (zo_cache_t *self, const void *ident, size_t ident_len, const zo_msg
             (*self->c [C_DELS])++;
             count = zo_l1_del (self->l1, key.ptr, key.len) == 0;
             break;
-        case ZO_CMD_TOUCH:
+        case ZO_CMD_TOUCH: {
             (*self->c [C_TOUCHES])++;
             expire_ms = s_expire_ms (msg->ttl_ms);
-            count = zo_l1_touch (self->l1, key.ptr, key.len, now,
-                                 s_memory_expiry (self, expire_ms)) == 0;
+            //  The same value again with its new expiry (s_memory_set
+            //  copies it before memory lets go of the old entry).
+            const void *value;
+            size_t len;
+            uint64_t old_ms, old_ns;
+            count = s_memory_get (self, key.ptr, key.len, &value, &len, &old_ms, &old_ns) == 0
+                 && s_memory_set (self, key.ptr, key.len, value, len, expire_ms) == 0;
             break;
+        }
         default: {
             (*self->c [C_INVALIDATES])++;
             char pattern [ZO_MAX_KEY + 1];
@@ -828,6 +877,7 @@ zo_cache_destroy (zo_cache_t **self_p)
         free (self->warm_keys [i]);
     free (self->warm_keys);
     zo_l1_destroy (&self->l1);
+    free (self->scratch);
     zo_proto_destroy (&self->dec);
     msgpack_sbuffer_destroy (&self->out);
     zmq_msg_close (&self->ident);

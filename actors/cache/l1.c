@@ -380,22 +380,6 @@ zo_l1_del (zo_l1_t *self, const void *key, size_t key_len)
     return 0;
 }
 
-int
-zo_l1_touch (zo_l1_t *self, const void *key, size_t key_len, uint64_t now_ns, uint64_t expire_ns)
-{
-    assert (self);
-    s_entry_t *e = *s_find (self, key, key_len, zo_hash (key, key_len));
-    if (!e)
-        return -1;
-    if (e->expire_ns && e->expire_ns <= now_ns) {
-        self->stats.expired++;
-        s_remove (self, e);
-        return -1;
-    }
-    e->expire_ns = expire_ns;
-    return 0;
-}
-
 size_t
 zo_l1_invalidate (zo_l1_t *self, const char *pattern)
 {

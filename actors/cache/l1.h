@@ -55,10 +55,6 @@ int zo_l1_set (zo_l1_t *self, const void *key, size_t key_len, const void *value
                size_t value_len, uint64_t expire_ns);
 /*  0 if the key was there, -1 if not.  */
 int zo_l1_del (zo_l1_t *self, const void *key, size_t key_len);
-/*  A new expiry (0: never) for a key that is there and unexpired at
-    now_ns: 0; else -1.  */
-int zo_l1_touch (zo_l1_t *self, const void *key, size_t key_len, uint64_t now_ns,
-                 uint64_t expire_ns);
 /*  Removes every key matching a glob (fnmatch(3) without flags: `*`, `?`,
     `[...]`, `\` escapes, as Redis's MATCH) and returns how many. O(n).  */
 size_t zo_l1_invalidate (zo_l1_t *self, const char *pattern);

@@ -34,6 +34,8 @@ zt_eq "postgres holds it" "$(P "select convert_from(value, 'UTF8') from zorch_ca
 zt_assert "with its TTL in redis" test "$(R pttl zorch:k1)" -gt 590000
 zt_assert "and in postgres" test "$(P "select extract(epoch from expires_at - now())::int from zorch_cache where key = 'k1'")" -gt 590
 zt_eq "memory answers" "$(level "$EP1" k1)" memory
+zt_assert "with the entry's own time to live, not memory's shorter one" \
+    test "$(C1 get k1 --json | jq .ttl_ms)" -gt 590000
 
 zt_say "promotion: a hit below fills the levels above"
 P "insert into zorch_cache values ('k2', 'from-pg', null)"
