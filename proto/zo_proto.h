@@ -40,6 +40,8 @@
 #define ZO_MAX_CODE         64
 #define ZO_MAX_TEXT         4096           /* reason and error strings */
 #define ZO_MAX_KEY          1024           /* a cache key or pattern */
+#define ZO_MAX_METHOD       16             /* an HTTP method */
+#define ZO_MAX_SQL          65536          /* one SQL statement */
 
 typedef enum {
     ZO_CMD_INVALID = 0,
@@ -72,6 +74,10 @@ typedef enum {
     ZO_CMD_VALUE,       /* cache -> client (GET) */
     ZO_CMD_VALUES,      /* cache -> client (MGET) */
     ZO_CMD_OK,          /* cache -> client (SET, DEL, INVALIDATE, TOUCH) */
+    ZO_CMD_REQUEST,     /* client -> pool: an HTTP request to a service */
+    ZO_CMD_RESPONSE,    /* pool -> client */
+    ZO_CMD_QUERY,       /* client -> pool: a statement on a database */
+    ZO_CMD_ROWS,        /* pool -> client */
     ZO_CMD_COUNT
 } zo_cmd_t;
 
@@ -90,6 +96,9 @@ typedef enum {
     ZO_ERR_NOT_READY,       /* worker must send READY first */
     ZO_ERR_UNEXPECTED,      /* a known command sent on the wrong socket */
     ZO_ERR_JOURNAL_FAILED,  /* NACK: the broker cannot make events durable */
+    ZO_ERR_UNAVAILABLE,     /* the pool: the service's circuit is open, or the database down */
+    ZO_ERR_TIMEOUT,         /* the pool: no answer within the request's deadline */
+    ZO_ERR_UPSTREAM,        /* the pool: the service or database failed (no HTTP response, an SQL error) */
     ZO_ERR_COUNT
 } zo_err_t;
 
@@ -173,6 +182,20 @@ typedef struct {
     uint64_t ttl_ms;         /* SET, TOUCH; VALUE: time left (0: none) */
     bool found;              /* VALUE */
     zo_span_t level;         /* VALUE: "memory", "redis" or "postgres" */
+    /* the pool */
+    zo_span_t service;       /* REQUEST: a configured service's name */
+    zo_span_t method;        /* REQUEST */
+    zo_span_t path;          /* REQUEST: appended to the service's url */
+    zo_span_t headers;       /* REQUEST, RESPONSE: raw msgpack map str -> str */
+    zo_span_t body;          /* REQUEST, RESPONSE: bin */
+    uint32_t timeout_ms;     /* REQUEST, QUERY: 0 = the service's or database's */
+    uint32_t status;         /* RESPONSE: the HTTP status */
+    uint32_t attempts;       /* RESPONSE, ROWS: tries it took */
+    uint64_t took_ns;        /* RESPONSE, ROWS */
+    zo_span_t database;      /* QUERY: a configured database's name */
+    zo_span_t sql;           /* QUERY: one statement, $1.. for params */
+    zo_span_t columns;       /* ROWS: raw msgpack array of str */
+    zo_span_t rows;          /* ROWS: raw msgpack array of arrays */
     /* STATS */
     zo_span_t actor;         /* "broker", "worker", ... */
     zo_span_t version;       /* "0.1.0 (a1b2c3d4e5)" */
@@ -194,7 +217,7 @@ typedef struct {
     uint32_t n_dead;
     zo_span_t *ids;          /* DLQ_REPLAY, DLQ_PURGE (absent = all); MGET keys */
     uint32_t n_ids;
-    zo_span_t *values;       /* VALUES: one per key, ptr NULL for a miss */
+    zo_span_t *values;       /* VALUES: one per key, ptr NULL for a miss; QUERY params (NULL: SQL null) */
     uint32_t n_values;
 } zo_msg_t;
 
