@@ -73,7 +73,11 @@ s_find_child (zconfig_t *parent, const char *name)
     return NULL;
 }
 
-//  True if some name appears twice among the children: a list.
+//  True if the node is a list: some name appears twice among its
+//  children, or it is named as a plural whose children (none, or any
+//  number) are all its singular: routes/route, services/service,
+//  databases/database. A list the defaults leave empty, or hold one entry
+//  of, is a list that way.
 static bool
 s_is_list (zconfig_t *node)
 {
@@ -81,7 +85,16 @@ s_is_list (zconfig_t *node)
         for (zconfig_t *b = zconfig_next (a); b; b = zconfig_next (b))
             if (streq (zconfig_name (a), zconfig_name (b)))
                 return true;
-    return false;
+    const char *name = zconfig_name (node);
+    size_t len = name ? strlen (name) : 0;
+    if (len < 2 || name [len - 1] != 's')
+        return false;
+    if (!zconfig_child (node))
+        return !zconfig_value (node) || !*zconfig_value (node);  //  an empty section, not a key
+    for (zconfig_t *a = zconfig_child (node); a; a = zconfig_next (a))
+        if (strlen (zconfig_name (a)) != len - 1 || strncmp (zconfig_name (a), name, len - 1))
+            return false;
+    return true;
 }
 
 //  Makes under parent (NULL for a root) a node that is over merged onto
@@ -136,12 +149,16 @@ s_known (zo_conf_t *self, const char *path)
             return false;
         memcpy (part, path, len);
         part [len] = 0;
+        //  Inside a list entry: its own options. The entry must be of a
+        //  kind the defaults show (route in routes), unless they show none.
         bool list = s_is_list (node);
+        if (list && !zconfig_child (node))
+            return true;
         node = s_find_child (node, part);
         if (!node)
             return false;
         if (list)
-            return true;            //  inside a list entry: its own options
+            return true;
         path += len;
         while (*path == '/')
             path++;

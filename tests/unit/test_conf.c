@@ -358,6 +358,17 @@ Test (conf, unknown_keys_and_flags_are_refused)
     unlink (path);
     cr_assert (strstr (zo_conf_errstr (conf), "unknown key nonsense"), "%s", zo_conf_errstr (conf));
     cr_assert_null (strstr (zo_conf_errstr (conf), "did you mean"), "nothing near: no guess");
+    //  Lists: an entry holds any option; a list the defaults leave empty
+    //  (pool/databases) takes entries; a list the defaults fill
+    //  (worker/routes) takes only entries of its kind.
+    path = s_temp_file ("pool\n    databases\n        database\n            name = main\n"
+                        "            anything = 1\n");
+    cr_assert_eq (zo_conf_load_file (conf, path), 0, "%s", zo_conf_errstr (conf));
+    unlink (path);
+    path = s_temp_file ("worker\n    routes\n        rute\n            match = x\n");
+    cr_assert_eq (zo_conf_load_file (conf, path), -1);
+    unlink (path);
+    cr_assert (strstr (zo_conf_errstr (conf), "unknown key worker/routes/rute"), "%s", zo_conf_errstr (conf));
 
     char *typo [] = { "prog", "--broker-fornt", "tcp://*:1", NULL };
     cr_assert_eq (zo_conf_apply_args (conf, 3, typo), -1);
