@@ -197,36 +197,7 @@ s_on_ok (const zo_msg_t *reply, void *arg)
 static void
 s_on_stats (const zo_msg_t *reply, void *arg)
 {
-    s_out_t *out = arg;
-    json_t *counters = zo_json_from_span (reply->counters);
-    json_t *gauges = zo_json_from_span (reply->gauges);
-    if (out->json) {
-        json_t *o = json_object ();
-        json_object_set_new (o, "actor", json_stringn ((const char *) reply->actor.ptr, reply->actor.len));
-        json_object_set_new (o, "name", json_stringn ((const char *) reply->name.ptr, reply->name.len));
-        json_object_set_new (o, "version", json_stringn ((const char *) reply->version.ptr,
-                                                         reply->version.len));
-        json_object_set_new (o, "rss_bytes", json_integer ((json_int_t) reply->rss_bytes));
-        json_object_set (o, "counters", counters ? counters : json_null ());
-        json_object_set (o, "gauges", gauges ? gauges : json_null ());
-        char *text = json_dumps (o, JSON_COMPACT | JSON_SORT_KEYS);
-        if (text)
-            printf ("%s\n", text);
-        free (text);
-        json_decref (o);
-    }
-    else {
-        printf ("%.*s (%.*s), %.1f MiB resident\n", (int) reply->name.len, reply->name.ptr,
-                (int) reply->version.len, reply->version.ptr, reply->rss_bytes / 1048576.0);
-        const char *key;
-        json_t *value;
-        json_object_foreach (counters, key, value)
-            printf ("  %-32s %" JSON_INTEGER_FORMAT "\n", key, json_integer_value (value));
-        json_object_foreach (gauges, key, value)
-            printf ("  %-32s %.15g\n", key, json_number_value (value));
-    }
-    json_decref (counters);
-    json_decref (gauges);
+    zorch_print_stats (reply, ((s_out_t *) arg)->json);
 }
 
 //  Reads all of standard input (set KEY -).

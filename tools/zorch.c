@@ -2,6 +2,7 @@
 #include "zorch.h"
 
 #include <czmq.h>
+#include <jansson.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <math.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "zo_json.h"
 #include "zo_proc.h"
 #include "zo_proto.h"
 #include "zo_version.h"
@@ -27,6 +29,7 @@ static const char s_usage [] =
     "  bench      run a standard workload (W1-W4) and report latency and cost\n"
     "  status     the cluster at a glance, from the monitor (--watch, --json)\n"
     "  cache      the cache actor: get, set, del, touch, invalidate, stats; sim\n"
+    "  pool       the pool actor: an HTTP request, an SQL query, its stats\n"
     "  proto-doc  print the wire protocol's field tables\n"
     "\n"
     "Every command finds the cluster on the default endpoints (broker front\n"
@@ -111,6 +114,41 @@ zorch_ask (zo_rpc_t *rpc, const char *cmd, const char *peer, zo_msg_t *req, zo_c
                  zo_rpc_endpoint (rpc), zmq_strerror (errno));
     return ask.rc;
 }
+
+void
+zorch_print_stats (const zo_msg_t *reply, bool json)
+{
+    json_t *counters = zo_json_from_span (reply->counters);
+    json_t *gauges = zo_json_from_span (reply->gauges);
+    if (json) {
+        json_t *o = json_object ();
+        json_object_set_new (o, "actor", json_stringn ((const char *) reply->actor.ptr, reply->actor.len));
+        json_object_set_new (o, "name", json_stringn ((const char *) reply->name.ptr, reply->name.len));
+        json_object_set_new (o, "version", json_stringn ((const char *) reply->version.ptr,
+                                                         reply->version.len));
+        json_object_set_new (o, "rss_bytes", json_integer ((json_int_t) reply->rss_bytes));
+        json_object_set (o, "counters", counters ? counters : json_null ());
+        json_object_set (o, "gauges", gauges ? gauges : json_null ());
+        char *text = json_dumps (o, JSON_COMPACT | JSON_SORT_KEYS);
+        if (text)
+            printf ("%s\n", text);
+        free (text);
+        json_decref (o);
+    }
+    else {
+        printf ("%.*s (%.*s), %.1f MiB resident\n", (int) reply->name.len, reply->name.ptr,
+                (int) reply->version.len, reply->version.ptr, reply->rss_bytes / 1048576.0);
+        const char *key;
+        json_t *value;
+        json_object_foreach (counters, key, value)
+            printf ("  %-32s %" JSON_INTEGER_FORMAT "\n", key, json_integer_value (value));
+        json_object_foreach (gauges, key, value)
+            printf ("  %-32s %.15g\n", key, json_number_value (value));
+    }
+    json_decref (counters);
+    json_decref (gauges);
+}
+
 
 void
 zorch_fmt_ns (char *buf, size_t size, uint64_t ns)
@@ -275,6 +313,8 @@ main (int argc, char **argv)
         run = zorch_status;
     else if (streq (cmd, "cache"))
         run = zorch_cache;
+    else if (streq (cmd, "pool"))
+        run = zorch_pool;
     else if (!up) {
         fprintf (stderr, "zorch: unknown command '%s'\n\n%s", cmd, s_usage);
         return 2;

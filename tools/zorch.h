@@ -21,6 +21,7 @@ int zorch_dlq (zo_conf_t *conf, int argc, char **argv);
 int zorch_bench (zo_conf_t *conf, int argc, char **argv);
 int zorch_status (zo_conf_t *conf, int argc, char **argv);
 int zorch_cache (zo_conf_t *conf, int argc, char **argv);
+int zorch_pool (zo_conf_t *conf, int argc, char **argv);
 int zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_argv);
 
 /*  The broker's front endpoint for clients: --broker if given, else
@@ -38,6 +39,9 @@ typedef void (zorch_reply_fn) (const zo_msg_t *reply, void *arg);
     the <peer> refused GET: too_large: ...", no answer, another reply).  */
 int zorch_ask (zo_rpc_t *rpc, const char *cmd, const char *peer, zo_msg_t *req, zo_cmd_t want,
                int timeout_ms, zorch_reply_fn *fn, void *arg);
+/*  An actor's STATS (the reply to GET_STATS): its name, build, memory,
+    counters and gauges as lines, or with json one JSON object.  */
+void zorch_print_stats (const zo_msg_t *reply, bool json);
 
 /*  A duration for people: "412µs", "1.2ms", "3.40s".  */
 void zorch_fmt_ns (char *buf, size_t size, uint64_t ns);
