@@ -24,8 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "context.h"
-#include "handlers.h"
+#include "peer_call.h"
 #include "template.h"
 #include "zo_json.h"
 #include "zo_rpc.h"
@@ -40,10 +39,6 @@ typedef struct {
     uint64_t ttl_ms;
 } s_conf_t;
 
-typedef struct {
-    zo_rpc_t *rpc;
-    uint64_t request;           //  pending, else 0
-} s_event_t;
 
 static int
 s_bind (zo_route_t *route, char *why, size_t why_size)
@@ -101,13 +96,6 @@ s_fini (zo_route_t *route)
     route->state = NULL;
 }
 
-static void
-s_fail (zo_slot_t *slot, bool final, const char *fmt, const char *detail)
-{
-    char error [256];
-    snprintf (error, sizeof error, fmt, detail);
-    zo_slot_complete (slot, false, (zo_span_t) { NULL, 0 }, error, final);
-}
 
 //  A stored value into the result: its JSON as a value, else the bytes
 //  as a string.
@@ -124,20 +112,9 @@ static void
 s_on_reply (zo_rpc_t *rpc, const zo_rpc_reply_t *reply, void *arg)
 {
     zo_slot_t *slot = arg;
-    ((s_event_t *) zo_slot_state (slot))->request = 0;
-    if (reply->status != ZO_RPC_OK) {
-        s_fail (slot, false, "cache: %s", reply->reason);
+    const zo_msg_t *msg = zo_peer_call_reply (slot, reply, "cache");
+    if (!msg)
         return;
-    }
-    const zo_msg_t *msg = reply->msg;
-    if (msg->cmd == ZO_CMD_ERROR) {
-        char detail [192];
-        snprintf (detail, sizeof detail, "%.*s: %.*s", (int) msg->code.len, msg->code.ptr,
-                  (int) msg->reason.len, msg->reason.ptr);
-        //  Busy is worth a retry; a request it cannot take is not.
-        s_fail (slot, !zo_span_eq (msg->code, "queue_full"), "cache refused: %s", detail);
-        return;
-    }
     msgpack_sbuffer buf;
     msgpack_sbuffer_init (&buf);
     msgpack_packer pk;
@@ -163,7 +140,7 @@ s_on_reply (zo_rpc_t *rpc, const zo_rpc_reply_t *reply, void *arg)
     }
     else {
         msgpack_sbuffer_destroy (&buf);
-        s_fail (slot, false, "cache answered %s", zo_cmd_name (msg->cmd));
+        zo_peer_fail (slot, false, "cache answered %s", zo_cmd_name (msg->cmd));
         return;
     }
     zo_slot_complete (slot, true, (zo_span_t) { (const uint8_t *) buf.data, (uint32_t) buf.size },
@@ -175,12 +152,11 @@ static void
 s_start (zo_slot_t *slot)
 {
     s_conf_t *conf = slot->route->state;
-    s_event_t *state = zo_slot_state (slot);
     const zo_event_t *event = &slot->item.event;
     char key [ZO_MAX_KEY + 1], why [160];
     int len = zo_template_expand (conf->key, event, key, sizeof key, why, sizeof why);
     if (len <= 0) {
-        s_fail (slot, true, "cache: key: %s", len == 0 ? "empty" : why);
+        zo_peer_fail (slot, true, "cache: key: %s", len == 0 ? "empty" : why);
         return;
     }
     zo_msg_t req = { .key = { (const uint8_t *) key, (uint32_t) len } };
@@ -199,42 +175,25 @@ s_start (zo_slot_t *slot)
             zo_span_t value = event->payload;
             if (strcmp (conf->value, "payload") != 0
             &&  zo_template_lookup (event->payload, conf->value + 8, strlen (conf->value + 8), &value)) {
-                s_fail (slot, true, "cache: the event has no %s", conf->value);
+                zo_peer_fail (slot, true, "cache: the event has no %s", conf->value);
                 return;
             }
             json_t *json = value.len ? zo_json_from_span (value) : NULL;
             text = json ? json_dumps (json, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
             json_decref (json);
             if (!text) {
-                s_fail (slot, true, "cache: the event has no %s to store", conf->value);
+                zo_peer_fail (slot, true, "cache: the event has no %s to store", conf->value);
                 return;
             }
             req.value = zo_span_str (text);
             break;
         }
     }
-    state->rpc = slot->route->ctx ? zo_hctx_peer (slot->route->ctx, "cache") : NULL;
-    state->request = state->rpc
-                   ? zo_rpc_request (state->rpc, &req, slot->timeout_ms > UINT32_MAX ? UINT32_MAX
-                                                       : (uint32_t) slot->timeout_ms,
-                                     s_on_reply, slot)
-                   : 0;
+    zo_peer_call (slot, "cache", &req, s_on_reply);
     free (text);
-    if (!state->request)
-        s_fail (slot, false, "cache: cannot reach the cache actor (%s)",
-                state->rpc ? "its queue is full" : "no worker/cache");
-}
-
-static void
-s_end (zo_slot_t *slot)
-{
-    s_event_t *state = zo_slot_state (slot);
-    if (state->request)
-        zo_rpc_cancel (state->rpc, state->request);
-    state->request = 0;
 }
 
 const zo_kind_t zo_kind_cache = {
-    .name = "cache", .event_size = sizeof (s_event_t),
-    .bind = s_bind, .fini = s_fini, .start = s_start, .end = s_end,
+    .name = "cache", .event_size = sizeof (zo_peer_call_t),
+    .bind = s_bind, .fini = s_fini, .start = s_start, .end = zo_peer_call_end,
 };

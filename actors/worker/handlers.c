@@ -84,7 +84,7 @@ const zo_kind_t zo_kind_sleep = {
 
 static const zo_kind_t *s_builtins [] = {
     &zo_kind_noop, &zo_kind_echo, &zo_kind_fail, &zo_kind_sleep, &zo_kind_exec, &zo_kind_cache,
-    &zo_kind_plugin
+    &zo_kind_http, &zo_kind_sql, &zo_kind_plugin
 };
 
 const zo_kind_t *

@@ -8,6 +8,9 @@
     exec   runs a program (exec.h)
     cache  gets, sets, deletes or invalidates a key of the cache actor
            made from the event (cache_kind.c)
+    http   an HTTP request through the pool actor, made from the event
+    sql    a statement through the pool actor, its parameters from the
+           event (pool_kinds.c)
     plugin a shared object (plugin.h); any other name is looked up as
            <plugin_dir>/<name>.so
 */
@@ -46,6 +49,8 @@ extern const zo_kind_t zo_kind_fail;
 extern const zo_kind_t zo_kind_sleep;
 extern const zo_kind_t zo_kind_exec;      /* exec.c */
 extern const zo_kind_t zo_kind_cache;     /* cache_kind.c */
+extern const zo_kind_t zo_kind_http;      /* pool_kinds.c */
+extern const zo_kind_t zo_kind_sql;       /* pool_kinds.c */
 extern const zo_kind_t zo_kind_plugin;    /* plugin.c */
 
 /*  The built-in kind named name, or NULL.  */
