@@ -177,9 +177,15 @@ s_finish (s_req_t *req, zo_err_t error, const char *reason)
     req->result.error = error;
     if (reason != req->reason)
         snprintf (req->reason, sizeof (req->reason), "%s", reason? reason: "");
-    size_t len = strlen (req->reason);
-    while (len && req->reason [len - 1] == '\n')
-        req->reason [--len] = 0;
+    //  libpq's messages span lines, with tabs: one line, as a log's.
+    char *o = req->reason;
+    for (const char *p = req->reason; *p; p++)
+        if (*p != '\n' && *p != '\t')
+            *o++ = *p;
+        else
+        if (o > req->reason && o [-1] != ' ' && p [1])
+            *o++ = ' ';
+    *o = 0;
     req->result.took_ns = zo_loop_now_ns (self->loop) - req->start_ns;
     req->done = true;
     req->prev = self->done_tail;

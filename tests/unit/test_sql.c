@@ -3,7 +3,9 @@
     needs a server starts one and goes through several cases with it; the
     loop is always driven with a deadline, never left to run unbounded.  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -440,6 +442,78 @@ Test (sql, no_server, .timeout = 30)
     cr_expect_eq (st.error, ZO_ERR_UNAVAILABLE);
     cr_expect_eq (zo_databases_health (dbs, "main"), ZO_HEALTH_DOWN);
     cr_log_info ("%s", st.reason);
+    zo_databases_destroy (&dbs);
+    zo_loop_destroy (&loop);
+}
+
+//  SIGSTOP to the server and its backends (as test_l3 does; a candidate
+//  for zt_servers).
+static void
+s_signal_server (int sig)
+{
+    cr_assert_eq (kill (pg.pid, sig), 0);
+    DIR *dir = opendir ("/proc");
+    struct dirent *e;
+    while (dir && (e = readdir (dir))) {
+        char path [300], line [512];
+        snprintf (path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = atoi (e->d_name) > 0? fopen (path, "r"): NULL;
+        if (f && fgets (line, sizeof line, f)) {
+            //  pid (comm) state ppid ...: comm may hold spaces, not ')'
+            //  followed by one.
+            const char *close = strrchr (line, ')');
+            int ppid = 0;
+            if (close && sscanf (close + 2, "%*c %d", &ppid) == 1 && ppid == pg.pid)
+                kill (atoi (e->d_name), sig);
+        }
+        if (f)
+            fclose (f);
+    }
+    if (dir)
+        closedir (dir);
+}
+
+//  A server that stops answering (SIGSTOP: the connection stays open):
+//  with requests waiting and no answer past 2 x statement_timeout + 1 s,
+//  the level drops the connection, its requests end ERROR, and it comes
+//  back once the server answers again.
+
+//  A server that answers nothing: the watchdog drops the connection after
+//  2 x statement_timeout + 1 s, its requests fail UPSTREAM; back after
+//  SIGCONT.
+Test (sql, server_stopped_is_dropped, .fini = s_stop_pg, .timeout = 60)
+{
+    cr_assert_eq (zt_pg_start (&pg), 0);
+    char conninfo [128];
+    zo_database_conf_t conf = s_conf (conninfo, sizeof (conninfo), 1, 1);
+    conf.statement_timeout_ms = 200;
+    conf.connect_timeout_ms = 500;
+    zo_loop_t *loop = zo_loop_new ();
+    char error [256];
+    zo_databases_t *dbs = zo_databases_new (loop, NULL, &conf, 1, error, sizeof (error));
+    cr_assert (dbs, "%s", error);
+    st_t st = { 0 };
+    s_query (loop, dbs, &st, "SELECT 1", 0, NULL, 0);
+    cr_assert_eq (st.error, ZO_ERR_NONE, "%s", st.reason);
+    s_signal_server (SIGSTOP);
+    uint64_t start = zo_loop_now_ms (loop);
+    st_t r = { 0 };
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq (zo_databases_query (dbs, "main", "SELECT 1", 0, NULL, NULL, 10000,
+                                          s_on_result, &r), 0);
+    bool dropped = s_wait (loop, &r.answers, 3, 5000);
+    uint64_t took = zo_loop_now_ms (loop) - start;
+    s_signal_server (SIGCONT);
+    cr_assert (dropped, "dropped");
+    cr_log_info ("stopped server: %s after %lu ms", r.reason, (unsigned long) took);
+    cr_expect_eq (r.by_error [ZO_ERR_UPSTREAM], 3);
+    cr_expect (strstr (r.reason, "no answer"), "%s", r.reason);
+    cr_expect (took >= 1300 && took < 3000, "dropped after %lu ms", (unsigned long) took);
+    for (int i = 0; i < 500 && zo_databases_health (dbs, "main") != ZO_HEALTH_UP; i++)
+        s_run_for (loop, 10);
+    cr_expect_eq (zo_databases_health (dbs, "main"), ZO_HEALTH_UP);
+    s_query (loop, dbs, &st, "SELECT 1", 0, NULL, 0);
+    cr_expect_eq (st.error, ZO_ERR_NONE, "%s", st.reason);
     zo_databases_destroy (&dbs);
     zo_loop_destroy (&loop);
 }
