@@ -32,6 +32,11 @@
 
 typedef enum { ZO_HEALTH_DOWN = 0, ZO_HEALTH_DEGRADED = 1, ZO_HEALTH_UP = 2 } zo_health_t;
 
-const char *zo_health_name (zo_health_t health);   /* "down", "degraded", "up" */
+/*  "down", "degraded", "up".  */
+static inline const char *
+zo_health_name (zo_health_t health)
+{
+    return health == ZO_HEALTH_UP ? "up" : health == ZO_HEALTH_DEGRADED ? "degraded" : "down";
+}
 
 #endif
