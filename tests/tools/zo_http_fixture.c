@@ -12,7 +12,9 @@
         ANY  /slow/MS        200 after MS milliseconds
         GET  /stats          {"connections": opened so far, "requests": served so far}
 */
+#include <arpa/inet.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
