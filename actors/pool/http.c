@@ -119,6 +119,7 @@ struct _s_service_t {
     zo_health_t health;
     int probe_timer;                //  the health ticker
     bool probing;                   //  a probe is in flight
+    bool queue_full;                //  the last request found it full (logged once)
     uint64_t *counters [C_COUNTERS];
     double *gauges [G_GAUGES];
     zo_hist_t *hist;
@@ -363,6 +364,10 @@ s_finish (s_req_t *req)
     if (req->retry_timer)
         zo_loop_cancel (self->loop, req->retry_timer);
     req->deadline_timer = req->retry_timer = 0;
+    //  A trial that ended without an outcome (its deadline passed while
+    //  queued, stopping, out of memory) lets the next request be one.
+    if (req->trial && svc->breaker == B_HALF_OPEN)
+        svc->breaker = B_OPEN;
     uint64_t took = zo_loop_now_ns (self->loop) - req->start_ns;
     if (!req->probe) {
         if (req->error == ZO_ERR_NONE)
@@ -447,9 +452,6 @@ s_on_deadline (zo_loop_t *loop, int id, void *arg)
                  "the deadline passed before the request could be sent");
     if (was_running)
         s_breaker_outcome (svc, false, req->trial);
-    else
-    if (req->trial)
-        svc->breaker = B_OPEN;      //  let another request be the trial
     s_finish (req);
     s_pump (svc);
     return 0;
@@ -592,7 +594,7 @@ s_ratelimit_ms (const s_req_t *req)
     return ms < 0? 0: ms > S_PAUSE_MAX_MS? S_PAUSE_MAX_MS: ms;
 }
 
-static int s_on_pump (zo_loop_t *loop, int id, void *arg);
+static void s_pump_at (s_service_t *svc, uint64_t due_ms);
 
 static void
 s_pause (s_service_t *svc, uint64_t ms)
@@ -603,6 +605,7 @@ s_pause (s_service_t *svc, uint64_t ms)
     zsys_info ("pool: service %s: paused %" PRIu64 " ms at the server's request", svc->name, ms);
     svc->paused_until_ms = until;
     s_set_health (svc);
+    s_pump_at (svc, until);         //  health comes back then, requests or not
 }
 
 //  curl's done callback, for every service's transfers.
@@ -916,6 +919,15 @@ s_request (s_service_t *svc, const char *method, const char *path,
         s_finish_later (req, ZO_ERR_UNAVAILABLE, "the service's circuit is open");
         return 0;
     }
+    if (svc->queue.size + svc->waiting.size >= svc->conf.queue_max && !req->trial) {
+        if (!svc->queue_full)
+            zsys_warning ("pool: service %s: %u requests wait already, refusing more",
+                          svc->name, svc->conf.queue_max);
+        svc->queue_full = true;
+        s_finish_later (req, ZO_ERR_UNAVAILABLE, "the service's queue is full");
+        return 0;
+    }
+    svc->queue_full = false;
     s_link (req, Q_QUEUE, req->trial);
     s_pump (svc);
     return 0;
@@ -948,7 +960,8 @@ s_probe (s_service_t *svc)
     if (svc->probing || svc->owner->stopping)
         return;
     //  An open circuit before its time would reject the probe anyway.
-    if (svc->breaker == B_OPEN && zo_loop_now_ms (svc->owner->loop) < svc->open_until_ms)
+    if (svc->breaker == B_HALF_OPEN
+    || (svc->breaker == B_OPEN && zo_loop_now_ms (svc->owner->loop) < svc->open_until_ms))
         return;
     const char *method = svc->health_path? "GET": "HEAD";
     const char *path = svc->health_path? svc->health_path: "/";
@@ -1078,6 +1091,7 @@ s_service_init (zo_services_t *self, s_service_t *svc, const zo_service_conf_t *
     if (!c->burst)              c->burst = c->rate > 1? (uint32_t) ceil (c->rate): 1;
     if (!c->breaker_failures)   c->breaker_failures = 5;
     if (!c->breaker_open_ms)    c->breaker_open_ms = 5000;
+    if (!c->queue_max)          c->queue_max = 10000;
     svc->tokens = c->burst;
     svc->bucket_ns = zo_loop_now_ns (self->loop);
 

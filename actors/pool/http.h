@@ -14,11 +14,13 @@
     A request waits in its service's queue (FIFO) and starts when (1) fewer
     than max_conns transfers run (once the server was seen to speak HTTP/2,
     100 streams per connection), (2) the service is not paused, and (3) the
-    token bucket (rate, burst) has a token. Its deadline (timeout_ms,
-    retries and waits included) is a loop timer: a request still queued,
-    waiting to retry or running when it passes fails ZO_ERR_TIMEOUT; each
-    attempt runs with curl's total timeout set to what is left of it and
-    its connect timeout to connect_timeout_ms at most.
+    token bucket (rate, burst) has a token. At most queue_max requests wait:
+    one more fails at once with ZO_ERR_UNAVAILABLE "the service's queue is
+    full" (logged once until there is room again). A request's deadline
+    (timeout_ms, retries and waits included) is a loop timer: a request
+    still queued, waiting to retry or running when it passes fails
+    ZO_ERR_TIMEOUT; each attempt runs with curl's total timeout set to what
+    is left of it and its connect timeout to connect_timeout_ms at most.
 
     Retries: after a network error (no response), a 5xx or a 429 (and a 403
     with X-RateLimit-Remaining: 0, GitHub's rate limit) the request is tried
@@ -102,6 +104,7 @@ typedef struct {
     uint64_t health_interval_ms;    /* 0: no probe */
     uint32_t breaker_failures;      /* consecutive failures that open the circuit [5] */
     uint64_t breaker_open_ms;       /* open this long, then half-open [5000] */
+    uint32_t queue_max;             /* requests waiting (to start or retry) at most [10000] */
 } zo_service_conf_t;
 
 typedef struct {

@@ -764,3 +764,20 @@ Test (http, bad_conf)
     zo_services_destroy (&services);
     zo_loop_destroy (&loop);
 }
+
+Test (http, queue_full)
+{
+    s_fix_t fix;
+    zo_service_conf_t conf = { .name = "svc", .max_conns = 1, .queue_max = 2 };
+    s_setup (&fix, &conf, 1, true);
+    s_out_t out [4] = { 0 };
+    for (int i = 0; i < 4; i++)
+        s_get (&fix, "/slow?ms=50", 0, &out [i]);
+    s_run (&fix, 4, 5000);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq (out [i].status, 200);
+    cr_assert_eq (out [3].error, ZO_ERR_UNAVAILABLE);
+    cr_assert_str_eq (out [3].reason, "the service's queue is full");
+    cr_assert_lt (out [3].done_ms, out [0].done_ms, "refused at once");
+    s_teardown (&fix);
+}
