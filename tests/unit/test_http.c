@@ -7,6 +7,7 @@
         /echo                   200, the method, the X-Test header and the body
         /fail503-then-ok?n=N    503 the first N times (per test), then 200
         /429-after              429 with Retry-After: 1 the first time, then 200
+        /503-date               503 with Retry-After: an HTTP date 2 s on, then 200
         /ratelimit              200 with X-RateLimit-Remaining: 0 and
                                 X-RateLimit-Reset: now + 2 s the first time
         /slow?ms=N              200 after N ms (the connection suspended)
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -149,6 +151,17 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
     if (!strcmp (url, "/429-after")) {
         if (server->served429++ == 0)
             return s_reply (conn, 429, "slow down", "Retry-After", "1", NULL, NULL);
+        return s_reply (conn, 200, "ok", NULL, NULL, NULL, NULL);
+    }
+    if (!strcmp (url, "/503-date")) {
+        if (server->served429++ == 0) {
+            //  Two seconds on: at least one whole second after this one.
+            char date [64];
+            time_t when = (time_t) (s_wall_ms () / 1000 + 2);
+            struct tm tm;
+            strftime (date, sizeof (date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r (&when, &tm));
+            return s_reply (conn, 503, "later", "Retry-After", date, NULL, NULL);
+        }
         return s_reply (conn, 200, "ok", NULL, NULL, NULL, NULL);
     }
     if (!strcmp (url, "/ratelimit")) {
@@ -779,5 +792,22 @@ Test (http, queue_full)
     cr_assert_eq (out [3].error, ZO_ERR_UNAVAILABLE);
     cr_assert_str_eq (out [3].reason, "the service's queue is full");
     cr_assert_lt (out [3].done_ms, out [0].done_ms, "refused at once");
+    s_teardown (&fix);
+}
+
+Test (http, retry_after_date)
+{
+    s_fix_t fix;
+    zo_service_conf_t conf = { .name = "svc", .backoff_min_ms = 10 };
+    s_setup (&fix, &conf, 1, true);
+    fix.server.watched = "/503-date";
+    s_out_t out = { 0 };
+    s_get (&fix, "/503-date", 5000, &out);
+    s_run (&fix, 1, 5000);
+    cr_assert_eq (out.status, 200);
+    cr_assert_eq (out.attempts, 2);
+    cr_assert_eq (fix.server.n_hits, 2);
+    cr_assert_geq (fix.server.hit_ms [1] - fix.server.hit_ms [0], 1000, "waited %llu ms",
+                   (unsigned long long) (fix.server.hit_ms [1] - fix.server.hit_ms [0]));
     s_teardown (&fix);
 }
