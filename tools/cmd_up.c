@@ -27,12 +27,14 @@
 #endif
 
 static const char s_usage [] =
-    "usage: zorch up [--config F] [--workers N] [--no-monitor] [--no-cache] [--demo] [--once]\n"
+    "usage: zorch up [--config F] [--workers N] [--no-monitor] [--no-cache] [--no-pool]\n"
+    "                [--demo] [--once]\n"
     "                [--<section>-<key> V ...]\n"
     "\n"
     "Starts a local cluster: zorch-broker, zorch-monitor (its dashboard on\n"
     "monitor/http), zorch-cache (with the levels cache/redis and cache/postgres\n"
-    "name) and N zorch-worker processes, restarts any that crashes after\n"
+    "name), zorch-pool (the services and databases of the pool section) and N\n"
+    "zorch-worker processes, restarts any that crashes after\n"
     "up/restart_delay (doubling while it keeps dying young; more than\n"
     "up/restart_max restarts in up/restart_window stop its restarts),\n"
     "and on Ctrl-C or SIGTERM stops them all (SIGTERM, then SIGKILL after\n"
@@ -41,6 +43,7 @@ static const char s_usage [] =
     "  --workers N    how many workers (default up/workers, 2)\n"
     "  --no-monitor   do not start zorch-monitor (default up/monitor, true)\n"
     "  --no-cache     do not start zorch-cache (default up/cache, true)\n"
+    "  --no-pool      do not start zorch-pool (default up/pool, true)\n"
     "  --demo         once the broker answers, send the demo events (GitHub\n"
     "                 webhooks from deploy/demo, or $ZORCH_DEMO_DIR), wait for\n"
     "                 their results and print what happened\n"
@@ -353,11 +356,12 @@ s_add_actor (s_up_t *self, const char *name, const char *binary, const char *sub
 int
 zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_argv)
 {
-    enum { O_WORKERS = 256, O_NO_MONITOR, O_NO_CACHE, O_DEMO, O_ONCE, O_HELP };
+    enum { O_WORKERS = 256, O_NO_MONITOR, O_NO_CACHE, O_NO_POOL, O_DEMO, O_ONCE, O_HELP };
     static const struct option options [] = {
         { "workers", required_argument, NULL, O_WORKERS },
         { "no-monitor", no_argument, NULL, O_NO_MONITOR },
         { "no-cache", no_argument, NULL, O_NO_CACHE },
+        { "no-pool", no_argument, NULL, O_NO_POOL },
         { "demo", no_argument, NULL, O_DEMO },
         { "once", no_argument, NULL, O_ONCE },
         { "help", no_argument, NULL, O_HELP },
@@ -367,6 +371,7 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
     bool demo = false, once = false;
     bool monitor = zo_conf_bool (conf, "up/monitor", true);
     bool cache = zo_conf_bool (conf, "up/cache", true);
+    bool pool = zo_conf_bool (conf, "up/pool", true);
     optind = 0;
     opterr = 0;
     int opt;
@@ -382,6 +387,7 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
                 break;
             case O_NO_MONITOR: monitor = false; break;
             case O_NO_CACHE: cache = false; break;
+            case O_NO_POOL: pool = false; break;
             case O_DEMO: demo = true; break;
             case O_ONCE: once = true; break;
             case 'h':
@@ -430,7 +436,7 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
         .storm_window_ms = zo_conf_ms_range (conf, "up/restart_window", 60000, 1, 86400000),
         .stop_grace_ms = zo_conf_ms_range (conf, "up/stop_timeout", 15000, 0, 3600000),
     };
-    self.actors = calloc ((size_t) workers + 3, sizeof (s_actor_t));
+    self.actors = calloc ((size_t) workers + 4, sizeof (s_actor_t));
     int status = 1;
     if (zo_conf_bad (conf)) {
         fprintf (stderr, "zorch up: %s\n", zo_conf_errstr (conf));
@@ -444,6 +450,9 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
         goto done;
     if (cache
     &&  s_add_actor (&self, "cache", "zorch-cache", "actors/cache", pass, n_pass, NULL, NULL))
+        goto done;
+    if (pool
+    &&  s_add_actor (&self, "pool", "zorch-pool", "actors/pool", pass, n_pass, NULL, NULL))
         goto done;
     for (long w = 1; w <= workers; w++) {
         char name [32];
@@ -468,8 +477,9 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
     zo_loop_on_signal (self.loop, SIGTERM, s_on_signal, &self);
     zo_loop_on_signal (self.loop, SIGHUP, s_on_signal, &self);
 
-    zsys_info ("up: starting broker, %ld worker%s%s%s (Ctrl-C stops them)", workers,
-               workers == 1 ? "" : "s", cache ? ", cache" : "", monitor ? " and monitor" : "");
+    zsys_info ("up: starting broker, %ld worker%s%s%s%s (Ctrl-C stops them)", workers,
+               workers == 1 ? "" : "s", cache ? ", cache" : "", pool ? ", pool" : "",
+               monitor ? " and monitor" : "");
     if (monitor)
         zsys_info ("up: dashboard at http://%s/dashboard",
                    zo_conf_str (conf, "monitor/http", "127.0.0.1:7080"));

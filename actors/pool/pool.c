@@ -519,6 +519,8 @@ zo_pool_new (zo_actor_t *actor)
     if (n_services > 0 && !(self->services = zo_services_new (self->loop, actor->stats, services,
                                                               (size_t) n_services, error, sizeof error)))
         zo_conf_refuse (conf, "pool/services: %s", error);
+    if (self->services)
+        zo_services_set_body_max (self->services, self->body_max);
     if (n_databases > 0 && !zo_conf_bad (conf)
     &&  !(self->databases = zo_databases_new (self->loop, actor->stats, databases,
                                               (size_t) n_databases, error, sizeof error)))

@@ -4,7 +4,7 @@ _zorch () {
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=( $(compgen -W "up inject dlq bench status cache proto-doc help --help --version" -- "$cur") )
+        COMPREPLY=( $(compgen -W "up inject dlq bench status cache pool proto-doc help --help --version" -- "$cur") )
         return
     fi
     cmd=${COMP_WORDS[1]}
@@ -13,7 +13,7 @@ _zorch () {
     esac
     local opts="--config --set --help"
     case $cmd in
-        up)     opts="$opts --workers --demo --once --no-monitor --no-cache" ;;
+        up)     opts="$opts --workers --demo --once --no-monitor --no-cache --no-pool" ;;
         inject) opts="$opts --broker --type --source --payload --id --priority --file --ndjson --count --batch --inflight --rate --wait --timeout --results --json --quiet --no-retry" ;;
         dlq)
             if [ "$COMP_CWORD" -eq 2 ]; then
@@ -26,6 +26,11 @@ _zorch () {
             fi
             opts="$opts --events --inflight --rate --duration --sleep-ms --warmup --pace-slack --spawn --durable --workers --transport --endpoint --json" ;;
         status) opts="$opts --monitor --json --watch --timeout" ;;
+        pool)
+            if [ "$COMP_CWORD" -eq 2 ]; then
+                COMPREPLY=( $(compgen -W "request query stats" -- "$cur") ); return
+            fi
+            opts="--endpoint --timeout --body --header --json --help" ;;
         cache)
             if [ "$COMP_CWORD" -eq 2 ]; then
                 COMPREPLY=( $(compgen -W "get set del touch invalidate stats sim" -- "$cur") ); return

@@ -10,6 +10,7 @@
         ANY  /status/NNN     that status, body "status NNN"
         ANY  /flaky/K/NAME   503 for the first K requests to that path, then 200
         ANY  /slow/MS        200 after MS milliseconds
+        ANY  /busy/S/NAME    429 with Retry-After: S the first time, then 200
         GET  /stats          {"connections": opened so far, "requests": served so far}
 */
 #include <arpa/inet.h>
@@ -107,6 +108,19 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
     }
     if (sscanf (url, "/flaky/%u/%63s", &k, name) == 2)
         return s_flaky_seen (url) < k ? s_reply (conn, 503, "not yet") : s_reply (conn, 200, "ok now");
+    if (sscanf (url, "/busy/%u/%63s", &k, name) == 2 && s_flaky_seen (url) == 0) {
+        struct MHD_Response *response = MHD_create_response_from_buffer (4, (void *) "busy",
+                                                                          MHD_RESPMEM_PERSISTENT);
+        if (!response)
+            return MHD_NO;
+        snprintf (text, sizeof text, "%u", k);
+        MHD_add_response_header (response, "Retry-After", text);
+        enum MHD_Result rc = MHD_queue_response (conn, 429, response);
+        MHD_destroy_response (response);
+        return rc;
+    }
+    if (sscanf (url, "/busy/%u/%63s", &k, name) == 2)
+        return s_reply (conn, 200, "ok after the wait");
     if (sscanf (url, "/slow/%u", &ms) == 1 && ms <= 60000) {
         usleep (ms * 1000);
         return s_reply (conn, 200, "slow ok");
