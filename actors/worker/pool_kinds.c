@@ -8,7 +8,7 @@
             service = github                    #   one of the pool's services
             method = POST                       #   default GET
             path = "/repos/{payload.repository.full_name}/issues/{payload.issue.number}/comments"
-            body = "{\"body\": \"thanks, {payload.sender.login}\"}"   #   a template; absent: no body
+            body = '{{"body": "thanks, {payload.sender.login}"}}'   #   a template ({{ }}: braces); absent: no body
             content_type = application/json     #   with a body (the default)
         route
             match = "signup.created"

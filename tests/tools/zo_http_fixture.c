@@ -97,9 +97,20 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
     }
     if (strcmp (url, "/echo") == 0) {
         const char *auth = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Authorization");
-        snprintf (text, sizeof text, "{\"method\": \"%s\", \"path\": \"%s\", \"body\": \"%.900s\", "
-                  "\"authorization\": \"%s\"}", method, url, body->data ? body->data : "",
-                  auth ? auth : "");
+        //  The body as a JSON string: quotes and backslashes escaped,
+        //  control bytes dropped.
+        char escaped [1000];
+        size_t e = 0;
+        for (size_t i = 0; body->data && i < body->size && e + 2 < sizeof escaped; i++) {
+            char c = body->data [i];
+            if (c == '"' || c == '\\')
+                escaped [e++] = '\\';
+            if ((unsigned char) c >= 0x20)
+                escaped [e++] = c;
+        }
+        escaped [e] = 0;
+        snprintf (text, sizeof text, "{\"method\": \"%s\", \"path\": \"%s\", \"body\": \"%s\", "
+                  "\"authorization\": \"%s\"}", method, url, escaped, auth ? auth : "");
         return s_reply (conn, 200, text);
     }
     if (sscanf (url, "/status/%u", &status) == 1 && status >= 100 && status < 600) {
