@@ -280,12 +280,32 @@ s_on_http (void *arg, const zo_http_result_t *result)
     s_req_free (req);
 }
 
+//  Whether the server refused the statement itself (a constraint, a
+//  syntax error: sending it again cannot help) rather than failing to run
+//  it (a lost connection 08, a serialization failure or deadlock 40, out
+//  of resources 53, a cancel or shutdown 57, a system error 58).
+static bool
+s_refused (const char *sqlstate)
+{
+    static const char *transient [] = { "08", "40", "53", "57", "58" };
+    if (!sqlstate || strlen (sqlstate) != 5)
+        return false;
+    for (size_t i = 0; i < sizeof transient / sizeof transient [0]; i++)
+        if (strncmp (sqlstate, transient [i], 2) == 0)
+            return false;
+    return true;
+}
+
 static void
 s_on_rows (void *arg, const zo_sql_result_t *result)
 {
     s_req_t *req = arg;
     zo_pool_t *self = req->pool;
-    if (s_req_failed (req, result->error, result->reason))
+    //  A statement the server refused is the request's fault: bad_value,
+    //  which the worker does not retry; the rest may pass.
+    zo_err_t error = result->error == ZO_ERR_UPSTREAM && s_refused (result->sqlstate)
+                   ? ZO_ERR_BAD_VALUE : result->error;
+    if (s_req_failed (req, error, result->reason))
         return;
     if (result->rows_len + result->columns_len + 4096 > self->max_frame) {
         s_req_failed (req, ZO_ERR_TOO_LARGE, "the rows do not fit broker/max_frame");
