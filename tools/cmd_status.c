@@ -203,6 +203,25 @@ s_cache_detail (json_t *actor, char *detail, size_t size)
         snprintf (detail + len, size - len, "  PRESSURE step %.0f", s_gauge (actor, "memory_pressure_step"));
 }
 
+//  A pool actor: each service's and database's health (gauges
+//  <name>_health: 2 up, 1 degraded, 0 down).
+static void
+s_pool_detail (json_t *actor, char *detail, size_t size)
+{
+    size_t len = 0;
+    const char *key;
+    json_t *value;
+    detail [0] = 0;
+    json_object_foreach (json_object_get (actor, "gauges"), key, value) {
+        size_t n = strlen (key);
+        if (n <= 7 || !streq (key + n - 7, "_health") || len >= size)
+            continue;
+        double h = json_number_value (value);
+        len += (size_t) snprintf (detail + len, size - len, "%s%.*s %s", len ? "  " : "",
+                                  (int) (n - 7), key, h >= 2 ? "up" : h >= 1 ? "degraded" : "DOWN");
+    }
+}
+
 //  The table. Returns true when the cluster is healthy.
 static bool
 s_print (FILE *out, const char *base, json_t *stats)
@@ -275,6 +294,11 @@ s_print (FILE *out, const char *base, json_t *stats)
         if (streq (kind, "cache")) {
             r = s_counter_rate (actor, "gets_total");
             s_cache_detail (actor, detail, sizeof detail);
+        }
+        else
+        if (streq (kind, "pool")) {
+            r = s_counter_rate (actor, "requests_total");
+            s_pool_detail (actor, detail, sizeof detail);
         }
         s_fmt_num (rate, sizeof (rate), r);
         bool up = json_is_true (json_object_get (actor, "up"));

@@ -117,6 +117,7 @@ zt_assert "the first failures are the service's" grep -q "upstream" "$T/d1.resul
 zt_assert "then the circuit is open: failing fast" grep -q "unavailable" "$T/d4.results"
 zt_assert "counted" test "$(pstat gone_rejected_total)" -ge 1
 zt_eq "the service is down in stats" "$(pstat gone_up)" 0
+zt_eq "its health too" "$(pstat gone_health)" 0
 zt_bg "$T/fixture2.out" "$FIXTURE" "$DPORT" 60
 zt_wait 5 "the second fixture" bash -c "curl -s http://127.0.0.1:$DPORT/ok | grep -q ok"
 sleep 1.2
