@@ -408,6 +408,19 @@ s_on_request (zo_pool_t *self, const void *ident, size_t ident_len, const zo_msg
         free (lines [i]);
 }
 
+//  A span of the frame as a C string (not strndup: the frame has no NUL
+//  after it to stop at).
+static char *
+s_dup (zo_span_t span)
+{
+    char *copy = malloc (span.len + 1);
+    if (copy) {
+        memcpy (copy, span.ptr, span.len);
+        copy [span.len] = 0;
+    }
+    return copy;
+}
+
 static void
 s_on_query (zo_pool_t *self, const void *ident, size_t ident_len, const zo_msg_t *msg)
 {
@@ -425,7 +438,7 @@ s_on_query (zo_pool_t *self, const void *ident, size_t ident_len, const zo_msg_t
     //  The statement and the parameters as C strings (a parameter is
     //  text; nil is SQL NULL), copied again by the database before the
     //  call returns.
-    char *sql = strndup ((const char *) msg->sql.ptr, msg->sql.len);
+    char *sql = s_dup (msg->sql);
     char **values = calloc (msg->n_values + 1, sizeof *values);
     size_t *lengths = calloc (msg->n_values + 1, sizeof *lengths);
     bool copied = sql && values && lengths;
@@ -433,7 +446,7 @@ s_on_query (zo_pool_t *self, const void *ident, size_t ident_len, const zo_msg_t
         if (!msg->values [i].ptr)
             continue;
         lengths [i] = msg->values [i].len;
-        copied = (values [i] = strndup ((const char *) msg->values [i].ptr, lengths [i])) != NULL;
+        copied = (values [i] = s_dup (msg->values [i])) != NULL;
     }
     s_req_t *req = copied ? s_req_new (self, msg->seq) : NULL;
     if (!req
