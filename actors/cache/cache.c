@@ -21,23 +21,22 @@
 #include "zo_drain.h"
 #include "zo_hash.h"
 #include "zo_pressure.h"
+#include "zo_server.h"
 #include "zo_wire.h"
 
-//  Messages taken from the socket per wake-up.
-#define S_RECV_MAX 1024
 //  Background loads in flight at once (refresh-ahead and warm-up each).
 #define S_BACKGROUND_MAX 256
 //  Slots remembering recent refreshes, so a key is refreshed once per
 //  window however often it is read.
 #define S_REFRESH_SLOTS 4096
 
-typedef enum { C_REQUESTS, C_GETS, C_MGETS, C_SETS, C_DELS, C_INVALIDATES, C_TOUCHES,
+typedef enum { C_GETS, C_MGETS, C_SETS, C_DELS, C_INVALIDATES, C_TOUCHES,
                C_L1_HITS, C_L1_MISSES, C_MISSES, C_FILLS, C_REFUSED, C_BUSY,
                C_REFRESHES, C_WARM_LOADED, C_WARM_MISSING, C_REMOTE, C_SHED_BYTES,
                C_LEVEL_ERRORS, C_COUNT } s_counter_t;
 
 static const char *s_counter_names [C_COUNT] = {
-    "requests_total", "gets_total", "mgets_total", "sets_total", "dels_total",
+    "gets_total", "mgets_total", "sets_total", "dels_total",
     "invalidates_total", "touches_total", "l1_hits_total", "l1_misses_total",
     "misses_total", "fills_total", "refused_total", "busy_total", "refresh_total",
     "warmup_loaded_total", "warmup_missing_total", "remote_invalidations_total",
@@ -57,12 +56,7 @@ typedef struct s_req s_req_t;
 struct _zo_cache_t {
     zo_actor_t *actor;
     zo_loop_t *loop;
-    void *socket;
-    zo_watch_t *watch;
-    zo_proto_t *dec;
-    zo_wire_t wire;
-    msgpack_sbuffer out;
-    zmq_msg_t ident, body;
+    zo_server_t *server;            //  the cache socket
     zo_l1_t *l1;
     uint8_t *scratch;               //  an entry for memory: its expiry, its value
     size_t scratch_size;
@@ -116,14 +110,14 @@ struct s_req {
 static void
 s_send (zo_cache_t *self, const void *ident, size_t ident_len, const zo_msg_t *msg)
 {
-    zo_wire_send_msg (&self->wire, self->socket, ident, ident_len, &self->out, msg);
+    zo_server_send (self->server, ident, ident_len, msg);
 }
 
 static void
 s_error (zo_cache_t *self, const void *ident, size_t ident_len, uint64_t seq, zo_err_t code,
          const char *reason)
 {
-    zo_wire_error (&self->wire, self->socket, ident, ident_len, &self->out, seq, code, reason);
+    zo_server_error (self->server, ident, ident_len, seq, code, reason);
 }
 
 //  The wall-clock expiry of an entry that lives ttl_ms (0: never).
@@ -217,7 +211,7 @@ s_reply_value (zo_cache_t *self, const void *ident, size_t ident_len, uint64_t s
 //  Requests that wait for the levels below
 
 static s_req_t *
-s_req_new (zo_cache_t *self, zo_cmd_t cmd, const zmq_msg_t *ident, uint64_t seq,
+s_req_new (zo_cache_t *self, zo_cmd_t cmd, const void *ident, size_t ident_len, uint64_t seq,
            const void *key, size_t key_len)
 {
     s_req_t *req = calloc (1, sizeof *req + key_len + 1);
@@ -227,9 +221,8 @@ s_req_new (zo_cache_t *self, zo_cmd_t cmd, const zmq_msg_t *ident, uint64_t seq,
     req->cmd = cmd;
     req->seq = seq;
     if (ident) {
-        size_t len = zmq_msg_size ((zmq_msg_t *) ident);
-        req->ident_len = (uint8_t) (len > sizeof req->ident ? sizeof req->ident : len);
-        memcpy (req->ident, zmq_msg_data ((zmq_msg_t *) ident), req->ident_len);
+        req->ident_len = (uint8_t) (ident_len > sizeof req->ident ? sizeof req->ident : ident_len);
+        memcpy (req->ident, ident, req->ident_len);
     }
     req->key_len = key_len;
     memcpy (req->key, key, key_len);
@@ -331,14 +324,13 @@ s_lookup (s_req_t *req)
 //  A GET that memory missed, for a client (ident), an MGET (parent) or
 //  nobody (background). Answered at once when no level below can be asked.
 static void
-s_get_below (zo_cache_t *self, const zmq_msg_t *ident, uint64_t seq, const void *key,
+s_get_below (zo_cache_t *self, const void *ident, size_t ident_len, uint64_t seq, const void *key,
              size_t key_len, s_req_t *parent, uint32_t index, bool background)
 {
-    s_req_t *req = s_req_new (self, ZO_CMD_GET, ident, seq, key, key_len);
+    s_req_t *req = s_req_new (self, ZO_CMD_GET, ident, ident_len, seq, key, key_len);
     if (!req) {
-        if (!background && !parent)
-            s_error (self, zmq_msg_data ((zmq_msg_t *) ident), zmq_msg_size ((zmq_msg_t *) ident),
-                     seq, ZO_ERR_QUEUE_FULL, "out of memory");
+        if (ident)
+            s_error (self, ident, ident_len, seq, ZO_ERR_QUEUE_FULL, "out of memory");
         return;
     }
     req->parent = parent;
@@ -403,7 +395,7 @@ s_maybe_refresh (zo_cache_t *self, const void *key, size_t key_len, uint64_t exp
         return;
     *slot = now;
     (*self->c [C_REFRESHES])++;
-    s_get_below (self, NULL, 0, key, key_len, NULL, 0, true);
+    s_get_below (self, NULL, 0, 0, key, key_len, NULL, 0, true);
 }
 
 static void
@@ -427,7 +419,7 @@ s_on_get (zo_cache_t *self, const void *ident, size_t ident_len, const zo_msg_t 
         return;
     }
     if (s_room (self, ident, ident_len, msg->seq))
-        s_get_below (self, &self->ident, msg->seq, msg->key.ptr, msg->key.len, NULL, 0, false);
+        s_get_below (self, ident, ident_len, msg->seq, msg->key.ptr, msg->key.len, NULL, 0, false);
 }
 
 static void
@@ -436,7 +428,7 @@ s_on_mget (zo_cache_t *self, const void *ident, size_t ident_len, const zo_msg_t
     (*self->c [C_MGETS])++;
     if (!s_room (self, ident, ident_len, msg->seq))
         return;
-    s_req_t *parent = s_req_new (self, ZO_CMD_MGET, &self->ident, msg->seq, "", 0);
+    s_req_t *parent = s_req_new (self, ZO_CMD_MGET, ident, ident_len, msg->seq, "", 0);
     zo_span_t *values = parent ? calloc (msg->n_ids, sizeof *values) : NULL;
     if (!values) {
         if (parent)
@@ -468,7 +460,7 @@ s_on_mget (zo_cache_t *self, const void *ident, size_t ident_len, const zo_msg_t
             continue;
         }
         parent->waiting++;
-        s_get_below (self, NULL, 0, msg->ids [i].ptr, msg->ids [i].len, parent, i, false);
+        s_get_below (self, NULL, 0, 0, msg->ids [i].ptr, msg->ids [i].len, parent, i, false);
     }
     //  The sentinel: reply now if nothing went below, else when the last
     //  key comes back (s_lookup_end).
@@ -540,7 +532,7 @@ s_on_change (zo_cache_t *self, const void *ident, size_t ident_len, const zo_msg
     }
     if (!s_room (self, ident, ident_len, msg->seq))
         return;
-    s_req_t *req = s_req_new (self, msg->cmd, &self->ident, msg->seq, key.ptr, key.len);
+    s_req_t *req = s_req_new (self, msg->cmd, ident, ident_len, msg->seq, key.ptr, key.len);
     if (!req) {
         s_error (self, ident, ident_len, msg->seq, ZO_ERR_QUEUE_FULL, "out of memory");
         return;
@@ -571,47 +563,21 @@ s_on_change (zo_cache_t *self, const void *ident, size_t ident_len, const zo_msg
     s_on_level_done (req, 0, count);
 }
 
-static void
-s_on_get_stats (zo_cache_t *self, const void *ident, size_t ident_len, const zo_msg_t *msg);
-
+//  A request from the cache socket (zo_server answers PING, GET_STATS and
+//  what it rejects).
 static int
-s_on_socket (zo_loop_t *loop, void *socket, void *arg)
+s_on_request (void *arg, const void *ident, size_t ident_len, const zo_msg_t *msg)
 {
     zo_cache_t *self = (zo_cache_t *) arg;
-    for (int n = 0; n < S_RECV_MAX; n++) {
-        zo_msg_t msg;
-        int rc = zo_wire_recv (&self->wire, socket, &self->ident, &self->body, &msg);
-        if (rc == 0)
-            break;
-        const void *ident = zmq_msg_data (&self->ident);
-        size_t ident_len = zmq_msg_size (&self->ident);
-        (*self->c [C_REQUESTS])++;
-        if (rc < 0) {
-            s_error (self, ident, ident_len, self->wire.seq, self->wire.err, self->wire.reason);
-            continue;
-        }
-        switch (msg.cmd) {
-            case ZO_CMD_GET: s_on_get (self, ident, ident_len, &msg); break;
-            case ZO_CMD_MGET: s_on_mget (self, ident, ident_len, &msg); break;
-            case ZO_CMD_SET:
-            case ZO_CMD_DEL:
-            case ZO_CMD_TOUCH:
-            case ZO_CMD_INVALIDATE: s_on_change (self, ident, ident_len, &msg); break;
-            case ZO_CMD_GET_STATS: s_on_get_stats (self, ident, ident_len, &msg); break;
-            case ZO_CMD_PING: {
-                zo_msg_t pong = { .cmd = ZO_CMD_PONG, .seq = msg.seq };
-                s_send (self, ident, ident_len, &pong);
-                break;
-            }
-            default: {
-                char reason [96];
-                snprintf (reason, sizeof reason, "%s is not a cache command", zo_cmd_name (msg.cmd));
-                s_error (self, ident, ident_len, msg.seq, ZO_ERR_UNEXPECTED, reason);
-                break;
-            }
-        }
+    switch (msg->cmd) {
+        case ZO_CMD_GET: s_on_get (self, ident, ident_len, msg); return 0;
+        case ZO_CMD_MGET: s_on_mget (self, ident, ident_len, msg); return 0;
+        case ZO_CMD_SET:
+        case ZO_CMD_DEL:
+        case ZO_CMD_TOUCH:
+        case ZO_CMD_INVALIDATE: s_on_change (self, ident, ident_len, msg); return 0;
+        default: return -1;
     }
-    return 0;
 }
 
 //  ---------------------------------------------------------------------
@@ -645,7 +611,7 @@ s_warm_pump (zo_cache_t *self)
     while (!self->stopping && self->warm_next < self->warm_n && self->background < S_BACKGROUND_MAX
        &&  self->pressure.step < 1 && zo_levels_up (self->levels)) {
         const char *key = self->warm_keys [self->warm_next++];
-        s_req_t *req = s_req_new (self, ZO_CMD_GET, NULL, 0, key, strlen (key));
+        s_req_t *req = s_req_new (self, ZO_CMD_GET, NULL, 0, 0, key, strlen (key));
         if (!req)
             return;
         req->background = req->warm = true;
@@ -747,18 +713,9 @@ s_on_tick (zo_loop_t *loop, int id, void *arg)
 }
 
 static void
-s_on_get_stats (zo_cache_t *self, const void *ident, size_t ident_len, const zo_msg_t *msg)
+s_on_stats (void *arg)
 {
-    s_update (self);
-    size_t size;
-    char *data = zo_stats_encode (self->actor->stats, zo_clock_wall_ns () / 1000000, msg->seq,
-                                  &size);
-    if (!data) {
-        s_error (self, ident, ident_len, msg->seq, ZO_ERR_QUEUE_FULL, "out of memory");
-        return;
-    }
-    zo_wire_send (&self->wire, self->socket, ident, ident_len, data, size);
-    free (data);
+    s_update ((zo_cache_t *) arg);
 }
 
 static int
@@ -780,9 +737,6 @@ zo_cache_new (zo_actor_t *actor)
     self->actor = actor;
     self->loop = actor->loop;
     self->ticker = -1;
-    zmq_msg_init (&self->ident);
-    zmq_msg_init (&self->body);
-    msgpack_sbuffer_init (&self->out);
     zo_conf_t *conf = actor->conf;
     for (int i = 0; i < C_COUNT; i++)
         self->c [i] = zo_stats_counter (actor->stats, s_counter_names [i]);
@@ -815,31 +769,16 @@ zo_cache_new (zo_actor_t *actor)
         zo_log_error ("cache: bad configuration: %s", zo_conf_errstr (conf));
         goto err;
     }
-    if (!(self->dec = zo_proto_new ())
-    ||  !(self->l1 = zo_l1_new (self->budget, (zo_l1_policy_t) policy))) {
+    if (!(self->l1 = zo_l1_new (self->budget, (zo_l1_policy_t) policy))) {
         zo_log_error ("cache: out of memory at start-up");
         goto err;
     }
-    zo_proto_set_max_frame (self->dec, max_frame);
-    zo_wire_init (&self->wire, self->dec, max_frame);
-    zo_wire_count (&self->wire, actor->stats, "dropped_total", "rejected_total", "errors_%s_total");
-    if (s_load_warmup (self, warmup))
+    if (s_load_warmup (self, warmup)
+    ||  !(self->server = zo_server_new (actor, endpoint, max_frame, "cache", s_on_request,
+                                        s_on_stats, self)))
         goto err;
-
-    //  Deep queues: a client may pipeline thousands of requests. A reply
-    //  that cannot be queued (the client gone, or not reading) fails and
-    //  is counted in dropped_total, never dropped silently.
-    //  No max_msg: a frame over max_frame gets ERROR too_large from
-    //  zo_wire, as the broker's do, rather than a silent disconnect.
-    self->socket = zo_actor_socket (actor, ZMQ_ROUTER, endpoint, true,
-                                    &(zo_sockopts_t) { .hwm = 100000 });
-    if (!self->socket)
-        goto err;
-    int one = 1;
-    zmq_setsockopt (self->socket, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     uint64_t interval = zo_conf_ms_range (conf, "stats/interval", 1000, 0, 3600000);
-    if (!(self->watch = zo_loop_add_socket (self->loop, self->socket, s_on_socket, self))
-    ||  (self->ticker = zo_loop_ticker (self->loop, interval ? interval : 1000, s_on_tick, self)) < 0
+    if ((self->ticker = zo_loop_ticker (self->loop, interval ? interval : 1000, s_on_tick, self)) < 0
     ||  !(self->drain = zo_drain_new (self->loop, 0, s_on_drain, NULL, self))) {
         zo_log_error ("cache: cannot set up its loop");
         goto err;
@@ -869,19 +808,12 @@ zo_cache_destroy (zo_cache_t **self_p)
     //  The levels fail what they hold: every request is freed by its
     //  callbacks.
     zo_levels_destroy (&self->levels);
-    if (self->socket) {
-        zo_loop_unwatch (self->loop, &self->watch);
-        zmq_close (self->socket);
-    }
+    zo_server_destroy (&self->server);
     for (size_t i = 0; i < self->warm_n; i++)
         free (self->warm_keys [i]);
     free (self->warm_keys);
     zo_l1_destroy (&self->l1);
     free (self->scratch);
-    zo_proto_destroy (&self->dec);
-    msgpack_sbuffer_destroy (&self->out);
-    zmq_msg_close (&self->ident);
-    zmq_msg_close (&self->body);
     free (self);
     *self_p = NULL;
 }

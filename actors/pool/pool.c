@@ -15,28 +15,22 @@
 #include "sql.h"
 #include "zo_drain.h"
 #include "zo_mp.h"
+#include "zo_server.h"
 #include "zo_wire.h"
 
-//  Messages taken from the socket per wake-up.
-#define S_RECV_MAX 1024
 //  Services and databases at most, and request headers at most.
 #define S_ENTRIES_MAX 64
 #define S_HEADERS_MAX 64
 
-typedef enum { C_REQUESTS, C_HTTP, C_QUERIES, C_REFUSED, C_BUSY, C_COUNT } s_counter_t;
+typedef enum { C_HTTP, C_QUERIES, C_REFUSED, C_BUSY, C_COUNT } s_counter_t;
 static const char *s_counter_names [C_COUNT] = {
-    "requests_total", "http_requests_total", "queries_total", "refused_total", "busy_total",
+    "http_requests_total", "queries_total", "refused_total", "busy_total",
 };
 
 struct _zo_pool_t {
     zo_actor_t *actor;
     zo_loop_t *loop;
-    void *socket;
-    zo_watch_t *watch;
-    zo_proto_t *dec;
-    zo_wire_t wire;
-    msgpack_sbuffer out;
-    zmq_msg_t ident, body;
+    zo_server_t *server;            //  the pool socket
     zo_services_t *services;        //  NULL when none is configured
     zo_databases_t *databases;      //  likewise
     zo_drain_t *drain;
@@ -210,20 +204,19 @@ static void
 s_error (zo_pool_t *self, const void *ident, size_t ident_len, uint64_t seq, zo_err_t code,
          const char *reason)
 {
-    zo_wire_error (&self->wire, self->socket, ident, ident_len, &self->out, seq, code, reason);
+    zo_server_error (self->server, ident, ident_len, seq, code, reason);
 }
 
 static s_req_t *
-s_req_new (zo_pool_t *self, uint64_t seq)
+s_req_new (zo_pool_t *self, const void *ident, size_t ident_len, uint64_t seq)
 {
     s_req_t *req = calloc (1, sizeof *req);
     if (!req)
         return NULL;
     req->pool = self;
     req->seq = seq;
-    size_t len = zmq_msg_size (&self->ident);
-    req->ident_len = (uint8_t) (len > sizeof req->ident ? sizeof req->ident : len);
-    memcpy (req->ident, zmq_msg_data (&self->ident), req->ident_len);
+    req->ident_len = (uint8_t) (ident_len > sizeof req->ident ? sizeof req->ident : ident_len);
+    memcpy (req->ident, ident, req->ident_len);
     self->pending++;
     return req;
 }
@@ -275,7 +268,7 @@ s_on_http (void *arg, const zo_http_result_t *result)
                        .body = { result->body ? result->body : (const void *) "",
                                  (uint32_t) result->body_len },
                        .attempts = result->attempts, .took_ns = result->took_ns };
-    zo_wire_send_msg (&self->wire, self->socket, req->ident, req->ident_len, &self->out, &reply);
+    zo_server_send (self->server, req->ident, req->ident_len, &reply);
     msgpack_sbuffer_destroy (&headers);
     s_req_free (req);
 }
@@ -315,7 +308,7 @@ s_on_rows (void *arg, const zo_sql_result_t *result)
                        .columns = { result->columns, (uint32_t) result->columns_len },
                        .rows = { result->rows, (uint32_t) result->rows_len },
                        .took_ns = result->took_ns };
-    zo_wire_send_msg (&self->wire, self->socket, req->ident, req->ident_len, &self->out, &reply);
+    zo_server_send (self->server, req->ident, req->ident_len, &reply);
     s_req_free (req);
 }
 
@@ -393,7 +386,7 @@ s_on_request (zo_pool_t *self, const void *ident, size_t ident_len, const zo_msg
     }
     else
     if (s_room (self, ident, ident_len, msg->seq)) {
-        s_req_t *req = s_req_new (self, msg->seq);
+        s_req_t *req = s_req_new (self, ident, ident_len, msg->seq);
         if (!req
         ||  zo_services_request (self->services, service, method, path, (const char *const *) lines, n,
                                  msg->body.ptr, msg->body.len, msg->timeout_ms, s_on_http, req)) {
@@ -448,7 +441,7 @@ s_on_query (zo_pool_t *self, const void *ident, size_t ident_len, const zo_msg_t
         lengths [i] = msg->values [i].len;
         copied = (values [i] = s_dup (msg->values [i])) != NULL;
     }
-    s_req_t *req = copied ? s_req_new (self, msg->seq) : NULL;
+    s_req_t *req = copied ? s_req_new (self, ident, ident_len, msg->seq) : NULL;
     if (!req
     ||  zo_databases_query (self->databases, database, sql, msg->n_values,
                             (const char *const *) values, lengths, msg->timeout_ms, s_on_rows, req)) {
@@ -466,49 +459,25 @@ s_on_query (zo_pool_t *self, const void *ident, size_t ident_len, const zo_msg_t
 }
 
 static void
-s_on_get_stats (zo_pool_t *self, const void *ident, size_t ident_len, const zo_msg_t *msg)
-{
-    *self->pending_gauge = (double) self->pending;
-    size_t size;
-    char *data = zo_stats_encode (self->actor->stats, zo_clock_wall_ns () / 1000000, msg->seq, &size);
-    if (data)
-        zo_wire_send (&self->wire, self->socket, ident, ident_len, data, size);
-    free (data);
-}
-
-static int
-s_on_socket (zo_loop_t *loop, void *socket, void *arg)
+s_on_stats (void *arg)
 {
     zo_pool_t *self = arg;
-    for (int n = 0; n < S_RECV_MAX; n++) {
-        zo_msg_t msg;
-        int rc = zo_wire_recv (&self->wire, socket, &self->ident, &self->body, &msg);
-        if (rc == 0)
-            break;
-        const void *ident = zmq_msg_data (&self->ident);
-        size_t ident_len = zmq_msg_size (&self->ident);
-        (*self->c [C_REQUESTS])++;
-        if (rc < 0) {
-            s_error (self, ident, ident_len, self->wire.seq, self->wire.err, self->wire.reason);
-            continue;
-        }
-        switch (msg.cmd) {
-            case ZO_CMD_REQUEST: s_on_request (self, ident, ident_len, &msg); break;
-            case ZO_CMD_QUERY: s_on_query (self, ident, ident_len, &msg); break;
-            case ZO_CMD_GET_STATS: s_on_get_stats (self, ident, ident_len, &msg); break;
-            case ZO_CMD_PING: {
-                zo_msg_t pong = { .cmd = ZO_CMD_PONG, .seq = msg.seq };
-                zo_wire_send_msg (&self->wire, socket, ident, ident_len, &self->out, &pong);
-                break;
-            }
-            default: {
-                char reason [96];
-                snprintf (reason, sizeof reason, "%s is not a pool command", zo_cmd_name (msg.cmd));
-                s_error (self, ident, ident_len, msg.seq, ZO_ERR_UNEXPECTED, reason);
-                break;
-            }
-        }
-    }
+    *self->pending_gauge = (double) self->pending;
+}
+
+//  A request from the pool socket (zo_server answers PING, GET_STATS and
+//  what it rejects).
+static int
+s_on_message (void *arg, const void *ident, size_t ident_len, const zo_msg_t *msg)
+{
+    zo_pool_t *self = arg;
+    if (msg->cmd == ZO_CMD_REQUEST)
+        s_on_request (self, ident, ident_len, msg);
+    else
+    if (msg->cmd == ZO_CMD_QUERY)
+        s_on_query (self, ident, ident_len, msg);
+    else
+        return -1;
     *self->pending_gauge = (double) self->pending;
     return 0;
 }
@@ -531,9 +500,6 @@ zo_pool_new (zo_actor_t *actor)
         return NULL;
     self->actor = actor;
     self->loop = actor->loop;
-    zmq_msg_init (&self->ident);
-    zmq_msg_init (&self->body);
-    msgpack_sbuffer_init (&self->out);
     zo_conf_t *conf = actor->conf;
     for (int i = 0; i < C_COUNT; i++)
         self->c [i] = zo_stats_counter (actor->stats, s_counter_names [i]);
@@ -567,21 +533,10 @@ zo_pool_new (zo_actor_t *actor)
         zo_log_error ("pool: bad configuration: %s", zo_conf_errstr (conf));
         goto err;
     }
-    if (!(self->dec = zo_proto_new ())) {
-        zo_log_error ("pool: out of memory at start-up");
+    if (!(self->server = zo_server_new (actor, endpoint, self->max_frame, "pool", s_on_message,
+                                        s_on_stats, self)))
         goto err;
-    }
-    zo_proto_set_max_frame (self->dec, self->max_frame);
-    zo_wire_init (&self->wire, self->dec, self->max_frame);
-    zo_wire_count (&self->wire, actor->stats, "dropped_total", "rejected_total", "errors_%s_total");
-    self->socket = zo_actor_socket (actor, ZMQ_ROUTER, endpoint, true,
-                                    &(zo_sockopts_t) { .hwm = 100000 });
-    if (!self->socket)
-        goto err;
-    int one = 1;
-    zmq_setsockopt (self->socket, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    if (!(self->watch = zo_loop_add_socket (self->loop, self->socket, s_on_socket, self))
-    ||  !(self->drain = zo_drain_new (self->loop, 0, s_on_drain, NULL, self))) {
+    if (!(self->drain = zo_drain_new (self->loop, 0, s_on_drain, NULL, self))) {
         zo_log_error ("pool: cannot set up its loop");
         goto err;
     }
@@ -605,14 +560,7 @@ zo_pool_destroy (zo_pool_t **self_p)
     //  closes.
     zo_services_destroy (&self->services);
     zo_databases_destroy (&self->databases);
-    if (self->socket) {
-        zo_loop_unwatch (self->loop, &self->watch);
-        zmq_close (self->socket);
-    }
-    zo_proto_destroy (&self->dec);
-    msgpack_sbuffer_destroy (&self->out);
-    zmq_msg_close (&self->ident);
-    zmq_msg_close (&self->body);
+    zo_server_destroy (&self->server);
     free (self);
     *self_p = NULL;
 }
