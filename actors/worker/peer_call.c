@@ -26,8 +26,7 @@ zo_peer_call (zo_slot_t *slot, const char *peer, zo_msg_t *req, zo_rpc_fn *fn)
     //  request a little more, so that the peer's answer, its timeout too,
     //  comes before this side gives up.
     uint64_t left = slot->timeout_ms > 100 ? slot->timeout_ms - 20 : slot->timeout_ms;
-    uint64_t theirs = slot->timeout_ms > 200 ? slot->timeout_ms - 100 : slot->timeout_ms / 2 + 1;
-    req->timeout_ms = theirs > UINT32_MAX ? UINT32_MAX : (uint32_t) theirs;
+    req->timeout_ms = zo_peer_deadline (slot);
     call->rpc = slot->route->ctx ? zo_hctx_peer (slot->route->ctx, peer) : NULL;
     call->request = call->rpc
                   ? zo_rpc_request (call->rpc, req, left > UINT32_MAX ? UINT32_MAX : (uint32_t) left,

@@ -19,6 +19,16 @@ typedef struct {
     uint64_t request;               //  pending, else 0
 } zo_peer_call_t;
 
+/*  The deadline to give a peer for the event in slot: a little less than
+    its time left, so that the peer's answer, its timeout too, comes back
+    before the worker gives the event up.  */
+static inline uint32_t
+zo_peer_deadline (const zo_slot_t *slot)
+{
+    uint64_t theirs = slot->timeout_ms > 200 ? slot->timeout_ms - 100 : slot->timeout_ms / 2 + 1;
+    return theirs > UINT32_MAX ? UINT32_MAX : (uint32_t) theirs;
+}
+
 /*  Sends req to peer for the event in slot, with the event's own time
     left as the deadline (less a margin, so that the peer's answer, a
     timeout too, comes before the worker gives the event up). fn gets the

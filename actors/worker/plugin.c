@@ -1,4 +1,5 @@
 /*  plugin: see plugin.h.  */
+#include "peer_call.h"
 #include "plugin.h"
 
 #include <czmq.h>
@@ -528,6 +529,9 @@ s_request (zo_handler_t *h, const char *peer, const void *request, size_t len, z
     zo_slot_t *slot = zo_inflight_slot (h, false);
     if (!slot || !slot->route->ctx)
         return -1;
+    //  A typed request without a deadline of its own gets the event's.
+    if (msg && !msg->timeout_ms)
+        msg->timeout_ms = zo_peer_deadline (slot);
     s_event_t *event = zo_slot_state (slot);
     int free_at = -1;
     for (int i = S_REQUESTS - 1; i >= 0; i--)

@@ -64,6 +64,11 @@ worker
             timeout = 1s
             attempts = 1
         route
+            match = "h.plugin"
+            handler = plugin
+            path = "$ZT_BUILD_DIR/tests/unit/plugin_pool.so"
+            method = POST
+        route
             match = "h.gone"
             handler = http
             service = gone
@@ -109,6 +114,13 @@ zt_eq "a POST with a body from a template" "$(jq -r 'select(.id == "p1") | .resu
 zt_eq "the auth header went along" "$(jq -r 'select(.id == "p1") | .result.body.authorization' "$T/mix.results")" "Bearer not-for-logs-42"
 zt_eq "a slow service fails by the event's deadline" \
     "$(jq -r 'select(.id == "s1") | [.ok, (.error | test("timeout"))] | tostring' "$T/mix.results")" '[false,true]'
+
+zt_say "a plugin asking the pool (zo_pool_request)"
+printf '%s\n' '{"id":"z1","type":"h.plugin","payload":{"path":"/echo","body":"from a plugin"}}' \
+    '{"id":"z2","type":"h.plugin","payload":{"path":"/status/418"}}' >"$T/plugin.ndjson"
+run plugin
+zt_eq "its request arrived with its body" "$(jq -r 'select(.id == "z1") | .result.body | fromjson | .body' "$T/plugin.results")" "from a plugin"
+zt_eq "a 418 is an answer, not an error" "$(jq -c 'select(.id == "z2") | [.ok, .result.status]' "$T/plugin.results")" '[true,418]'
 
 zt_say "a dead service: the circuit opens, then closes when it returns"
 for i in 1 2 3 4; do echo "{\"id\":\"d$i\",\"type\":\"h.gone\"}" >"$T/d$i.ndjson"; run "d$i"; done

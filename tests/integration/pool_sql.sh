@@ -39,6 +39,12 @@ worker
             param2 = "{payload.name}"
             param3 = "{payload.age}"
             attempts = 2
+        route
+            match = "signup.lookup"
+            handler = plugin
+            path = "$ZT_BUILD_DIR/tests/unit/plugin_pool.so"
+            op = query
+            sql = "select name, age from signups where email = \$1"
 CONF
 "$ZT_BUILD_DIR/actors/pool/zorch-pool" --config "$T/zorch.conf" >>"$T/pool.log" 2>&1 &
 POOL_PID=$!; ZT_PIDS+=("$POOL_PID")
@@ -58,6 +64,10 @@ zt_eq "500 rows in the table" "$(zt_psql "$PPORT" "select count(*) from signups"
 zt_eq "zorch pool query: rows as JSON" "$(Q main 'select email, name, age from signups where email = $1' u7@x.org 2>/dev/null)" \
     '{"email":"u7@x.org","name":"User 7","age":27}'
 zt_assert "at most 3 connections" test "$(zt_psql "$PPORT" "select count(*) from pg_stat_activity where datname = 'postgres' and backend_type = 'client backend'")" -le 4
+
+echo '{"id":"look1","type":"signup.lookup","payload":{"param":"u9@x.org"}}' >"$T/look.ndjson"
+run look
+zt_eq "a plugin's zo_pool_query" "$(jq -c '[.ok, .result.count, (.result.rows | fromjson)]' "$T/look.results")" '[true,1,[{"name":"User 9","age":29}]]'
 
 zt_say "a statement the server refuses"
 echo '{"id":"dup","type":"signup.created","payload":{"email":"u7@x.org","name":"again","age":1}}' >"$T/dup.ndjson"

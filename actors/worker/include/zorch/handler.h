@@ -183,6 +183,33 @@ int64_t zo_cache_del (zo_handler_t *h, const char *key, uint32_t timeout_ms,
 int64_t zo_cache_invalidate (zo_handler_t *h, const char *pattern, uint32_t timeout_ms,
                              zo_cache_done_fn *cb, void *arg);
 
+/*  The pool actor (peer "pool"), typed: an HTTP request to one of its
+    services, or a statement on one of its databases, with a deadline
+    (timeout_ms; 0: the event's own time left), asynchronous like the
+    rest. status is ZO_POOL_OK with the answer, or ZO_POOL_ERROR with
+    error saying why (the pool's unavailable, timeout, upstream, a refused
+    statement, no answer). Everything passed to cb is borrowed during the
+    call. The limits and the cancelling of zo_handler_request hold.
+    Returns an id for zo_handler_request_cancel, or -1.  */
+#define ZO_POOL_OK    0
+#define ZO_POOL_ERROR 2
+/*  An HTTP answer: its status (any: a 404 is a ZO_POOL_OK answer) and
+    body. headers is NULL-terminated "name: value" lines, NULL on error.  */
+typedef void (zo_pool_http_fn) (zo_handler_t *h, int status, int http_status,
+                                const void *body, size_t len, const char *error, void *arg);
+/*  headers: NULL-terminated "Name: value" lines, or NULL.  */
+int64_t zo_pool_request (zo_handler_t *h, const char *service, const char *method,
+                         const char *path, const char *const *headers, const void *body,
+                         size_t len, uint32_t timeout_ms, zo_pool_http_fn *cb, void *arg);
+/*  Rows: as JSON text, an array of objects {column: value} (NULL on
+    error), and count (rows returned, or changed by INSERT/UPDATE/DELETE).  */
+typedef void (zo_pool_rows_fn) (zo_handler_t *h, int status, const char *rows_json,
+                                uint32_t count, const char *error, void *arg);
+/*  params: n texts for $1..$n (NULL entries: SQL NULL).  */
+int64_t zo_pool_query (zo_handler_t *h, const char *database, const char *sql,
+                       const char *const *params, size_t n, uint32_t timeout_ms,
+                       zo_pool_rows_fn *cb, void *arg);
+
 /*  One msgpack value as JSON text (malloc'd, caller frees), such as a
     reply; NULL if it is not one well-formed value.  */
 char *zo_handler_to_json (const void *value, size_t len);
