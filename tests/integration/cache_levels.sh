@@ -117,12 +117,15 @@ zt_assert "c1 is alive" kill -0 "$CACHE_PID"
 zt_say "refresh-ahead: a key read often never misses memory"
 zt_stop "$(pgrep -f "zorch-cache --cache-endpoint $EP2" | head -1)" 2>/dev/null || true
 EP3="tcp://127.0.0.1:$((PORT_BASE + 9))"
-zt_cache c3 "$EP3" --cache-redis "redis://127.0.0.1:$RPORT/0" --cache-memory-ttl 1s --cache-refresh-ahead 50
+zt_cache c3 "$EP3" --cache-redis "redis://127.0.0.1:$RPORT/0" --cache-memory-ttl 2s --cache-refresh-ahead 50
 zt_wait 10 "c3's redis up" up "$EP3" redis 1
-zt_cache c4 "$EP2" --cache-redis "redis://127.0.0.1:$RPORT/0" --cache-memory-ttl 1s --cache-refresh-ahead 0
+zt_cache c4 "$EP2" --cache-redis "redis://127.0.0.1:$RPORT/0" --cache-memory-ttl 2s --cache-refresh-ahead 0
 zt_wait 10 "c4's redis up" up "$EP2" redis 1
 C1 set hot value >/dev/null
 : >"$T/levels3"; : >"$T/levels4"
+#   30 reads over at least 3 s: memory keeps an entry 2 s, and from its
+#   second second on a read reloads it (at least 3 reads fall in that
+#   second, even on a slow sanitizer build).
 for i in $(seq 1 30); do
     level "$EP3" hot >>"$T/levels3"
     level "$EP2" hot >>"$T/levels4"
@@ -133,7 +136,7 @@ zt_say "without:           $(sort "$T/levels4" | uniq -c | tr '\n' ' ')"
 zt_eq "with refresh-ahead every read after the first is from memory" "$(tail -n +2 "$T/levels3" | sort -u)" memory
 zt_assert "refreshes were made" test "$(zt_cache_stat "$EP3" refresh_total)" -ge 2
 zt_assert "without it, memory expires and reads go to redis again" \
-    test "$(tail -n +2 "$T/levels4" | grep -c redis)" -ge 2
+    test "$(tail -n +2 "$T/levels4" | grep -c redis)" -ge 1
 
 zt_say "warm-up: a list of keys loaded from below at start"
 for i in $(seq 1 50); do R set "zorch:warm:$i" "w$i" >/dev/null; done

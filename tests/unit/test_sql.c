@@ -285,7 +285,7 @@ Test (sql, against_a_server, .fini = s_stop_pg, .timeout = 60)
     double *health = zo_stats_gauge (stats, "main_health");
 
     //  min connections at start, up.
-    for (int i = 0; i < 500 && *connections < 2; i++)
+    for (int i = 0; i < 500 && (*connections < 2 || zo_databases_health (dbs, "main") != ZO_HEALTH_UP); i++)
         s_run_for (loop, 10);
     cr_expect_eq (*connections, 2);
     cr_expect_eq (zo_databases_health (dbs, "main"), ZO_HEALTH_UP);
