@@ -30,8 +30,8 @@
 #include "zo_proto.h"
 #include "zo_stats.h"
 
-#define ZO_ACTORS_COUNTERS  64
-#define ZO_ACTORS_GAUGES    64
+#define ZO_ACTORS_COUNTERS  128
+#define ZO_ACTORS_GAUGES    128
 #define ZO_ACTORS_HISTS     8
 #define ZO_ACTORS_WINDOWS   16
 #define ZO_ACTORS_NAME      64      /* metric names, NUL included */

@@ -18,8 +18,10 @@
 #include "zo_server.h"
 #include "zo_wire.h"
 
-//  Services and databases at most, and request headers at most.
-#define S_ENTRIES_MAX 64
+//  Services and databases at most (each reports its own counters and
+//  gauges: these keep an actor's STATS within what the runtime and the
+//  monitor hold), and request headers at most.
+#define S_ENTRIES_MAX 16
 #define S_HEADERS_MAX 64
 
 typedef enum { C_HTTP, C_QUERIES, C_REFUSED, C_BUSY, C_COUNT } s_counter_t;

@@ -11,7 +11,7 @@
 
 #include "zo_hist.h"
 
-#define ZO_STATS_MAX 64   /* of each kind */
+#define ZO_STATS_MAX 256  /* of each kind */
 
 typedef struct _zo_stats_t zo_stats_t;
 

@@ -147,3 +147,22 @@ tail -1 "$T/garbage.txt"
 zt_assert "the pool is alive" kill -0 "$POOL_PID"
 zt_eq "and serving" "$(P request local GET /ok 2>/dev/null)" ok
 zt_assert "the token is in no log" bash -c "! grep -rq 'not-for-logs-42' '$T'/*.log"
+
+zt_say "many services: 16 start (their figures fit the STATS), 17 are refused"
+many () {
+    echo "pool"; echo "    endpoint = tcp://127.0.0.1:$((PORT_BASE + 6))"; echo "    services"
+    for i in $(seq 1 "$1"); do
+        printf '        service\n            name = s%d\n            url = "http://127.0.0.1:%d"\n' "$i" "$HPORT"
+    done
+}
+many 16 >"$T/many16.conf"
+"$ZT_BUILD_DIR/actors/pool/zorch-pool" --config "$T/many16.conf" >>"$T/pool16.log" 2>&1 &
+P16=$!; ZT_PIDS+=("$P16")
+zt_wait 10 "the 16-service pool's ready line" grep -q "pool: ready on .*, 16 services" "$T/pool16.log"
+zt_eq "it answers" "$("$ZORCH_BIN" pool request s16 GET /ok --endpoint "tcp://127.0.0.1:$((PORT_BASE + 6))" 2>/dev/null)" ok
+zt_assert "and reports every service" test "$("$ZORCH_BIN" pool stats --json --endpoint "tcp://127.0.0.1:$((PORT_BASE + 6))" | jq '[.gauges | keys[] | select(endswith("_health"))] | length')" -eq 16
+zt_stop "$P16"
+many 17 >"$T/many17.conf"
+set +e; "$ZT_BUILD_DIR/actors/pool/zorch-pool" --config "$T/many17.conf" >"$T/pool17.out" 2>&1; rc=$?; set -e
+zt_eq "17 services: a configuration error" "$rc" 2
+zt_assert "saying so" grep -q "more than 16 services" "$T/pool17.out"
