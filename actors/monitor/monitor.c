@@ -344,6 +344,16 @@ zo_monitor_new (zo_actor_t *actor)
         zsys_error ("monitor: bad configuration: %s", zo_conf_errstr (conf));
         goto err;
     }
+    const char *service = zo_conf_str (conf, "monitor/webhook_service", "");
+    const char *pool = zo_conf_endpoint (conf, "monitor/pool", "tcp://127.0.0.1:7014");
+    const char *path = zo_conf_str (conf, "monitor/webhook_path", "/");
+    if (service && *service) {
+        self->webhook = zo_webhook_new_pool (self->loop, actor->zmq_ctx, pool, service, path,
+                                             webhook_timeout, webhook_max, stats);
+        if (!self->webhook)
+            goto err;
+    }
+    else
     if (url && *url) {
         self->webhook = zo_webhook_new (self->loop, url, webhook_timeout, webhook_max, stats);
         if (!self->webhook)

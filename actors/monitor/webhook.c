@@ -8,10 +8,13 @@
 
 #include "webhook.h"
 #include "zo_curl.h"
+#include "zo_rpc.h"
 
 struct _zo_webhook_t {
     zo_loop_t *loop;
-    zo_curl_t *curl;            //  the multi handle, on the loop
+    zo_curl_t *curl;            //  the multi handle, on the loop (direct)
+    zo_rpc_t *rpc;              //  the pool actor (through the pool), or NULL
+    char *service, *path;
     char *url;
     uint64_t timeout_ms;
     uint32_t max_pending;
@@ -33,6 +36,8 @@ s_discard (char *ptr, size_t size, size_t nmemb, void *arg)
 {
     return size * nmemb;
 }
+
+static void s_counters (zo_webhook_t *self, zo_stats_t *stats);
 
 //  A transfer ended (it is out of the multi already).
 static void
@@ -85,6 +90,13 @@ zo_webhook_new (zo_loop_t *loop, const char *url, uint64_t timeout_ms,
         zo_webhook_destroy (&self);
         return NULL;
     }
+    s_counters (self, stats);
+    return self;
+}
+
+static void
+s_counters (zo_webhook_t *self, zo_stats_t *stats)
+{
     if (stats) {
         self->sent = zo_stats_counter (stats, "webhook_sent_total");
         self->failed = zo_stats_counter (stats, "webhook_failed_total");
@@ -95,7 +107,53 @@ zo_webhook_new (zo_loop_t *loop, const char *url, uint64_t timeout_ms,
         self->failed = &self->counts [1];
         self->dropped = &self->counts [2];
     }
+}
+
+zo_webhook_t *
+zo_webhook_new_pool (zo_loop_t *loop, void *zmq_ctx, const char *pool, const char *service,
+                     const char *path, uint64_t timeout_ms, uint32_t max_pending, zo_stats_t *stats)
+{
+    assert (loop && zmq_ctx && pool && service && path);
+    zo_webhook_t *self = (zo_webhook_t *) calloc (1, sizeof (zo_webhook_t));
+    if (!self)
+        return NULL;
+    self->loop = loop;
+    self->timeout_ms = timeout_ms? timeout_ms: 5000;
+    self->max_pending = max_pending? max_pending: 16;
+    self->service = strdup (service);
+    self->path = strdup (path);
+    self->url = zsys_sprintf ("pool:%s%s", service, path);
+    zo_rpc_opts_t opts = { .name = "webhook", .max_pending = self->max_pending };
+    self->rpc = zo_rpc_new (loop, zmq_ctx, pool, &opts);
+    if (!self->service || !self->path || !self->url || !self->rpc) {
+        zsys_error ("monitor: cannot set up the webhook through the pool at %s", pool);
+        zo_webhook_destroy (&self);
+        return NULL;
+    }
+    s_counters (self, stats);
     return self;
+}
+
+//  The pool answered a post (or did not, by the deadline).
+static void
+s_pool_done (zo_rpc_t *rpc, const zo_rpc_reply_t *reply, void *arg)
+{
+    zo_webhook_t *self = (zo_webhook_t *) arg;
+    self->pending--;
+    const zo_msg_t *msg = reply->status == ZO_RPC_OK ? reply->msg : NULL;
+    if (msg && msg->cmd == ZO_CMD_RESPONSE && msg->status >= 200 && msg->status < 300) {
+        (*self->sent)++;
+        return;
+    }
+    (*self->failed)++;
+    if (!msg)
+        zsys_warning ("monitor: webhook %s: the pool did not answer: %s", self->url, reply->reason);
+    else
+    if (msg->cmd == ZO_CMD_RESPONSE)
+        zsys_warning ("monitor: webhook %s answered HTTP %u", self->url, msg->status);
+    else
+        zsys_warning ("monitor: webhook %s: the pool refused: %.*s: %.*s", self->url,
+                      (int) msg->code.len, msg->code.ptr, (int) msg->reason.len, msg->reason.ptr);
 }
 
 void
@@ -108,6 +166,10 @@ zo_webhook_destroy (zo_webhook_t **self_p)
     //  Abort what is still in progress: the adapter lets go of the easy
     //  handles without reporting them, then they are freed here.
     zo_curl_destroy (&self->curl);
+    //  Posts waiting for the pool are forgotten with the client.
+    zo_rpc_destroy (&self->rpc);
+    free (self->service);
+    free (self->path);
     for (uint32_t i = 0; self->xfers && i < self->max_pending; i++) {
         s_xfer_t *xfer = self->xfers [i];
         if (!xfer)
@@ -133,6 +195,30 @@ zo_webhook_post (zo_webhook_t *self, const char *body)
         zsys_warning ("monitor: webhook: %u posts in progress already; this one is dropped",
                       self->pending);
         return -1;
+    }
+    if (self->rpc) {
+        msgpack_sbuffer headers;
+        msgpack_sbuffer_init (&headers);
+        msgpack_packer pk;
+        msgpack_packer_init (&pk, &headers, msgpack_sbuffer_write);
+        msgpack_pack_map (&pk, 1);
+        zo_proto_pack_str (&pk, "Content-Type");
+        zo_proto_pack_str (&pk, "application/json");
+        zo_msg_t req = { .cmd = ZO_CMD_REQUEST, .service = zo_span_str (self->service),
+                         .method = zo_span_str ("POST"), .path = zo_span_str (self->path),
+                         .headers = { (const uint8_t *) headers.data, (uint32_t) headers.size },
+                         .body = zo_span_str (body),
+                         .timeout_ms = (uint32_t) self->timeout_ms };
+        //  The pool's own deadline first; the request's a little later.
+        uint64_t id = zo_rpc_request (self->rpc, &req, (uint32_t) self->timeout_ms + 500,
+                                      s_pool_done, self);
+        msgpack_sbuffer_destroy (&headers);
+        if (!id) {
+            (*self->dropped)++;
+            return -1;
+        }
+        self->pending++;
+        return 0;
     }
     s_xfer_t *xfer = (s_xfer_t *) calloc (1, sizeof (s_xfer_t));
     if (xfer) {

@@ -45,3 +45,28 @@ zt_assert "the resolution is logged" grep -q 'alert queue_deep resolved' "$T/mon
 zt_eq "recent transitions" "$(zm_jq /api/alerts '[.recent[].state] | join(",")')" "resolved,firing"
 zt_eq "webhooks sent" "$(zm_jq /api/alerts .webhook.sent)" 2
 zt_eq "webhook posts received" "$(wc -l <"$T/hooks.ndjson")" 2
+
+zt_say "the same webhook through the pool actor (monitor/webhook_service)"
+zt_stop "$MON_PID"
+POOL_EP="tcp://127.0.0.1:$((PORT_BASE + 5))"
+cat >"$T/pool.conf" <<CONF
+pool
+    endpoint = $POOL_EP
+    services
+        service
+            name = hooks
+            url = "http://127.0.0.1:$HOOK_PORT"
+CONF
+"$ZT_BUILD_DIR/actors/pool/zorch-pool" --config "$T/pool.conf" >>"$T/pool.log" 2>&1 &
+ZT_PIDS+=($!)
+zt_wait 10 "the pool's ready line" grep -q "pool: ready" "$T/pool.log"
+sed -e "s|    webhook = .*|    webhook_service = hooks\n    webhook_path = /hook\n    pool = $POOL_EP|" \
+    "$T/monitor.conf" >"$T/monitor-pool.conf"
+: >"$T/monitor.log"
+zm_monitor --config "$T/monitor-pool.conf"
+zm_statsgen gen-deep2.out --kind broker --name qb2 --count 6 --interval 1000 --gauge queue_depth_normal=10
+zt_wait 12 "a third webhook, through the pool" bash -c "[ \$(wc -l <'$T/hooks.ndjson') -ge 3 ]"
+zt_eq "it is the firing" "$(sed -n 3p "$T/hooks.ndjson" | jq -r '[.alert, .state] | join(" ")')" "queue_deep firing"
+zt_eq "the pool carried it" "$("$ZORCH_BIN" pool stats --json --endpoint "$POOL_EP" | jq .counters.hooks_responses_total)" 1
+zt_eq "the monitor counts it sent" "$(zm_jq /api/alerts .webhook.sent)" 1
+zt_eq "and names the way it went" "$(zm_jq /api/alerts .webhook.url)" "pool:hooks/hook"
