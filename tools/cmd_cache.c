@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zmq.h>
 
 #include "l1.h"
 #include "zo_json.h"
@@ -314,22 +313,10 @@ s_command (zo_conf_t *conf, int argc, char **argv)
     }
 
     char *endpoint = zorch_endpoint_for (conf, endpoint_flag, "cache/endpoint", "tcp://127.0.0.1:7013");
-    void *ctx = zmq_ctx_new ();
-    zo_loop_t *loop = ctx ? zo_loop_new () : NULL;
-    zo_rpc_opts_t opts = { .name = "cache", .max_pending = 1, .max_frame = 64 * ZO_MAX_FRAME };
-    zo_rpc_t *rpc = loop ? zo_rpc_new (loop, ctx, endpoint, &opts) : NULL;
     s_out_t out = { .key = key, .json = json };
-    int rc = 1;
-    if (!rpc)
-        fprintf (stderr, "zorch cache: cannot connect to %s\n", endpoint);
-    else
-        rc = zorch_ask (rpc, "cache", "cache", &req, reply, (int) (timeout_s * 1000), fn, &out);
+    int rc = zorch_call ("cache", "cache", endpoint, &req, reply, (int) (timeout_s * 1000), fn, &out);
     if (rc == 0)
         rc = out.rc;
-    zo_rpc_destroy (&rpc);
-    zo_loop_destroy (&loop);
-    if (ctx)
-        zmq_ctx_term (ctx);
     free (endpoint);
     free (value);
     return rc;

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zmq.h>
 
 #include "zo_json.h"
 #include "zorch.h"
@@ -221,24 +220,12 @@ zorch_pool (zo_conf_t *conf, int argc, char **argv)
         return zorch_usage_error ("pool", "unknown pool command '%s'", what);
 
     char *endpoint = zorch_endpoint_for (conf, endpoint_flag, "pool/endpoint", "tcp://127.0.0.1:7014");
-    void *ctx = zmq_ctx_new ();
-    zo_loop_t *loop = ctx ? zo_loop_new () : NULL;
-    zo_rpc_opts_t opts = { .name = "pool", .max_pending = 1, .max_frame = 64 * ZO_MAX_FRAME };
-    zo_rpc_t *rpc = loop ? zo_rpc_new (loop, ctx, endpoint, &opts) : NULL;
     s_out_t out = { .json = json };
-    int rc = 1;
-    if (!rpc)
-        fprintf (stderr, "zorch pool: cannot connect to %s\n", endpoint);
-    else
-        //  A little longer than the request's own deadline, so that the
-        //  pool's timeout comes back as its ERROR.
-        rc = zorch_ask (rpc, "pool", "pool", &req, want, (int) (timeout_s * 1000) + 1000, fn, &out);
+    //  A little longer than the request's own deadline, so that the pool's
+    //  timeout comes back as its ERROR.
+    int rc = zorch_call ("pool", "pool", endpoint, &req, want, (int) (timeout_s * 1000) + 1000, fn, &out);
     if (rc == 0)
         rc = out.rc;
-    zo_rpc_destroy (&rpc);
-    zo_loop_destroy (&loop);
-    if (ctx)
-        zmq_ctx_term (ctx);
     free (endpoint);
     free (body_data);
     msgpack_sbuffer_destroy (&hbuf);

@@ -115,6 +115,27 @@ zorch_ask (zo_rpc_t *rpc, const char *cmd, const char *peer, zo_msg_t *req, zo_c
     return ask.rc;
 }
 
+int
+zorch_call (const char *cmd, const char *peer, const char *endpoint, zo_msg_t *req, zo_cmd_t want,
+            int timeout_ms, zorch_reply_fn *fn, void *arg)
+{
+    //  Replies may be large: accept what the protocol allows.
+    void *ctx = zmq_ctx_new ();
+    zo_loop_t *loop = ctx ? zo_loop_new () : NULL;
+    zo_rpc_opts_t opts = { .name = cmd, .max_pending = 1, .max_frame = 64 * ZO_MAX_FRAME };
+    zo_rpc_t *rpc = loop ? zo_rpc_new (loop, ctx, endpoint, &opts) : NULL;
+    int rc = 1;
+    if (!rpc)
+        fprintf (stderr, "zorch %s: cannot connect to %s\n", cmd, endpoint);
+    else
+        rc = zorch_ask (rpc, cmd, peer, req, want, timeout_ms, fn, arg);
+    zo_rpc_destroy (&rpc);
+    zo_loop_destroy (&loop);
+    if (ctx)
+        zmq_ctx_term (ctx);
+    return rc;
+}
+
 void
 zorch_print_stats (const zo_msg_t *reply, bool json)
 {

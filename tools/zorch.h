@@ -39,6 +39,10 @@ typedef void (zorch_reply_fn) (const zo_msg_t *reply, void *arg);
     the <peer> refused GET: too_large: ...", no answer, another reply).  */
 int zorch_ask (zo_rpc_t *rpc, const char *cmd, const char *peer, zo_msg_t *req, zo_cmd_t want,
                int timeout_ms, zorch_reply_fn *fn, void *arg);
+/*  zorch_ask on a client of its own to endpoint, made and freed here:
+    one request from the command line.  */
+int zorch_call (const char *cmd, const char *peer, const char *endpoint, zo_msg_t *req, zo_cmd_t want,
+                int timeout_ms, zorch_reply_fn *fn, void *arg);
 /*  An actor's STATS (the reply to GET_STATS): its name, build, memory,
     counters and gauges as lines, or with json one JSON object.  */
 void zorch_print_stats (const zo_msg_t *reply, bool json);
