@@ -121,7 +121,11 @@ zt_cache c3 "$EP3" --cache-redis "redis://127.0.0.1:$RPORT/0" --cache-memory-ttl
 zt_wait 10 "c3's redis up" up "$EP3" redis 1
 zt_cache c4 "$EP2" --cache-redis "redis://127.0.0.1:$RPORT/0" --cache-memory-ttl 2s --cache-refresh-ahead 0
 zt_wait 10 "c4's redis up" up "$EP2" redis 1
+#   c1's SET reaches c3 and c4 as a coherence message: wait for it, or it
+#   could drop "hot" from their memory after their first read.
+r3=$(zt_cache_stat "$EP3" remote_invalidations_total); r4=$(zt_cache_stat "$EP2" remote_invalidations_total)
 C1 set hot value >/dev/null
+zt_wait 5 "c3 and c4 to hear of the SET" bash -c "[ \$($ZORCH_BIN cache stats --json --endpoint $EP3 | jq .counters.remote_invalidations_total) -gt $r3 ] && [ \$($ZORCH_BIN cache stats --json --endpoint $EP2 | jq .counters.remote_invalidations_total) -gt $r4 ]"
 : >"$T/levels3"; : >"$T/levels4"
 #   30 reads over at least 3 s: memory keeps an entry 2 s, and from its
 #   second second on a read reloads it (at least 3 reads fall in that
