@@ -71,12 +71,12 @@ zt_cache c2 "$EP" --cache-memory 16M --cache-memory-limit 8M --cache-max-value 6
 head -c 50000 /dev/zero | tr '\0' 'v' >"$T/v50k"
 #   16 MB of values through one connection: MGET-free, plain SETs.
 for i in $(seq 1 320); do echo "$i"; done | while read -r i; do C set "big:$i" - <"$T/v50k" >/dev/null; done
-zt_wait 10 "the pressure to reach step 2 or more" \
-    bash -c "[ \"\$($ZORCH_BIN cache stats --json --endpoint $EP | jq '.gauges.memory_pressure_step')\" -ge 2 ]"
-zt_assert "bytes were shed" test "$(zt_cache_stat "$EP" memory_shed_bytes_total)" -gt 0
-budget=$(zt_cache_stat "$EP" memory_budget)
-zt_assert "the memory level's budget was cut ($budget)" test "${budget%.*}" -lt 16777216
-zt_assert "the log says so" grep -q "memory pressure step" "$T/cache-c2.log"
+#   The steps can come and go between two looks at the gauge (shedding
+#   lowers the heap at once): the counter and the log keep what happened.
+zt_wait 10 "memory to shed" bash -c "[ \"\$($ZORCH_BIN cache stats --json --endpoint $EP | jq '.counters.memory_shed_bytes_total')\" -gt 0 ]"
+zt_assert "the log says it reached step 2 or 3" grep -qE "memory pressure step [0-9] -> [23]" "$T/cache-c2.log"
+zt_assert "and that the memory level's budget was cut" \
+    grep -qE "bytes shed, memory level budget now [0-9]+" "$T/cache-c2.log"
 C invalidate '*' >/dev/null
 zt_wait 10 "the pressure to be undone" \
     bash -c "[ \"\$($ZORCH_BIN cache stats --json --endpoint $EP | jq '.gauges.memory_pressure_step')\" -eq 0 ]"
