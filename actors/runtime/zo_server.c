@@ -24,7 +24,6 @@ struct _zo_server_t {
     zo_server_fn *fn;
     zo_server_stats_fn *stats_fn;
     void *arg;
-    char endpoint [256];
     uint64_t *requests;             //  requests_total
 };
 
@@ -119,8 +118,6 @@ zo_server_new (zo_actor_t *actor, const char *endpoint, size_t max_frame, const 
         goto err;
     int one = 1;
     zmq_setsockopt (self->socket, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    size_t size = sizeof self->endpoint;
-    zmq_getsockopt (self->socket, ZMQ_LAST_ENDPOINT, self->endpoint, &size);
     if (!(self->watch = zo_loop_add_socket (actor->loop, self->socket, s_on_socket, self))) {
         zo_log_error ("%s: cannot watch its socket", actor->kind);
         goto err;
@@ -148,10 +145,4 @@ zo_server_destroy (zo_server_t **self_p)
     zmq_msg_close (&self->body);
     free (self);
     *self_p = NULL;
-}
-
-const char *
-zo_server_endpoint (const zo_server_t *self)
-{
-    return self->endpoint;
 }

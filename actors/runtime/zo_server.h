@@ -41,8 +41,5 @@ int zo_server_send (zo_server_t *self, const void *ident, size_t ident_len, cons
 /*  Answers ERROR {seq, code, reason}.  */
 void zo_server_error (zo_server_t *self, const void *ident, size_t ident_len, uint64_t seq,
                       zo_err_t code, const char *reason);
-/*  The endpoint it is bound to (with the port the system chose for :0... as
-    ZeroMQ reports it).  */
-const char *zo_server_endpoint (const zo_server_t *self);
 
 #endif
