@@ -508,7 +508,36 @@ zo_render_alerts (const zo_view_t *view)
     return obj;
 }
 
-//  Dependencies are what actors report as gauges dep_<name>_up (1 = up).
+//  A dependency's state from a gauge: dep_<name>_up (1 up, 0 down), or
+//  <name>_health (2 healthy, 1 degraded, 0 unhealthy: the pool's services
+//  and databases). Returns the name's length, 0 when the gauge is neither.
+static const char *s_states [] = { "unhealthy", "degraded", "healthy" };
+
+static size_t
+s_dependency (const zo_arec_t *rec, uint32_t g, const char **name, int *state)
+{
+    const char *gauge = rec->gauges [g].name;
+    double value = rec->gauges [g].value;
+    size_t len = strlen (gauge);
+    if (len > 7 && !strncmp (gauge, "dep_", 4) && s_ends_with (gauge, "_up")) {
+        *name = gauge + 4;
+        *state = value >= 1? 2: 0;
+        len -= 7;
+    }
+    else
+    if (len > 7 && s_ends_with (gauge, "_health")) {
+        *name = gauge;
+        *state = value >= 2? 2: value >= 1? 1: 0;
+        len -= 7;
+    }
+    else
+        return 0;
+    if (rec->down)
+        *state = 0;
+    return len;
+}
+
+//  Every actor's dependencies; *all_up is false when one is unhealthy.
 static json_t *
 s_dependencies (const zo_actors_t *actors, bool *all_up)
 {
@@ -517,18 +546,19 @@ s_dependencies (const zo_actors_t *actors, bool *all_up)
     for (uint32_t i = 0; i < zo_actors_size (actors); i++) {
         const zo_arec_t *rec = zo_actors_at (actors, i);
         for (uint32_t g = 0; g < rec->n_gauges; g++) {
-            const char *name = rec->gauges [g].name;
-            size_t len = strlen (name);
-            if (len <= 7 || strncmp (name, "dep_", 4) || !s_ends_with (name, "_up"))
+            const char *name;
+            int state;
+            size_t len = s_dependency (rec, g, &name, &state);
+            if (!len)
                 continue;
-            bool up = !rec->down && rec->gauges [g].value >= 1;
-            if (!up)
+            if (state == 0)
                 *all_up = false;
             json_t *dep = json_object ();
             char dname [ZO_ACTORS_NAME];
-            snprintf (dname, sizeof (dname), "%.*s", (int) (len - 7), name + 4);
+            snprintf (dname, sizeof (dname), "%.*s", (int) len, name);
             json_object_set_new (dep, "name", json_string (dname));
-            json_object_set_new (dep, "up", json_boolean (up));
+            json_object_set_new (dep, "up", json_boolean (state > 0));
+            json_object_set_new (dep, "state", json_string (s_states [state]));
             json_object_set_new (dep, "actor", json_string (rec->kind));
             json_object_set_new (dep, "reported_by", json_string (rec->name));
             json_array_append_new (deps, dep);
@@ -608,12 +638,13 @@ s_cache (const zo_actors_t *actors)
         //  The levels below memory, as the dependencies they are.
         json_t *deps = json_object ();
         for (uint32_t g = 0; g < rec->n_gauges; g++) {
-            const char *name = rec->gauges [g].name;
-            size_t len = strlen (name);
-            if (len > 7 && !strncmp (name, "dep_", 4) && s_ends_with (name, "_up")) {
+            const char *name;
+            int state;
+            size_t len = s_dependency (rec, g, &name, &state);
+            if (len) {
                 char dep [ZO_ACTORS_NAME];
-                snprintf (dep, sizeof (dep), "%.*s", (int) (len - 7), name + 4);
-                json_object_set_new (deps, dep, json_boolean (rec->gauges [g].value >= 1 && !rec->down));
+                snprintf (dep, sizeof (dep), "%.*s", (int) len, name);
+                json_object_set_new (deps, dep, json_boolean (state > 0));
             }
         }
         json_t *a = json_object ();
@@ -630,7 +661,9 @@ s_cache (const zo_actors_t *actors)
     return list;
 }
 
-//  Pool actors report <service>_up gauges (1 = healthy, circuit closed).
+//  Pool actors report <name>_health (2 healthy, 1 degraded: paced or
+//  half-open, 0 unhealthy: circuit open or database unreachable) with
+//  <name>_inflight and <name>_queued, for each service and database.
 static json_t *
 s_pools (const zo_actors_t *actors)
 {
@@ -641,12 +674,22 @@ s_pools (const zo_actors_t *actors)
             continue;
         json_t *services = json_object ();
         for (uint32_t g = 0; g < rec->n_gauges; g++) {
-            const char *name = rec->gauges [g].name;
-            if (!s_ends_with (name, "_up") || strlen (name) <= 3)
+            const char *name;
+            int state;
+            size_t len = s_dependency (rec, g, &name, &state);
+            if (!len)
                 continue;
-            char svc [ZO_ACTORS_NAME];
-            snprintf (svc, sizeof (svc), "%.*s", (int) (strlen (name) - 3), name);
-            json_object_set_new (services, svc, json_boolean (rec->gauges [g].value >= 1 && !rec->down));
+            char svc [ZO_ACTORS_NAME], gauge [ZO_ACTORS_NAME + 16];
+            snprintf (svc, sizeof (svc), "%.*s", (int) len, name);
+            json_t *s = json_object ();
+            json_object_set_new (s, "state", json_string (s_states [state]));
+            static const char *extra [] = { "inflight", "queued" };
+            for (int e = 0; e < 2; e++) {
+                snprintf (gauge, sizeof (gauge), "%s_%s", svc, extra [e]);
+                const zo_agauge_t *x = zo_arec_gauge (rec, gauge);
+                json_object_set_new (s, extra [e], x? s_num (x->value): json_null ());
+            }
+            json_object_set_new (services, svc, s);
         }
         json_t *a = json_object ();
         json_object_set_new (a, "name", json_string (rec->name));

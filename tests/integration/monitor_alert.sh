@@ -2,7 +2,9 @@
 #   monitor_alert: an alert rule (queue_depth > 5 for 2s) fires while a
 #   (fake) broker reports a deep queue and resolves when it drains; both
 #   transitions are logged, shown at /api/alerts and POSTed to a webhook
-#   received by a local HTTP server (zo_hook_sink, 127.0.0.1 only).
+#   received by a local HTTP server (zo_hook_sink, 127.0.0.1 only); then
+#   the same through zorch-pool, whose services (one healthy, one whose
+#   probes fail) show in /health, /api/stats and zorch status.
 source "$(dirname "$0")/monitor_lib.sh"
 zm_init monitor_alert 17920
 [ -x "$HOOK_SINK_BIN" ] || zt_fail "binary $HOOK_SINK_BIN is not built"
@@ -49,13 +51,22 @@ zt_eq "webhook posts received" "$(wc -l <"$T/hooks.ndjson")" 2
 zt_say "the same webhook through the pool actor (monitor/webhook_service)"
 zt_stop "$MON_PID"
 POOL_EP="tcp://127.0.0.1:$((PORT_BASE + 5))"
+GONE_PORT=$((PORT_BASE + 6))         # nothing listens here
 cat >"$T/pool.conf" <<CONF
+stats
+    endpoint = $STATS
 pool
     endpoint = $POOL_EP
+    health_interval = 300ms
     services
         service
             name = hooks
             url = "http://127.0.0.1:$HOOK_PORT"
+            health_path = /health
+        service
+            name = gone
+            url = "http://127.0.0.1:$GONE_PORT"
+            breaker_failures = 2
 CONF
 "$ZT_BUILD_DIR/actors/pool/zorch-pool" --config "$T/pool.conf" >>"$T/pool.log" 2>&1 &
 ZT_PIDS+=($!)
@@ -70,3 +81,18 @@ zt_eq "it is the firing" "$(sed -n 3p "$T/hooks.ndjson" | jq -r '[.alert, .state
 zt_eq "the pool carried it" "$("$ZORCH_BIN" pool stats --json --endpoint "$POOL_EP" | jq .counters.hooks_responses_total)" 1
 zt_eq "the monitor counts it sent" "$(zm_jq /api/alerts .webhook.sent)" 1
 zt_eq "and names the way it went" "$(zm_jq /api/alerts .webhook.url)" "pool:hooks/hook"
+
+zt_say "the pool's services in /health, /api/stats and on the dashboard"
+dep () { zm_jq /health "[.dependencies[] | select(.name == \"$1\" and .actor == \"pool\") | .state] | join(\",\")"; }
+zt_wait 10 "the monitor to see the pool's services" bash -c "[ \"\$(curl -s --max-time 5 $MON_URL/health | jq -r '[.dependencies[] | select(.actor == \"pool\")] | length')\" = 2 ]"
+zt_eq "hooks is a healthy dependency" "$(dep hooks)" healthy
+zt_wait 10 "gone to be unhealthy (its probes fail, the circuit opens)" bash -c "[ \"\$(curl -s --max-time 5 $MON_URL/health | jq -r '[.dependencies[] | select(.name == \"gone\") | .state] | join(\",\")')\" = unhealthy ]"
+zt_eq "so the cluster is degraded" "$(zm_jq /health .status)" degraded
+zt_eq "the dashboard's pool panel has both" "$(zm_jq /api/stats '[.pools[0].services | to_entries[] | "\(.key)=\(.value.state)"] | sort | join(" ")')" "gone=unhealthy hooks=healthy"
+zt_assert "with what is in flight" zm_is_num "$(zm_jq /api/stats .pools[0].services.hooks.inflight)"
+zt_assert "and zorch status shows it" bash -c "'$ZORCH_BIN' status --monitor '$MON_URL' | grep -q 'gone DOWN'"
+if [ -n "$CHROMIUM" ]; then
+    zm_chromium --dump-dom "$MON_URL/dashboard" >"$T/dom.html" || true
+    zt_assert "the dashboard's pool panel says gone is unhealthy" grep -q 'class="down">gone: UNHEALTHY' "$T/dom.html"
+    zt_assert "and hooks healthy" grep -q '>hooks: healthy' "$T/dom.html"
+fi

@@ -5,7 +5,6 @@
 #   meson-logs/monitor_dashboard.png. Skipped (77) without chromium.
 source "$(dirname "$0")/monitor_lib.sh"
 zm_init monitor_dashboard 17930
-CHROMIUM=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
 if [ -z "$CHROMIUM" ]; then
     zt_say "SKIPPED: chromium is not installed (deploy/setup.sh installs it)"
     exit 77
@@ -20,18 +19,12 @@ zt_bg "$T/inject.out" "$ZORCH_BIN" inject --broker "$FRONT" --count 120000 --rat
 zt_wait 15 "accepted events in /api/stats" bash -c \
     "[ \"\$(curl -s --max-time 5 $MON_URL/api/stats | jq -r .cluster.totals.accepted_total)\" -gt 0 ]"
 
-s_chromium () {
-    timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
-        --disable-background-networking --disable-component-update --disable-sync \
-        --user-data-dir="$(mktemp -d "$T/chromium.XXXXXX")" --window-size=1400,1000 \
-        --virtual-time-budget=4000 "$@" 2>>"$T/chromium.err"
-}
 s_accepted () { grep -o 'id="accepted-total">[^<]*' "$1" | head -n1 | sed 's/.*>//; s/,//g'; }
 
-s_chromium --dump-dom "$MON_URL/dashboard" >"$T/dom1.html" || true
+zm_chromium --dump-dom "$MON_URL/dashboard" >"$T/dom1.html" || true
 a1=$(s_accepted "$T/dom1.html")
 sleep 3
-s_chromium --dump-dom "$MON_URL/dashboard" >"$T/dom2.html" || true
+zm_chromium --dump-dom "$MON_URL/dashboard" >"$T/dom2.html" || true
 a2=$(s_accepted "$T/dom2.html")
 zt_say "events accepted shown: $a1, then $a2"
 zt_assert "the first load shows a number ($a1)" zm_is_num "$a1"
@@ -46,5 +39,5 @@ zt_assert "no cache actor is said so" grep -q 'no cache actor' "$T/dom2.html"
 
 SHOT_DIR="$ZT_BUILD_DIR/meson-logs"
 mkdir -p "$SHOT_DIR"
-s_chromium --screenshot="$SHOT_DIR/monitor_dashboard.png" "$MON_URL/dashboard" >/dev/null || true
+zm_chromium --screenshot="$SHOT_DIR/monitor_dashboard.png" "$MON_URL/dashboard" >/dev/null || true
 zt_assert "a screenshot was saved to $SHOT_DIR/monitor_dashboard.png" [ -s "$SHOT_DIR/monitor_dashboard.png" ]

@@ -52,3 +52,13 @@ zm_is_num () { [[ "$1" =~ ^[0-9]+([.][0-9]+)?$ ]]; }
 
 #   zm_statsgen OUT args...: runs zo_statsgen in the background (killed at exit).
 zm_statsgen () { local out="$1"; shift; zt_bg "$T/$out" "$STATSGEN_BIN" --endpoint "$STATS" "$@"; }
+
+#   Headless Chromium on a monitor page, for the dashboard's tests; CHROMIUM
+#   is empty when none is installed.
+CHROMIUM=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
+zm_chromium () {
+    timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+        --disable-background-networking --disable-component-update --disable-sync \
+        --user-data-dir="$(mktemp -d "$T/chromium.XXXXXX")" --window-size=1400,1000 \
+        --virtual-time-budget=4000 "$@" 2>>"$T/chromium.err"
+}

@@ -193,8 +193,12 @@ function drawStats(s) {
     pools.appendChild(el("h3", a.name + (a.up ? "" : " (down)")));
     const svcs = Object.keys(a.services || {});
     if (!svcs.length) pools.appendChild(el("p", "no services reported", "empty"));
-    for (const svc of svcs)
-      pools.appendChild(el("div", svc + ": " + (a.services[svc] ? "healthy" : "DOWN"), a.services[svc] ? "" : "down"));
+    for (const svc of svcs) {
+      const v = a.services[svc];
+      const busy = v.inflight === null ? "" : " (" + fmtInt(v.inflight) + " in flight, " + fmtInt(v.queued) + " queued)";
+      pools.appendChild(el("div", svc + ": " + (v.state === "healthy" ? "healthy" : v.state.toUpperCase()) + busy,
+                           v.state === "healthy" ? "" : v.state === "degraded" ? "warn" : "down"));
+    }
   }
 
   // alerts
