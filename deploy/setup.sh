@@ -60,6 +60,8 @@ packages=(
     git                    # the source tree; the build names its revision (zorch --version)
     help2man               # man pages of zorch and each actor, made from their --help at build time
     ca-certificates        # TLS roots for libcurl (pool's HTTPS)
+    nghttp2-server         # nghttpd: tests/integration/pool_h2 (the pool over HTTP/2 and TLS)
+    openssl                # tests/integration/pool_h2: a throwaway certificate for nghttpd
 )
 
 #   Root, or sudo when we are not root.

@@ -97,6 +97,7 @@ struct _s_service_t {
     char *url;                      //  without a trailing '/'
     char *auth_line;                //  "Header: value", or NULL
     char *health_path;
+    char *ca_file;
     char **headers;                 //  the default lines, NULL-terminated
     bool https, h2;
     zo_curl_t *curl;
@@ -729,6 +730,8 @@ s_start (s_service_t *svc, s_req_t *req)
     if (svc->https) {
         curl_easy_setopt (easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
         curl_easy_setopt (easy, CURLOPT_PIPEWAIT, 1L);
+        if (svc->ca_file)
+            curl_easy_setopt (easy, CURLOPT_CAINFO, svc->ca_file);
     }
     const char *m = req->method;
     bool has_body = req->body_len || !strcmp (m, "POST") || !strcmp (m, "PUT")
@@ -1118,8 +1121,11 @@ s_service_init (zo_services_t *self, s_service_t *svc, const zo_service_conf_t *
         svc->url [--len] = 0;
     if (conf->health_path && !(svc->health_path = strdup (conf->health_path)))
         goto nomem;
+    if (conf->ca_file && !(svc->ca_file = strdup (conf->ca_file)))
+        goto nomem;
     c->url = svc->url;
     c->health_path = svc->health_path;
+    c->ca_file = svc->ca_file;
     c->headers = NULL;
     c->auth_value = NULL;           //  only in auth_line from here on
     if (conf->auth_header) {
@@ -1192,6 +1198,7 @@ s_service_fini (s_service_t *svc)
         free (svc->auth_line);
     }
     free (svc->health_path);
+    free (svc->ca_file);
     free (svc->url);
 }
 

@@ -100,6 +100,7 @@ typedef struct {
     uint64_t backoff_max_ms;        /* [2000] */
     double rate;                    /* requests/s at most; 0: unlimited */
     uint32_t burst;                 /* the bucket's size [max (1, rate)] */
+    const char *ca_file;            /* PEM certificates to trust for https; NULL: the system's */
     const char *health_path;        /* probed with GET; NULL: HEAD on url */
     uint64_t health_interval_ms;    /* 0: no probe */
     uint32_t breaker_failures;      /* consecutive failures that open the circuit [5] */

@@ -152,6 +152,7 @@ s_read_services (zo_conf_t *conf, zo_service_conf_t *out, char ***lines_out)
         s->rate = (double) s_opt_u64 (conf, entry, what, "rate", 0, 0, 1000000, false);
         s->burst = (uint32_t) s_opt_u64 (conf, entry, what, "burst", 0, 0, 1000000, false);
         s->health_path = zconfig_get (entry, "health_path", NULL);
+        s->ca_file = zconfig_get (entry, "ca_file", NULL);
         s->health_interval_ms = interval;
         s->breaker_failures = (uint32_t) s_opt_u64 (conf, entry, what, "breaker_failures", 5, 1, 1000000, false);
         s->breaker_open_ms = s_opt_u64 (conf, entry, what, "breaker_open", 5000, 1, 3600000, true);

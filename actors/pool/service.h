@@ -19,8 +19,9 @@
     Health, per service or database: ZO_HEALTH_UP (probes and requests
     succeed), ZO_HEALTH_DEGRADED (some fail, or it is rate-limited and
     waiting), ZO_HEALTH_DOWN (the circuit is open, or no connection).
-    Reported as gauges <name>_up (1 up or degraded, 0 down: the monitor's
-    pool panel reads them) and <name>_health (2 up, 1 degraded, 0 down).
+    Reported as gauges <name>_up (1 up or degraded, 0 down) and
+    <name>_health (2 up, 1 degraded, 0 down: the monitor's /health and
+    pool panel read them).
 */
 #ifndef ZO_SERVICE_H_INCLUDED
 #define ZO_SERVICE_H_INCLUDED
