@@ -78,6 +78,9 @@ typedef enum {
     ZO_CMD_RESPONSE,    /* pool -> client */
     ZO_CMD_QUERY,       /* client -> pool: a statement on a database */
     ZO_CMD_ROWS,        /* pool -> client */
+    ZO_CMD_QUIET,       /* client -> broker: stop dispatching to a worker; broker -> worker */
+    ZO_CMD_WORKERS,     /* client -> broker, and its reply: the broker's view of each worker */
+    ZO_CMD_SCALE,       /* client -> autoscaler: a fixed size, or back to automatic */
     ZO_CMD_COUNT
 } zo_cmd_t;
 
@@ -206,6 +209,12 @@ typedef struct {
     zo_span_t counters;      /* raw msgpack map str -> uint */
     zo_span_t gauges;        /* raw msgpack map str -> number */
     zo_span_t hists;         /* raw msgpack map str -> histogram map */
+    zo_span_t notes;         /* raw msgpack array of {ts_ms, text}, newest first */
+    bool bye;                /* STATS: the actor is leaving on purpose */
+    /* the autoscaler */
+    zo_span_t workers;       /* WORKERS: raw msgpack array of maps (see PROTOCOL.md) */
+    uint32_t size;           /* SCALE: workers to run */
+    bool autoscale;          /* SCALE: back to automatic sizing */
     /* arrays of objects */
     zo_event_t *events;      /* SUBMIT.events, and all DONE emit events */
     uint32_t n_events;
