@@ -244,7 +244,9 @@ s_pump_at (http_service_t *svc, uint64_t due_ms)
 void
 zo__http_pause (http_service_t *svc, uint64_t ms)
 {
-    uint64_t until = zo_loop_now_ms (svc->owner->loop) + ms;
+    //  ms counts from now, not from the start of this iteration, which
+    //  may be a while ago on a busy loop: the server named a moment.
+    uint64_t until = zo_loop_clock_ms (svc->owner->loop) + ms;
     if (until <= svc->paused_until_ms)
         return;
     zsys_info ("pool: service %s: paused %" PRIu64 " ms at the server's request", svc->name, ms);

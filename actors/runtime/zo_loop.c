@@ -663,6 +663,13 @@ zo_loop_now_ms (zo_loop_t *self)
     return zo_loop_now_ns (self) / 1000000u;
 }
 
+uint64_t
+zo_loop_clock_ms (zo_loop_t *self)
+{
+    assert (self);
+    return self->clock (self->clock_arg) / 1000000u;
+}
+
 void
 zo_loop_set_clock (zo_loop_t *self, zo_clock_fn *fn, void *arg)
 {

@@ -124,6 +124,10 @@ void zo_loop_stop (zo_loop_t *self);
     read on each call. now_ms is derived.  */
 uint64_t zo_loop_now_ns (zo_loop_t *self);
 uint64_t zo_loop_now_ms (zo_loop_t *self);
+/*  The loop's clock read now, not the iteration's cached time: for a
+    moment someone else named on a real clock (a server's "retry at"),
+    which the time spent in this iteration must not bring forward.  */
+uint64_t zo_loop_clock_ms (zo_loop_t *self);
 /*  Replace the clock (tests). NULL restores CLOCK_MONOTONIC.  */
 void zo_loop_set_clock (zo_loop_t *self, zo_clock_fn *fn, void *arg);
 /*  Runs the timers that are due now by the loop's clock, without polling
