@@ -174,6 +174,9 @@ zo_actor_fini (zo_actor_t *self)
 {
     assert (self);
     if (self->stats) {
+        //  The last report says bye: the actor stops on purpose, and the
+        //  monitor forgets it instead of raising actor_down.
+        zo_stats_bye (self->stats);
         if (self->zmq_ctx && self->loop)
             zo_stats_send (self->stats, zo_clock_wall_ns () / 1000000u);
         zo_stats_destroy (&self->stats);

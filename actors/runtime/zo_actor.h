@@ -52,8 +52,9 @@ int zo_actor_init (zo_actor_t *self, const char *kind, int argc, char **argv,
     its configuration was at fault (zo_conf_bad), else ZO_EXIT_FAIL. Call
     it before zo_actor_fini.  */
 int zo_actor_exit_code (zo_actor_t *self);
-/*  Sends a last STATS, then frees all of it (the context is terminated, so
-    close every socket first).  */
+/*  Sends a last STATS, with bye (zo_stats_bye: the monitor forgets the
+    actor rather than marking it down), then frees all of it (the context
+    is terminated, so close every socket first).  */
 void zo_actor_fini (zo_actor_t *self);
 
 /*  The log threshold, set from log/level (error, warning, info, debug) by

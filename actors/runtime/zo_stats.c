@@ -7,12 +7,14 @@
 */
 #include <assert.h>
 #include <czmq.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zmq.h>
 
+#include "zo_loop.h"
 #include "zo_proto.h"
 #include "zo_stats.h"
 #include "zo_version.h"
@@ -35,6 +37,12 @@ typedef struct {
     zo_hist_t *hist;
 } s_hist_t;
 
+typedef struct {
+    uint64_t ts_ms;             /* wall clock */
+    uint32_t len;
+    char text [ZO_STATS_NOTE_MAX];
+} s_note_t;
+
 struct _zo_stats_t {
     char *actor;
     char *name;
@@ -47,7 +55,11 @@ struct _zo_stats_t {
     void *socket;               /* PUSH to the monitor, or NULL */
     uint64_t *dropped;          /* stats_dropped_total */
     bool dropping;              /* logged that reports are being dropped */
-    msgpack_sbuffer scratch;    /* counters, gauges and hists, reused */
+    bool bye;                   /* leaving on purpose: reports say so */
+    s_note_t notes [ZO_STATS_NOTES];    /* a ring */
+    size_t n_notes;             /* kept, at most ZO_STATS_NOTES */
+    size_t next_note;           /* the slot the next note takes */
+    msgpack_sbuffer scratch;    /* counters, gauges, hists and notes, reused */
 };
 
 
@@ -145,6 +157,46 @@ zo_stats_hist (zo_stats_t *self, const char *name)
     return hist;
 }
 
+void
+zo_stats_note (zo_stats_t *self, const char *fmt, ...)
+{
+    assert (self);
+    assert (fmt);
+    //  Room for the byte after the cut, to see whether it splits a
+    //  character.
+    char full [ZO_STATS_NOTE_MAX + 8];
+    va_list args;
+    va_start (args, fmt);
+    int n = vsnprintf (full, sizeof (full), fmt, args);
+    va_end (args);
+    size_t len = n < 0 ? 0 : (size_t) n;
+    if (len > ZO_STATS_NOTE_MAX) {
+        len = ZO_STATS_NOTE_MAX;
+        //  full [len] continues a character begun before it: cut before
+        //  that character.
+        while (len > 0 && ((unsigned char) full [len] & 0xC0) == 0x80)
+            len--;
+    }
+    s_note_t *note = &self->notes [self->next_note];
+    note->ts_ms = zo_clock_wall_ns () / 1000000u;
+    note->len = (uint32_t) len;
+    memcpy (note->text, full, len);
+    self->next_note = (self->next_note + 1) % ZO_STATS_NOTES;
+    if (self->n_notes < ZO_STATS_NOTES)
+        self->n_notes++;
+}
+
+void
+zo_stats_bye (zo_stats_t *self)
+{
+    assert (self);
+    self->bye = true;
+    if (self->socket) {
+        int linger = ZO_STATS_BYE_LINGER;
+        zmq_setsockopt (self->socket, ZMQ_LINGER, &linger, sizeof (linger));
+    }
+}
+
 int
 zo_stats_connect (zo_stats_t *self, void *zmq_ctx, const char *endpoint)
 {
@@ -195,6 +247,20 @@ zo_stats_encode (zo_stats_t *self, uint64_t wall_ms, uint64_t seq, size_t *size)
         zo_proto_pack_str (&pk, self->hists [i].name);
         zo_hist_pack (self->hists [i].hist, &pk);
     }
+    size_t notes_at = self->scratch.size;
+    if (self->n_notes) {
+        msgpack_pack_array (&pk, (uint32_t) self->n_notes);
+        for (size_t i = 1; i <= self->n_notes; i++) {
+            //  Newest first: back from the slot before next_note.
+            const s_note_t *note = &self->notes [(self->next_note + ZO_STATS_NOTES - i) % ZO_STATS_NOTES];
+            msgpack_pack_map (&pk, 2);
+            zo_proto_pack_str (&pk, "ts_ms");
+            msgpack_pack_uint64 (&pk, note->ts_ms);
+            zo_proto_pack_str (&pk, "text");
+            msgpack_pack_str (&pk, note->len);
+            msgpack_pack_str_body (&pk, note->text, note->len);
+        }
+    }
     size_t end = self->scratch.size;
     const uint8_t *base = (const uint8_t *) self->scratch.data;
 
@@ -215,7 +281,9 @@ zo_stats_encode (zo_stats_t *self, uint64_t wall_ms, uint64_t seq, size_t *size)
     msg.cpu_seconds = cpu;
     msg.counters = (zo_span_t) { base, (uint32_t) gauges_at };
     msg.gauges = (zo_span_t) { base + gauges_at, (uint32_t) (hists_at - gauges_at) };
-    msg.hists = (zo_span_t) { base + hists_at, (uint32_t) (end - hists_at) };
+    msg.hists = (zo_span_t) { base + hists_at, (uint32_t) (notes_at - hists_at) };
+    msg.notes = (zo_span_t) { base + notes_at, (uint32_t) (end - notes_at) };
+    msg.bye = self->bye;
 
     msgpack_sbuffer out;
     msgpack_sbuffer_init (&out);

@@ -3,6 +3,9 @@
     to the stats endpoint. Counters and histograms are cumulative since the
     actor started; a monitor derives rates by difference. Sending never
     blocks: with no monitor listening, reports are dropped and counted.
+    Beside the metrics, the last ZO_STATS_NOTES notes (an actor's decisions
+    in a sentence each) travel in every report, and the last report of an
+    actor that stops on purpose says bye.
 */
 #ifndef ZO_STATS_H_INCLUDED
 #define ZO_STATS_H_INCLUDED
@@ -12,6 +15,8 @@
 #include "zo_hist.h"
 
 #define ZO_STATS_MAX 256  /* of each kind */
+#define ZO_STATS_NOTES 32        /* notes kept, and sent in each report */
+#define ZO_STATS_NOTE_MAX 200    /* bytes of a note's text */
 
 typedef struct _zo_stats_t zo_stats_t;
 
@@ -28,12 +33,28 @@ uint64_t *zo_stats_counter (zo_stats_t *self, const char *name);
 double *zo_stats_gauge (zo_stats_t *self, const char *name);
 zo_hist_t *zo_stats_hist (zo_stats_t *self, const char *name);
 
+/*  Keeps a note, printf-style, stamped with the wall clock (ms): what the
+    actor decided and why ("up 2 -> 4: load 1.31 above 0.80 for 3 s").
+    The last ZO_STATS_NOTES are kept in a ring, the oldest overwritten,
+    and every STATS from now on carries them (`notes`, newest first). A
+    text longer than ZO_STATS_NOTE_MAX bytes is cut there, on a UTF-8
+    character boundary. Not for hot paths: a note is a decision.  */
+void zo_stats_note (zo_stats_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+/*  The actor is leaving on purpose (zo_actor_fini calls it before the
+    last report): every STATS encoded from now on carries `bye: true`, so
+    that the monitor forgets the actor at once rather than marking it
+    down, and closing the socket waits up to ZO_STATS_BYE_LINGER ms for
+    that last report to leave.  */
+#define ZO_STATS_BYE_LINGER 250
+void zo_stats_bye (zo_stats_t *self);
+
 /*  Connects a PUSH socket to endpoint. 0 or -1.  */
 int zo_stats_connect (zo_stats_t *self, void *zmq_ctx, const char *endpoint);
 
 /*  Encodes one STATS message (adding this process's RSS and CPU time) into
     a new buffer the caller frees with free(); *size gets its length. seq
-    is the GET_STATS it answers (0: a periodic report, no seq).  */
+    is the GET_STATS it answers (0: a periodic report, no seq). The notes
+    go with it when there are any, and bye after zo_stats_bye.  */
 char *zo_stats_encode (zo_stats_t *self, uint64_t wall_ms, uint64_t seq, size_t *size);
 /*  Encodes and sends without blocking. 0 sent, -1 dropped (counted in
     stats_dropped_total) or not connected.  */
