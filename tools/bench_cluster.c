@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "zo_proc.h"
 #include "zo_stats.h"
 #include "zorch.h"
 
@@ -168,8 +169,8 @@ zorch_cluster_spawn (zorch_cluster_t *cluster, int workers, const char *transpor
         snprintf (cluster->front, sizeof cluster->front, "tcp://127.0.0.1:%d", front);
         snprintf (cluster->back, sizeof cluster->back, "tcp://127.0.0.1:%d", back);
     }
-    char *broker_bin = zorch_find_binary ("zorch-broker", "broker");
-    char *worker_bin = zorch_find_binary ("zorch-worker", "actors/worker");
+    char *broker_bin = zo_proc_find_binary ("zorch-broker", "broker");
+    char *worker_bin = zo_proc_find_binary ("zorch-worker", "actors/worker");
     if (!broker_bin || !worker_bin) {
         fprintf (stderr, "zorch bench: cannot find %s\n", broker_bin ? "zorch-worker" : "zorch-broker");
         free (broker_bin);

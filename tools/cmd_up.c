@@ -15,6 +15,7 @@
 
 #include "zo_inject.h"
 #include "zo_loop.h"
+#include "zo_proc.h"
 #include "zo_rpc.h"
 #include "zo_sup.h"
 #include "zorch.h"
@@ -94,7 +95,7 @@ s_find_demo_dir (void)
         return ZORCH_SOURCE_DEMO_DIR;
     const char *rel [] = { "../deploy/demo", "../../deploy/demo", "../share/zorch/demo" };
     for (size_t i = 0; i < sizeof rel / sizeof rel [0]; i++) {
-        snprintf (path, sizeof path, "%s/%s", zorch_exe_dir (), rel [i]);
+        snprintf (path, sizeof path, "%s/%s", zo_proc_exe_dir (), rel [i]);
         if (stat (path, &st) == 0 && S_ISDIR (st.st_mode))
             return path;
     }
@@ -334,10 +335,10 @@ s_add_actor (s_up_t *self, const char *name, const char *binary, const char *sub
 {
     s_actor_t *actor = &self->actors [self->n_actors];
     snprintf (actor->name, sizeof actor->name, "%s", name);
-    actor->path = zorch_find_binary (binary, subdir);
+    actor->path = zo_proc_find_binary (binary, subdir);
     if (!actor->path) {
         fprintf (stderr, "zorch up: cannot find %s (looked in $ZORCH_BIN_DIR, %s, %s/../%s, "
-                 "PATH)\n", binary, zorch_exe_dir (), zorch_exe_dir (), subdir);
+                 "PATH)\n", binary, zo_proc_exe_dir (), zo_proc_exe_dir (), subdir);
         return -1;
     }
     actor->argv = calloc ((size_t) n_pass + 4, sizeof (char *));

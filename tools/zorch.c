@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@ static const char s_usage [] =
     "  status     the cluster at a glance, from the monitor (--watch, --json)\n"
     "  cache      the cache actor: get, set, del, touch, invalidate, stats; sim\n"
     "  pool       the pool actor: an HTTP request, an SQL query, its stats\n"
+    "  scale      the workers: N by hand, --auto by the load, or what the autoscaler does\n"
     "  proto-doc  print the wire protocol's field tables\n"
     "\n"
     "Every command finds the cluster on the default endpoints (broker front\n"
@@ -141,6 +143,7 @@ zorch_print_stats (const zo_msg_t *reply, bool json)
 {
     json_t *counters = zo_json_from_span (reply->counters);
     json_t *gauges = zo_json_from_span (reply->gauges);
+    json_t *notes = reply->notes.len? zo_json_from_span (reply->notes): NULL;
     if (json) {
         json_t *o = json_object ();
         json_object_set_new (o, "actor", json_stringn ((const char *) reply->actor.ptr, reply->actor.len));
@@ -150,6 +153,8 @@ zorch_print_stats (const zo_msg_t *reply, bool json)
         json_object_set_new (o, "rss_bytes", json_integer ((json_int_t) reply->rss_bytes));
         json_object_set (o, "counters", counters ? counters : json_null ());
         json_object_set (o, "gauges", gauges ? gauges : json_null ());
+        if (notes)
+            json_object_set (o, "notes", notes);
         char *text = json_dumps (o, JSON_COMPACT | JSON_SORT_KEYS);
         if (text)
             printf ("%s\n", text);
@@ -165,9 +170,20 @@ zorch_print_stats (const zo_msg_t *reply, bool json)
             printf ("  %-32s %" JSON_INTEGER_FORMAT "\n", key, json_integer_value (value));
         json_object_foreach (gauges, key, value)
             printf ("  %-32s %.15g\n", key, json_number_value (value));
+        size_t i;
+        json_t *note;
+        if (json_array_size (notes))
+            printf ("  recent, newest first:\n");
+        json_array_foreach (notes, i, note) {
+            time_t at = (time_t) (json_integer_value (json_object_get (note, "ts_ms")) / 1000);
+            char clock [16];
+            strftime (clock, sizeof clock, "%H:%M:%S", localtime (&at));
+            printf ("    %s  %s\n", clock, json_string_value (json_object_get (note, "text")));
+        }
     }
     json_decref (counters);
     json_decref (gauges);
+    json_decref (notes);
 }
 
 
@@ -184,33 +200,6 @@ zorch_fmt_ns (char *buf, size_t size, uint64_t ns)
         snprintf (buf, size, "%.1fms", ns / 1e6);
     else
         snprintf (buf, size, "%.2fs", ns / 1e9);
-}
-
-const char *
-zorch_exe_dir (void)
-{
-    static char dir [PATH_MAX];
-    if (!dir [0]) {
-        ssize_t n = readlink ("/proc/self/exe", dir, sizeof dir - 1);
-        if (n <= 0)
-            strcpy (dir, ".");
-        else {
-            dir [n] = 0;
-            char *slash = strrchr (dir, '/');
-            if (slash && slash != dir)
-                *slash = 0;
-            else
-                strcpy (dir, slash ? "/" : ".");
-        }
-    }
-    return dir;
-}
-
-static bool
-s_executable (const char *path)
-{
-    struct stat st;
-    return stat (path, &st) == 0 && S_ISREG (st.st_mode) && access (path, X_OK) == 0;
 }
 
 int
@@ -244,42 +233,6 @@ zorch_parse_double (const char *text, double *value)
         return -1;
     *value = v;
     return 0;
-}
-
-char *
-zorch_find_binary (const char *name, const char *subdir)
-{
-    char path [PATH_MAX];
-    const char *bin_dir = getenv ("ZORCH_BIN_DIR");
-    if (bin_dir && *bin_dir) {
-        snprintf (path, sizeof path, "%s/%s", bin_dir, name);
-        if (s_executable (path))
-            return strdup (path);
-        snprintf (path, sizeof path, "%s/%s/%s", bin_dir, subdir, name);
-        if (s_executable (path))
-            return strdup (path);
-    }
-    const char *dir = zorch_exe_dir ();
-    snprintf (path, sizeof path, "%s/%s", dir, name);
-    if (s_executable (path))
-        return strdup (path);
-    snprintf (path, sizeof path, "%s/../%s/%s", dir, subdir, name);
-    if (s_executable (path))
-        return strdup (path);
-    const char *env_path = getenv ("PATH");
-    if (env_path) {
-        char *copy = strdup (env_path);
-        char *save = NULL;
-        for (char *d = strtok_r (copy, ":", &save); d; d = strtok_r (NULL, ":", &save)) {
-            snprintf (path, sizeof path, "%s/%s", *d ? d : ".", name);
-            if (s_executable (path)) {
-                free (copy);
-                return strdup (path);
-            }
-        }
-        free (copy);
-    }
-    return NULL;
 }
 
 pid_t
@@ -336,6 +289,8 @@ main (int argc, char **argv)
         run = zorch_cache;
     else if (streq (cmd, "pool"))
         run = zorch_pool;
+    else if (streq (cmd, "scale"))
+        run = zorch_scale;
     else if (!up) {
         fprintf (stderr, "zorch: unknown command '%s'\n\n%s", cmd, s_usage);
         return 2;

@@ -22,6 +22,7 @@ int zorch_bench (zo_conf_t *conf, int argc, char **argv);
 int zorch_status (zo_conf_t *conf, int argc, char **argv);
 int zorch_cache (zo_conf_t *conf, int argc, char **argv);
 int zorch_pool (zo_conf_t *conf, int argc, char **argv);
+int zorch_scale (zo_conf_t *conf, int argc, char **argv);
 int zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_argv);
 
 /*  The broker's front endpoint for clients: --broker if given, else
@@ -66,18 +67,9 @@ int zorch_parse_double (const char *text, double *value);
     exit status of a usage error.  */
 int zorch_usage_error (const char *cmd, const char *fmt, const char *arg);
 
-/*  The path of an actor binary (caller frees), looked for in
-    $ZORCH_BIN_DIR (and its <subdir>), next to this zorch, in the build
-    tree (<exe dir>/../<subdir>), then on PATH. NULL if not found.  */
-char *zorch_find_binary (const char *name, const char *subdir);
-
 /*  Starts argv[0] with argv in a child of its own process group, with
     default signals, stdout and stderr to log_path (NULL: inherited).
     Returns the child's pid, or -1 with errno (zo_proc_spawn).  */
 pid_t zorch_spawn (char **argv, const char *log_path);
-
-/*  The directory the running zorch executable lives in (no trailing
-    slash), or "." when unknown.  */
-const char *zorch_exe_dir (void);
 
 #endif

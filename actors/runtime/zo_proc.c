@@ -3,10 +3,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -102,4 +106,71 @@ zo_proc_describe (int status, char *buf, size_t size)
     else
         snprintf (buf, size, "exited with status %d", WEXITSTATUS (status));
     return buf;
+}
+
+const char *
+zo_proc_exe_dir (void)
+{
+    static char dir [PATH_MAX];
+    if (!dir [0]) {
+        ssize_t n = readlink ("/proc/self/exe", dir, sizeof dir - 1);
+        if (n <= 0)
+            strcpy (dir, ".");
+        else {
+            dir [n] = 0;
+            char *slash = strrchr (dir, '/');
+            if (slash && slash != dir)
+                *slash = 0;
+            else
+                strcpy (dir, slash ? "/" : ".");
+        }
+    }
+    return dir;
+}
+
+static bool
+s_executable (const char *path)
+{
+    struct stat st;
+    return stat (path, &st) == 0 && S_ISREG (st.st_mode) && access (path, X_OK) == 0;
+}
+
+char *
+zo_proc_find_binary (const char *name, const char *subdir)
+{
+    char path [PATH_MAX];
+    const char *bin_dir = getenv ("ZORCH_BIN_DIR");
+    if (bin_dir && *bin_dir) {
+        snprintf (path, sizeof path, "%s/%s", bin_dir, name);
+        if (s_executable (path))
+            return strdup (path);
+        snprintf (path, sizeof path, "%s/%s/%s", bin_dir, subdir, name);
+        if (s_executable (path))
+            return strdup (path);
+    }
+    const char *dir = zo_proc_exe_dir ();
+    snprintf (path, sizeof path, "%s/%s", dir, name);
+    if (s_executable (path))
+        return strdup (path);
+    //  The build tree: tools/zorch and actors/<name>/zorch-<name>.
+    snprintf (path, sizeof path, "%s/../%s/%s", dir, subdir, name);
+    if (s_executable (path))
+        return strdup (path);
+    snprintf (path, sizeof path, "%s/../../%s/%s", dir, subdir, name);
+    if (s_executable (path))
+        return strdup (path);
+    const char *env_path = getenv ("PATH");
+    if (env_path) {
+        char *copy = strdup (env_path);
+        char *save = NULL;
+        for (char *d = strtok_r (copy, ":", &save); d; d = strtok_r (NULL, ":", &save)) {
+            snprintf (path, sizeof path, "%s/%s", *d ? d : ".", name);
+            if (s_executable (path)) {
+                free (copy);
+                return strdup (path);
+            }
+        }
+        free (copy);
+    }
+    return NULL;
 }

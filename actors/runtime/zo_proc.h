@@ -38,4 +38,13 @@ pid_t zo_proc_spawn (const zo_proc_opts_t *opts, int fds [3]);
     killed by signal 9 (Killed)") into buf. Returns buf.  */
 const char *zo_proc_describe (int status, char *buf, size_t size);
 
+/*  The directory the running executable lives in (no trailing slash), or
+    "." when unknown.  */
+const char *zo_proc_exe_dir (void);
+/*  The path of a zorch binary (caller frees), looked for in $ZORCH_BIN_DIR
+    (and its <subdir>), next to the running executable, in the build tree
+    (<exe dir>/../<subdir>, <exe dir>/../../<subdir>), then on PATH. NULL
+    if not found.  */
+char *zo_proc_find_binary (const char *name, const char *subdir);
+
 #endif

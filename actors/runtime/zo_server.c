@@ -40,8 +40,8 @@ zo_server_error (zo_server_t *self, const void *ident, size_t ident_len, uint64_
     zo_wire_error (&self->wire, self->socket, ident, ident_len, &self->out, seq, code, reason);
 }
 
-static void
-s_stats (zo_server_t *self, const void *ident, size_t ident_len, uint64_t seq)
+void
+zo_server_send_stats (zo_server_t *self, const void *ident, size_t ident_len, uint64_t seq)
 {
     if (self->stats_fn)
         self->stats_fn (self->arg);
@@ -75,7 +75,7 @@ s_on_socket (zo_loop_t *loop, void *socket, void *arg)
         }
         else
         if (msg.cmd == ZO_CMD_GET_STATS)
-            s_stats (self, ident, ident_len, msg.seq);
+            zo_server_send_stats (self, ident, ident_len, msg.seq);
         else
         if (self->fn (self->arg, ident, ident_len, &msg)) {
             char reason [96];

@@ -38,6 +38,9 @@ void zo_server_destroy (zo_server_t **self_p);
 
 /*  Answers msg to the sender ident. 0, or -1 (not queued: counted).  */
 int zo_server_send (zo_server_t *self, const void *ident, size_t ident_len, const zo_msg_t *msg);
+/*  Answers the actor's STATS {seq, ...}, as to GET_STATS (the stats
+    callback runs first).  */
+void zo_server_send_stats (zo_server_t *self, const void *ident, size_t ident_len, uint64_t seq);
 /*  Answers ERROR {seq, code, reason}.  */
 void zo_server_error (zo_server_t *self, const void *ident, size_t ident_len, uint64_t seq,
                       zo_err_t code, const char *reason);
