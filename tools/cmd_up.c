@@ -34,15 +34,19 @@ static const char s_usage [] =
     "\n"
     "Starts a local cluster: zorch-broker, zorch-monitor (its dashboard on\n"
     "monitor/http), zorch-cache (with the levels cache/redis and cache/postgres\n"
-    "name), zorch-pool (the services and databases of the pool section) and N\n"
-    "zorch-worker processes, restarts any that crashes after\n"
+    "name), zorch-pool (the services and databases of the pool section) and\n"
+    "zorch-autoscaler, which runs the workers: autoscaler/min of them, more as the\n"
+    "load rises (up to autoscaler/max), fewer when it falls, each restarted if it\n"
+    "crashes. zorch up restarts any of the others that crashes after\n"
     "up/restart_delay (doubling while it keeps dying young; more than\n"
     "up/restart_max restarts in up/restart_window stop its restarts),\n"
     "and on Ctrl-C or SIGTERM stops them all (SIGTERM, then SIGKILL after\n"
     "up/stop_timeout) and exits 0.\n"
     "\n"
-    "  --workers N    how many workers (default up/workers, 2)\n"
-    "  --no-monitor   do not start zorch-monitor (default up/monitor, true)\n"
+    "  --workers N    exactly N workers, autoscaling off (autoscaler/size;\n"
+    "                 zorch scale --auto turns it on)\n"
+    "  --no-monitor   do not start zorch-monitor (default up/monitor, true;\n"
+    "                 without it the autoscaler holds its size)\n"
     "  --no-cache     do not start zorch-cache (default up/cache, true)\n"
     "  --no-pool      do not start zorch-pool (default up/pool, true)\n"
     "  --demo         once the broker answers, send the demo events (GitHub\n"
@@ -331,7 +335,7 @@ s_on_ping (zo_loop_t *loop, int id, void *arg)
 
 static int
 s_add_actor (s_up_t *self, const char *name, const char *binary, const char *subdir,
-             char **pass, int n_pass, const char *extra_flag, const char *extra_value)
+             char **pass, int n_pass)
 {
     s_actor_t *actor = &self->actors [self->n_actors];
     snprintf (actor->name, sizeof actor->name, "%s", name);
@@ -341,15 +345,11 @@ s_add_actor (s_up_t *self, const char *name, const char *binary, const char *sub
                  "PATH)\n", binary, zo_proc_exe_dir (), zo_proc_exe_dir (), subdir);
         return -1;
     }
-    actor->argv = calloc ((size_t) n_pass + 4, sizeof (char *));
+    actor->argv = calloc ((size_t) n_pass + 2, sizeof (char *));
     int k = 0;
     actor->argv [k++] = actor->path;
     for (int i = 0; i < n_pass; i++)
         actor->argv [k++] = pass [i];
-    if (extra_flag) {
-        actor->argv [k++] = (char *) extra_flag;
-        actor->argv [k++] = (char *) extra_value;
-    }
     self->n_actors++;
     return 0;
 }
@@ -368,7 +368,7 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
         { "help", no_argument, NULL, O_HELP },
         { NULL, 0, NULL, 0 }
     };
-    long workers = (long) zo_conf_int_range (conf, "up/workers", 2, 0, 256);
+    long workers = -1;             //  automatic
     bool demo = false, once = false;
     bool monitor = zo_conf_bool (conf, "up/monitor", true);
     bool cache = zo_conf_bool (conf, "up/cache", true);
@@ -413,21 +413,30 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
         return 2;
     }
 
-    //  Configuration flags go on to every actor, as given.
-    char **pass = calloc ((size_t) full_argc + 1, sizeof (char *));
+    //  Configuration flags go on to every actor, as given; --workers N is
+    //  the autoscaler's fixed size (and its max, when above it).
+    char **pass = calloc ((size_t) full_argc + 5, sizeof (char *));
     int n_pass = 0;
-    bool named = false;
     for (int i = 1; i < full_argc; i++) {
         bool takes_value;
         if (streq (full_argv [i], "--"))
             break;
         if (!s_is_conf_flag (conf, full_argv [i], &takes_value))
             continue;
-        if (!strncmp (full_argv [i], "--worker-name", 13))
-            named = true;
         pass [n_pass++] = full_argv [i];
         if (takes_value && i + 1 < full_argc)
             pass [n_pass++] = full_argv [++i];
+    }
+    char size [16] = "", max [16] = "";
+    if (workers >= 0) {
+        snprintf (size, sizeof size, "%ld", workers);
+        pass [n_pass++] = "--autoscaler-size";
+        pass [n_pass++] = size;
+        if (workers > zo_conf_int (conf, "autoscaler/max", 10)) {
+            snprintf (max, sizeof max, "%ld", workers);
+            pass [n_pass++] = "--autoscaler-max";
+            pass [n_pass++] = max;
+        }
     }
 
     s_up_t self = { .conf = conf, .demo = demo, .once = once };
@@ -437,34 +446,27 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
         .storm_window_ms = zo_conf_ms_range (conf, "up/restart_window", 60000, 1, 86400000),
         .stop_grace_ms = zo_conf_ms_range (conf, "up/stop_timeout", 15000, 0, 3600000),
     };
-    self.actors = calloc ((size_t) workers + 4, sizeof (s_actor_t));
+    self.actors = calloc (5, sizeof (s_actor_t));
     int status = 1;
     if (zo_conf_bad (conf)) {
         fprintf (stderr, "zorch up: %s\n", zo_conf_errstr (conf));
         status = 2;
         goto done;
     }
-    if (s_add_actor (&self, "broker", "zorch-broker", "broker", pass, n_pass, NULL, NULL))
+    if (s_add_actor (&self, "broker", "zorch-broker", "broker", pass, n_pass))
         goto done;
     if (monitor
-    &&  s_add_actor (&self, "monitor", "zorch-monitor", "actors/monitor", pass, n_pass, NULL, NULL))
+    &&  s_add_actor (&self, "monitor", "zorch-monitor", "actors/monitor", pass, n_pass))
         goto done;
     if (cache
-    &&  s_add_actor (&self, "cache", "zorch-cache", "actors/cache", pass, n_pass, NULL, NULL))
+    &&  s_add_actor (&self, "cache", "zorch-cache", "actors/cache", pass, n_pass))
         goto done;
     if (pool
-    &&  s_add_actor (&self, "pool", "zorch-pool", "actors/pool", pass, n_pass, NULL, NULL))
+    &&  s_add_actor (&self, "pool", "zorch-pool", "actors/pool", pass, n_pass))
         goto done;
-    for (long w = 1; w <= workers; w++) {
-        char name [32];
-        snprintf (name, sizeof name, "worker-%ld", w);
-        if (s_add_actor (&self, name, "zorch-worker", "actors/worker", pass, n_pass,
-                         named ? NULL : "--worker-name", NULL))
-            goto done;
-        s_actor_t *actor = &self.actors [self.n_actors - 1];
-        if (!named)
-            actor->argv [n_pass + 2] = strdup (name);
-    }
+    //  The workers are the autoscaler's: one supervisor for them.
+    if (s_add_actor (&self, "autoscaler", "zorch-autoscaler", "actors/autoscaler", pass, n_pass))
+        goto done;
 
     zo_signals_block ();
     self.loop = zo_loop_new ();
@@ -478,9 +480,15 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
     zo_loop_on_signal (self.loop, SIGTERM, s_on_signal, &self);
     zo_loop_on_signal (self.loop, SIGHUP, s_on_signal, &self);
 
-    zsys_info ("up: starting broker, %ld worker%s%s%s%s (Ctrl-C stops them)", workers,
-               workers == 1 ? "" : "s", cache ? ", cache" : "", pool ? ", pool" : "",
-               monitor ? " and monitor" : "");
+    if (workers >= 0)
+        zsys_info ("up: starting broker%s%s%s and the autoscaler with %ld worker%s (Ctrl-C stops "
+                   "them)", cache ? ", cache" : "", pool ? ", pool" : "", monitor ? ", monitor" : "",
+                   workers, workers == 1 ? "" : "s");
+    else
+        zsys_info ("up: starting broker%s%s%s and the autoscaler with %" PRId64 "..%" PRId64
+                   " workers (Ctrl-C stops them)", cache ? ", cache" : "", pool ? ", pool" : "",
+                   monitor ? ", monitor" : "", zo_conf_int (conf, "autoscaler/min", 2),
+                   zo_conf_int (conf, "autoscaler/max", 10));
     if (monitor)
         zsys_info ("up: dashboard at http://%s/dashboard",
                    zo_conf_str (conf, "monitor/http", "127.0.0.1:7080"));
@@ -509,8 +517,6 @@ done:
     if (self.ctx)
         zmq_ctx_term (self.ctx);
     for (int i = 0; i < self.n_actors; i++) {
-        if (self.actors [i].argv && !named && i > 0)
-            free (self.actors [i].argv [n_pass + 2]);
         free (self.actors [i].argv);
         free (self.actors [i].path);
     }

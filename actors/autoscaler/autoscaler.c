@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <curl/curl.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -303,7 +304,10 @@ zo_autoscaler_new (zo_actor_t *actor, char *const *args)
     self->interval_ms = zo_conf_ms_range (conf, "autoscaler/interval", 1000, 100, 60000);
     if (policy.window_ms / self->interval_ms >= ZO_POLICY_SAMPLES)
         zo_conf_refuse (conf, "autoscaler/window holds more than %d intervals", ZO_POLICY_SAMPLES - 1);
-    uint32_t fixed = (uint32_t) zo_conf_int_range (conf, "autoscaler/size", 0, 0, 1000);
+    int64_t fixed = zo_conf_int_range (conf, "autoscaler/size", -1, -1, 1000);
+    if (fixed > (int64_t) policy.max)
+        zo_conf_refuse (conf, "autoscaler/size %" PRId64 " is above autoscaler/max %u", fixed,
+                        policy.max);
     const char *endpoint = zo_conf_endpoint (conf, "autoscaler/endpoint", "tcp://127.0.0.1:7015");
     const char *monitor = zo_conf_str (conf, "autoscaler/monitor", "");
     if (!*monitor)
@@ -359,10 +363,11 @@ zo_autoscaler_new (zo_actor_t *actor, char *const *args)
         zo_log_error ("autoscaler: cannot set up its loop");
         goto err;
     }
-    if (fixed) {
+    if (fixed >= 0) {
         self->manual = true;
-        zo_stats_note (actor->stats, "fixed size %u (autoscaler/size): autoscaling off", fixed);
-        s_resize (self, fixed > policy.max? policy.max: fixed);
+        zo_stats_note (actor->stats, "fixed size %" PRId64 " (autoscaler/size): autoscaling off",
+                       fixed);
+        s_resize (self, (uint32_t) fixed);
     }
     else {
         zo_stats_note (actor->stats, "starting with min %u workers (%s executor)", policy.min,

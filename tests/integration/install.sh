@@ -18,7 +18,7 @@ s_one () {
     zt_say "ok: $1: ${found#.}" >&2
     echo "$root/${found#./}"
 }
-for prog in zorch zorch-broker zorch-worker zorch-monitor zorch-cache zorch-pool; do
+for prog in zorch zorch-broker zorch-worker zorch-monitor zorch-cache zorch-pool zorch-autoscaler; do
     bin=$(s_one "the $prog binary" "*/bin/$prog")
     [ -x "$bin" ] || zt_fail "$bin is not executable"
     zt_assert "$prog --version runs from where it was installed" \
