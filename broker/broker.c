@@ -24,13 +24,14 @@ static const char *s_counter_names [C_COUNT] = {
     "dlq_replayed_total", "dlq_purged_total", "spooled_total", "restored_total",
     "emit_invalid_total", "journal_appends_total", "journal_syncs_total",
     "journal_bytes_total", "journal_recovered_total", "journal_corrupt_total",
-    "journal_errors_total", "journal_checkpoints_total", "dlq_invalid_total"
+    "journal_errors_total", "journal_checkpoints_total", "dlq_invalid_total",
+    "workers_quieted_total"
 };
 
 static const char *s_gauge_names [G_COUNT] = {
     "queue_depth_high", "queue_depth_normal", "queue_depth_low", "queue_depth",
     "inflight", "delayed", "workers", "worker_credit", "dlq_size", "dedupe_size",
-    "journal_backlog_bytes"
+    "journal_backlog_bytes", "workers_quiet"
 };
 
 static void
@@ -144,6 +145,7 @@ s_update_gauges (zo_broker_t *self)
     *self->g [G_DELAYED] = (double) self->delayed.count;
     *self->g [G_WORKERS] = (double) zo_workers_size (self->workers);
     *self->g [G_WORKER_CREDIT] = (double) zo_workers_credit (self->workers);
+    *self->g [G_WORKERS_QUIET] = (double) zo_workers_quiet (self->workers);
     *self->g [G_DLQ] = (double) zo_dlq_size (self->dlq);
     *self->c [C_DLQ_INVALID] = zo_dlq_invalid (self->dlq);
     *self->g [G_DEDUPE] = (double) zo_dedupe_size (self->dedupe);

@@ -9,6 +9,10 @@
 static void
 s_add_credit (zo_worker_t *worker, uint32_t credit)
 {
+    //  A quiet worker gets nothing more, whatever it grants. (The one
+    //  branch QUIET costs the hot path.)
+    if (worker->quiet)
+        return;
     //  Credit is only ever what the worker granted; the cap keeps a
     //  confused worker from overflowing the sum.
     worker->credit += credit;
@@ -47,8 +51,10 @@ s_on_ready (zo_broker_t *self, const void *ident, size_t ident_len, zo_msg_t *ms
     size_t len = msg->name.len < sizeof (worker->name) - 1 ? msg->name.len : sizeof (worker->name) - 1;
     memcpy (worker->name, msg->name.ptr, len);
     worker->name [len] = 0;
-    //  READY replaces any earlier credit (PROTOCOL.md).
-    worker->credit = msg->credit;
+    //  READY replaces any earlier credit (PROTOCOL.md), except that a
+    //  quiet worker stays without.
+    worker->credit = worker->quiet ? 0 : msg->credit;
+    worker->capacity = msg->capacity;
     if (fresh)
         zo_heartbeat_start (&worker->hb, zo_loop_now_ms (self->loop));
     else

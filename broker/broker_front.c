@@ -1,6 +1,6 @@
 /*  broker_front: what the broker does for producers on the front socket:
-    SUBMIT, PING and the dead-letter commands. Results go back through the
-    outbox (broker.c, outbox.c).
+    SUBMIT, PING, the dead-letter commands, and for the autoscaler WORKERS
+    and QUIET. Results go back through the outbox (broker.c, outbox.c).
 */
 #include "broker_int.h"
 
@@ -182,6 +182,51 @@ s_on_dlq_change (zo_broker_t *self, const void *ident, size_t ident_len, zo_msg_
     zo__broker_send (self, self->front, ident, ident_len, &reply);
 }
 
+//  Replies WORKERS {seq, workers}: the broker's view of each worker. Rare
+//  (an autoscaler asks about once a second), so the list has a buffer of
+//  its own each time.
+static void
+s_send_workers (zo_broker_t *self, const void *ident, size_t ident_len, uint64_t seq)
+{
+    msgpack_sbuffer list;
+    msgpack_sbuffer_init (&list);
+    //  The list and the reply's own few fields within one frame.
+    zo_workers_pack (self->workers, &list, self->max_frame - 64);
+    zo_msg_t reply = { .cmd = ZO_CMD_WORKERS, .seq = seq };
+    reply.workers = (zo_span_t) { (const uint8_t *) list.data, (uint32_t) list.size };
+    zo__broker_send (self, self->front, ident, ident_len, &reply);
+    msgpack_sbuffer_destroy (&list);
+}
+
+//  Every worker of that name stops getting events: its credit goes to 0
+//  and stays there (s_add_credit, s_on_ready), what it holds ends as
+//  usual. The worker hears it with a QUIET of its own.
+static void
+s_on_quiet (zo_broker_t *self, const void *ident, size_t ident_len, zo_msg_t *msg)
+{
+    if (!msg->name.len) {
+        zo__broker_error (self, self->front, ident, ident_len, msg->seq, ZO_ERR_MISSING_FIELD,
+                          "QUIET wants the name of the worker to quiet");
+        return;
+    }
+    uint64_t now_ms = zo_loop_now_ms (self->loop);
+    for (size_t i = 0; i < zo_workers_size (self->workers); i++) {
+        zo_worker_t *worker = zo_workers_at (self->workers, i);
+        if (worker->quiet || !zo_span_eq (msg->name, worker->name))
+            continue;
+        worker->quiet = true;
+        worker->credit = 0;
+        (*self->c [C_WORKERS_QUIETED])++;
+        zsys_info ("broker: worker %s quiet, %zu events to finish", worker->name,
+                   worker->held.count);
+        //  A worker that is gone is found out by the heartbeat check.
+        zo_msg_t quiet = { .cmd = ZO_CMD_QUIET };
+        if (zo__broker_send (self, self->back, worker->ident, worker->ident_len, &quiet) == 0)
+            zo_heartbeat_sent (&worker->hb, now_ms);
+    }
+    s_send_workers (self, ident, ident_len, msg->seq);
+}
+
 void
 zo__front_handle (zo_broker_t *self, const void *ident, size_t ident_len, zo_msg_t *msg)
 {
@@ -200,6 +245,12 @@ zo__front_handle (zo_broker_t *self, const void *ident, size_t ident_len, zo_msg
         case ZO_CMD_DLQ_REPLAY:
         case ZO_CMD_DLQ_PURGE:
             s_on_dlq_change (self, ident, ident_len, msg);
+            break;
+        case ZO_CMD_WORKERS:
+            s_send_workers (self, ident, ident_len, msg->seq);
+            break;
+        case ZO_CMD_QUIET:
+            s_on_quiet (self, ident, ident_len, msg);
             break;
         case ZO_CMD_PONG:
             break;

@@ -28,12 +28,14 @@ typedef enum {
     C_EMIT_OVERFLOW, C_UNROUTABLE, C_WORKERS_LOST, C_DLQ_REPLAYED,
     C_DLQ_PURGED, C_SPOOLED, C_RESTORED, C_EMIT_INVALID,
     C_JOURNAL_APPENDS, C_JOURNAL_SYNCS, C_JOURNAL_BYTES, C_JOURNAL_RECOVERED,
-    C_JOURNAL_CORRUPT, C_JOURNAL_ERRORS, C_JOURNAL_CHECKPOINTS, C_DLQ_INVALID, C_COUNT
+    C_JOURNAL_CORRUPT, C_JOURNAL_ERRORS, C_JOURNAL_CHECKPOINTS, C_DLQ_INVALID,
+    C_WORKERS_QUIETED, C_COUNT
 } zo__counter_t;
 
 typedef enum {
     G_QUEUE_HIGH, G_QUEUE_NORMAL, G_QUEUE_LOW, G_QUEUE, G_INFLIGHT,
-    G_DELAYED, G_WORKERS, G_WORKER_CREDIT, G_DLQ, G_DEDUPE, G_JOURNAL_BACKLOG, G_COUNT
+    G_DELAYED, G_WORKERS, G_WORKER_CREDIT, G_DLQ, G_DEDUPE, G_JOURNAL_BACKLOG,
+    G_WORKERS_QUIET, G_COUNT
 } zo__gauge_t;
 
 struct _zo_broker_t {
@@ -149,7 +151,8 @@ int zo__broker_journal_start (zo_broker_t *self);
     event, attempts so far and deadline as wall-clock time.  */
 void zo__broker_journal_add (zo_broker_t *self, const zo_rec_t *rec);
 
-//  broker_front.c: one decoded message from a producer.
+//  broker_front.c: one decoded message from a producer (or a client:
+//  dead letters, WORKERS, QUIET).
 void zo__front_handle (zo_broker_t *self, const void *ident, size_t ident_len, zo_msg_t *msg);
 
 //  broker_back.c: one decoded message from a worker; dispatching; the

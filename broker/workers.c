@@ -2,8 +2,15 @@
 #include "workers.h"
 
 #include <assert.h>
+#include <czmq.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "zo_proto.h"
+
+//  A WORKERS map's bytes beside its name: five keys (32), the map and str
+//  headers, three integers of at most 9 bytes and a bool.
+#define S_PACK_ENTRY 64
 
 struct _zo_workers_t {
     zo_worker_t **list;
@@ -100,4 +107,51 @@ zo_workers_credit (const zo_workers_t *self)
     for (size_t i = 0; i < self->size; i++)
         sum += self->list [i]->credit;
     return sum;
+}
+
+size_t
+zo_workers_quiet (const zo_workers_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->size; i++)
+        n += self->list [i]->quiet;
+    return n;
+}
+
+size_t
+zo_workers_pack (const zo_workers_t *self, msgpack_sbuffer *buf, size_t max_bytes)
+{
+    assert (buf);
+    //  The count goes first in msgpack: find how many fit, then pack them.
+    size_t n = 0, bytes = 5;
+    while (n < self->size) {
+        bytes += S_PACK_ENTRY + strlen (self->list [n]->name);
+        if (bytes > max_bytes)
+            break;
+        n++;
+    }
+    if (n < self->size)
+        zsys_warning ("broker: WORKERS lists %zu of %zu workers, as many as fit in %zu bytes",
+                      n, self->size, max_bytes);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, buf, msgpack_sbuffer_write);
+    msgpack_pack_array (&pk, (uint32_t) n);
+    for (size_t i = 0; i < n; i++) {
+        const zo_worker_t *w = self->list [i];
+        msgpack_pack_map (&pk, 5);
+        zo_proto_pack_str (&pk, "name");
+        zo_proto_pack_str (&pk, w->name);
+        zo_proto_pack_str (&pk, "capacity");
+        msgpack_pack_uint32 (&pk, w->capacity);
+        zo_proto_pack_str (&pk, "credit");
+        msgpack_pack_uint64 (&pk, w->credit);
+        zo_proto_pack_str (&pk, "held");
+        msgpack_pack_uint64 (&pk, w->held.count);
+        zo_proto_pack_str (&pk, "quiet");
+        if (w->quiet)
+            msgpack_pack_true (&pk);
+        else
+            msgpack_pack_false (&pk);
+    }
+    return n;
 }

@@ -3,13 +3,17 @@
     A worker exists from its READY until it says BYE, falls silent for
     three heartbeats, or vanishes from the socket. It has the credit it
     granted and the broker has not used yet, and the list of events it
-    holds (records threaded through their links; see evtab.h). Workers are
+    holds (records threaded through their links; see evtab.h). A quiet
+    worker (a client's QUIET, before it is stopped) keeps no credit: it
+    finishes what it holds and gets nothing more. Workers are
     few next to events, so they live in a plain array; the last one looked
     up is remembered, as messages from one worker tend to come in runs.
 */
 #ifndef ZO_WORKERS_H_INCLUDED
 #define ZO_WORKERS_H_INCLUDED
 
+#include <msgpack.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +27,8 @@ typedef struct {
     uint8_t ident_len;
     char name [129];
     uint64_t credit;         /* events it may still be sent */
+    uint32_t capacity;       /* as it said in READY */
+    bool quiet;              /* sent nothing more; its credit stays 0 */
     zo_heartbeat_t hb;       /* last message to it, and from it */
     zo_rlist_t held;         /* events it holds (ZO_REC_INFLIGHT) */
 } zo_worker_t;
@@ -47,5 +53,12 @@ size_t zo_workers_size (const zo_workers_t *self);
 zo_worker_t *zo_workers_at (zo_workers_t *self, size_t i);
 /*  Sum of all workers' credit.  */
 uint64_t zo_workers_credit (const zo_workers_t *self);
+/*  How many workers are quiet.  */
+size_t zo_workers_quiet (const zo_workers_t *self);
+/*  Packs the registry as PROTOCOL.md's WORKERS list, one map per worker
+    ({name, capacity, credit, held, quiet}), into buf, at most max_bytes
+    of it: the workers past that are left out (a registry that large
+    is logged). Returns how many were packed.  */
+size_t zo_workers_pack (const zo_workers_t *self, msgpack_sbuffer *buf, size_t max_bytes);
 
 #endif

@@ -19,6 +19,7 @@ static void *s_ctx;
 static pid_t s_pid;
 static zo_proto_t *s_dec;
 static zmq_msg_t s_frame;            //  keeps the last decoded frame alive
+static void *s_pull;                 //  a test's stats socket, if it has one
 
 static void
 s_setup (void)
@@ -42,6 +43,10 @@ s_teardown (void)
     }
     zmq_msg_close (&s_frame);
     zo_proto_destroy (&s_dec);
+    if (s_pull) {
+        zmq_close (s_pull);
+        s_pull = NULL;
+    }
     zmq_ctx_term (s_ctx);
     char cmd [300];
     snprintf (cmd, sizeof (cmd), "rm -rf %s", s_dir);
@@ -625,4 +630,244 @@ Test (broker, follow_ups_are_held_to_queue_max)
     zmq_close (producer);
     zmq_close (worker);
     cr_assert_eq (s_stop (SIGTERM), 0);
+}
+
+//  One worker of a WORKERS list, as the broker sees it.
+typedef struct {
+    uint64_t capacity, credit, held;
+    bool quiet, found;
+} s_wview_t;
+
+//  Reads the list (checking its shape) and returns how many workers it
+//  has; *view gets the one named name.
+static uint32_t
+s_workers_find (zo_span_t list, const char *name, s_wview_t *view)
+{
+    memset (view, 0, sizeof (*view));
+    zo_mp_t cur;
+    zo_mp_init (&cur, list.ptr, list.len);
+    uint32_t n;
+    cr_assert_eq (zo_mp_read_array (&cur, &n), 0, "workers is an array");
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t pairs;
+        cr_assert_eq (zo_mp_read_map (&cur, &pairs), 0);
+        cr_assert_eq (pairs, 5);
+        s_wview_t w = { 0 };
+        bool mine = false;
+        for (uint32_t k = 0; k < pairs; k++) {
+            zo_span_t key, str;
+            cr_assert_eq (zo_mp_read_str (&cur, &key), 0);
+            if (zo_span_eq (key, "name")) {
+                cr_assert_eq (zo_mp_read_str (&cur, &str), 0);
+                mine = zo_span_eq (str, name);
+            }
+            else
+            if (zo_span_eq (key, "quiet"))
+                cr_assert_eq (zo_mp_read_bool (&cur, &w.quiet), 0);
+            else {
+                uint64_t *at = zo_span_eq (key, "capacity") ? &w.capacity
+                             : zo_span_eq (key, "credit") ? &w.credit
+                             : zo_span_eq (key, "held") ? &w.held : NULL;
+                cr_assert (at, "unknown key %.*s", key.len, key.ptr);
+                cr_assert_eq (zo_mp_read_u64 (&cur, at), 0);
+            }
+        }
+        if (mine) {
+            w.found = true;
+            *view = w;
+        }
+    }
+    cr_assert_eq (zo_mp_left (&cur), 0);
+    return n;
+}
+
+//  Sends WORKERS (or QUIET name, when name) and returns the reply's list
+//  (valid until the next receive).
+static zo_span_t
+s_ask_workers (void *client, uint64_t seq, const char *name)
+{
+    zo_msg_t ask = { .cmd = name ? ZO_CMD_QUIET : ZO_CMD_WORKERS, .seq = seq };
+    if (name)
+        ask.name = zo_span_str (name);
+    s_send (client, &ask);
+    zo_msg_t msg;
+    s_expect (client, &msg, ZO_CMD_WORKERS);
+    cr_assert_eq (msg.seq, seq);
+    return msg.workers;
+}
+
+//  Reads the broker's STATS until one shows completed_total >= completed;
+//  returns its counter `name` and gauge workers_quiet in *quiet.
+static uint64_t
+s_stat_after (void *pull, uint64_t completed, const char *name, double *quiet)
+{
+    for (int tries = 0; tries < 100; tries++) {
+        zo_msg_t msg;
+        cr_assert (s_recv (pull, &msg, 3000), "no STATS from the broker");
+        uint64_t done = 0, value = UINT64_MAX;
+        zo_mp_t cur;
+        zo_mp_init (&cur, msg.counters.ptr, msg.counters.len);
+        uint32_t n;
+        cr_assert_eq (zo_mp_read_map (&cur, &n), 0);
+        for (uint32_t i = 0; i < n; i++) {
+            zo_span_t key;
+            uint64_t v;
+            cr_assert_eq (zo_mp_read_str (&cur, &key), 0);
+            cr_assert_eq (zo_mp_read_u64 (&cur, &v), 0);
+            if (zo_span_eq (key, "completed_total"))
+                done = v;
+            if (zo_span_eq (key, name))
+                value = v;
+        }
+        zo_mp_init (&cur, msg.gauges.ptr, msg.gauges.len);
+        cr_assert_eq (zo_mp_read_map (&cur, &n), 0);
+        for (uint32_t i = 0; i < n; i++) {
+            zo_span_t key;
+            double v;
+            cr_assert_eq (zo_mp_read_str (&cur, &key), 0);
+            cr_assert_eq (zo_mp_read_f64 (&cur, &v), 0);
+            if (zo_span_eq (key, "workers_quiet"))
+                *quiet = v;
+        }
+        if (done >= completed) {
+            cr_assert_neq (value, UINT64_MAX, "no counter %s", name);
+            return value;
+        }
+    }
+    cr_assert_fail ("completed_total never reached %llu", (unsigned long long) completed);
+    return 0;
+}
+
+//  QUIET, as the autoscaler scales down: the quieted worker gets nothing
+//  more (whatever credit it grants), another takes the rest, what it held
+//  completes there (nothing redelivered), and WORKERS says so throughout.
+Test (broker, quiet_worker_finishes_and_gets_no_more)
+{
+    char stats_ep [300];
+    snprintf (stats_ep, sizeof (stats_ep), "ipc://%s/stats", s_dir);
+    void *pull = s_pull = zmq_socket (s_ctx, ZMQ_PULL);
+    int linger = 0;
+    zmq_setsockopt (pull, ZMQ_LINGER, &linger, sizeof (linger));
+    cr_assert_eq (zmq_bind (pull, stats_ep), 0);
+    s_start ("--stats-endpoint", stats_ep, "--stats-interval", "100ms", "--broker-tick", "20ms",
+             NULL);
+    void *client = s_dealer (s_front), *w1 = s_dealer (s_back), *w2 = s_dealer (s_back);
+    zo_msg_t msg;
+    s_wview_t view;
+    cr_assert_eq (s_workers_find (s_ask_workers (client, 10, NULL), "w1", &view), 0,
+                  "no worker yet: an empty list");
+
+    zo_msg_t ready = { .cmd = ZO_CMD_READY, .name = zo_span_str ("w1"), .capacity = 10, .credit = 3 };
+    s_send (w1, &ready);
+    const char *held [] = { "q1", "q2", "q3" };
+    s_submit (client, 1, held, 3, true);
+    s_expect (client, &msg, ZO_CMD_ACK);
+    int got = 0;
+    while (got < 3) {
+        s_expect (w1, &msg, ZO_CMD_DISPATCH);
+        got += (int) msg.n_items;
+    }
+    cr_assert_eq (s_workers_find (s_ask_workers (client, 11, NULL), "w1", &view), 1);
+    cr_assert (view.found);
+    cr_assert_eq (view.capacity, 10);
+    cr_assert_eq (view.held, 3);
+    cr_assert_eq (view.credit, 0);
+    cr_assert_not (view.quiet);
+
+    //  Quieted: the worker hears it; the reply shows it.
+    cr_assert_eq (s_workers_find (s_ask_workers (client, 12, "w1"), "w1", &view), 1);
+    cr_assert (view.quiet);
+    cr_assert_eq (view.held, 3);
+    cr_assert_eq (view.credit, 0);
+    s_expect (w1, &msg, ZO_CMD_QUIET);
+    //  Its credit is ignored from now on, by CREDIT and by READY.
+    zo_msg_t credit = { .cmd = ZO_CMD_CREDIT, .credit = 5 };
+    s_send (w1, &credit);
+    ready.credit = 7;
+    s_send (w1, &ready);
+    ready.name = zo_span_str ("w2");
+    ready.credit = 10;
+    s_send (w2, &ready);
+    const char *more [] = { "r1", "r2", "r3", "r4" };
+    s_submit (client, 2, more, 4, true);
+    s_expect (client, &msg, ZO_CMD_ACK);
+    got = 0;
+    while (got < 4) {
+        s_expect (w2, &msg, ZO_CMD_DISPATCH);
+        for (uint32_t i = 0; i < msg.n_items; i++)
+            cr_assert_eq (msg.items [i].attempt, 1);
+        got += (int) msg.n_items;
+    }
+    cr_assert_not (s_recv (w1, &msg, 300), "a quiet worker got %s", zo_cmd_name (msg.cmd));
+    s_workers_find (s_ask_workers (client, 13, NULL), "w1", &view);
+    cr_assert (view.quiet);
+    cr_assert_eq (view.credit, 0, "CREDIT and READY granted nothing");
+    cr_assert_eq (view.held, 3);
+
+    //  What it holds completes as usual, on its first attempt; DONE's
+    //  credit brings nothing either.
+    for (int i = 0; i < 3; i++)
+        s_done (w1, held [i], true, NULL, false, 1);
+    for (int i = 0; i < 4; i++)
+        s_done (w2, more [i], true, NULL, false, 1);
+    for (int results = 0; results < 7; ) {
+        s_expect (client, &msg, ZO_CMD_RESULT);
+        for (uint32_t i = 0; i < msg.n_results; i++, results++) {
+            cr_assert (msg.results_ [i].ok);
+            cr_assert_eq (msg.results_ [i].attempts, 1);
+        }
+    }
+    const char *last [] = { "s1", "s2" };
+    s_submit (client, 3, last, 2, false);
+    s_expect (client, &msg, ZO_CMD_ACK);
+    s_expect (w2, &msg, ZO_CMD_DISPATCH);
+    cr_assert_not (s_recv (w1, &msg, 200), "a quiet worker got %s", zo_cmd_name (msg.cmd));
+    cr_assert_eq (s_workers_find (s_ask_workers (client, 14, NULL), "w1", &view), 2);
+    cr_assert (view.quiet);
+    cr_assert_eq (view.held, 0, "w1 may be stopped now");
+    cr_assert_eq (view.credit, 0);
+    s_workers_find (s_ask_workers (client, 14, NULL), "w2", &view);
+    cr_assert_not (view.quiet);
+    cr_assert_eq (view.capacity, 10);
+
+    //  A name nobody has: no error, the list. No name: an error.
+    cr_assert_eq (s_workers_find (s_ask_workers (client, 15, "nobody"), "nobody", &view), 2);
+    cr_assert_not (view.found);
+    zo_msg_t nameless = { .cmd = ZO_CMD_QUIET, .seq = 16 };
+    s_send (client, &nameless);
+    s_expect (client, &msg, ZO_CMD_ERROR);
+    cr_assert (s_eq (msg.code, "missing_field"));
+    cr_assert_eq (msg.seq, 16);
+    //  Not commands of the back socket.
+    zo_msg_t ask = { .cmd = ZO_CMD_WORKERS, .seq = 17 };
+    s_send (w2, &ask);
+    while (s_recv (w2, &msg, 2000) && msg.cmd == ZO_CMD_DISPATCH)
+        ;
+    cr_assert_eq (msg.cmd, ZO_CMD_ERROR);
+    cr_assert (s_eq (msg.code, "unexpected"));
+    ask = (zo_msg_t) { .cmd = ZO_CMD_QUIET, .seq = 18, .name = zo_span_str ("w2") };
+    s_send (w2, &ask);
+    s_expect (w2, &msg, ZO_CMD_ERROR);
+    cr_assert (s_eq (msg.code, "unexpected"));
+    cr_assert_eq (msg.seq, 18);
+    s_workers_find (s_ask_workers (client, 19, NULL), "w2", &view);
+    cr_assert_not (view.quiet, "QUIET on the back socket does nothing");
+
+    //  In the broker's stats: nothing redelivered, one worker quieted.
+    double quiet = -1;
+    cr_assert_eq (s_stat_after (pull, 7, "redelivered_total", &quiet), 0);
+    cr_assert_eq (s_stat_after (pull, 7, "workers_quieted_total", &quiet), 1);
+    cr_assert_float_eq (quiet, 1, 1e-9);
+
+    //  Stopped once idle: its BYE takes nothing back.
+    zo_msg_t bye = { .cmd = ZO_CMD_BYE };
+    s_send (w1, &bye);
+    usleep (100000);
+    cr_assert_eq (s_workers_find (s_ask_workers (client, 20, NULL), "w1", &view), 1);
+    cr_assert_not (view.found);
+    cr_assert_eq (s_stat_after (pull, 7, "redelivered_total", &quiet), 0);
+    zmq_close (client);
+    zmq_close (w1);
+    zmq_close (w2);
+    kill (s_pid, SIGKILL);
 }
