@@ -61,6 +61,7 @@ struct _zo_worker_t {
     int hb_ticker;
     zo_drain_t *drain;          /* SIGTERM/SIGINT: finish, BYE, stop */
     bool stopping, stopped;
+    bool quiet;                 /* the broker sends nothing more (QUIET) */
     /* the next DONE */
     s_pend_t pend [ZO_MAX_BATCH];
     uint32_t n_pend;
@@ -76,7 +77,7 @@ struct _zo_worker_t {
     uint64_t *protocol_errors, *over_credit, *reconnects, *send_errors, *dropped, *dones;
     uint64_t *emit_refused;     /* NACKs: follow-ups the broker's queue could not take */
     uint64_t emit_refused_log_ms;
-    double *inflight_gauge, *credit_gauge;
+    double *inflight_gauge, *credit_gauge, *quiet_gauge;
 };
 
 static int s_on_socket (zo_loop_t *loop, void *socket, void *arg);
@@ -94,11 +95,12 @@ s_send (zo_worker_t *self, const zo_msg_t *msg)
     return 0;
 }
 
-/*  What can be granted now: free slots not yet promised.  */
+/*  What can be granted now: free slots not yet promised. Nothing once
+    stopping, or quiet (the broker would ignore it).  */
 static uint32_t
 s_free_credit (zo_worker_t *self)
 {
-    if (self->stopping)
+    if (self->stopping || self->quiet)
         return 0;
     uint32_t used = zo_inflight_count (self->inflight) + self->granted;
     return used < self->capacity ? self->capacity - used : 0;
@@ -108,7 +110,8 @@ static void
 s_send_ready (zo_worker_t *self)
 {
     uint32_t inflight = zo_inflight_count (self->inflight);
-    uint32_t credit = self->stopping || inflight >= self->capacity ? 0 : self->capacity - inflight;
+    uint32_t credit = self->stopping || self->quiet || inflight >= self->capacity
+                    ? 0 : self->capacity - inflight;
     zo_msg_t msg = { .cmd = ZO_CMD_READY, .name = zo_span_str (self->actor->name),
                      .capacity = self->capacity, .credit = credit };
     if (s_send (self, &msg) == 0) {
@@ -342,6 +345,20 @@ s_on_message (zo_worker_t *self, s_frame_t *frame, zo_msg_t *msg_)
             }
             break;
         }
+        case ZO_CMD_QUIET:
+            /*  Before a scale-down (PROTOCOL.md): nothing more comes; what
+                runs finishes and is reported as usual, and SIGTERM stops
+                the worker as ever. Quiet is for good, so no more credit
+                is granted, even to a broker this worker reconnects to.  */
+            if (!self->quiet) {
+                self->quiet = true;
+                *self->quiet_gauge = 1;
+                zo_log_info ("worker: quiet: the broker sends no more events; %u in flight finish",
+                             zo_inflight_count (self->inflight));
+                zo_stats_note (self->actor->stats, "quiet: %u in flight finish",
+                               zo_inflight_count (self->inflight));
+            }
+            break;
         case ZO_CMD_ERROR:
             if (zo_err_lookup (msg.code) == ZO_ERR_NOT_READY) {
                 /*  Replies to what was sent before the last READY say
@@ -508,6 +525,7 @@ zo_worker_new (zo_actor_t *actor)
     self->emit_refused = zo_stats_counter (stats, "emit_refused_total");
     *zo_stats_gauge (stats, "capacity") = (double) capacity;
     self->credit_gauge = zo_stats_gauge (stats, "credit");
+    self->quiet_gauge = zo_stats_gauge (stats, "quiet");
     self->hctx = zo_hctx_new (self->loop, actor->zmq_ctx, stats, conf,
                               zo_conf_str (conf, "worker/plugin_dir", ""));
     if (!self->hctx)

@@ -4,7 +4,9 @@
     DONE per loop iteration, whose credit keeps the window full. Sends
     HEARTBEAT when it has been quiet for worker/heartbeat, reconnects when
     the broker has been silent for 3 of them, answers ERROR not_ready with
-    READY. On SIGTERM/SIGINT it grants no more credit, lets what runs
+    READY. After the broker's QUIET (a scale-down coming) it grants no
+    more credit and says so (gauge quiet, a note), and finishes what runs
+    as usual. On SIGTERM/SIGINT it grants no more credit, lets what runs
     finish (at most worker/grace, then cancels the rest as failed,
     non-final, "worker stopping"), flushes DONE, sends BYE and stops the
     loop.

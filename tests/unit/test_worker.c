@@ -1,7 +1,7 @@
 /*  Tests of actors/worker/worker.c: the zorch-worker binary against a fake
     broker (a ROUTER socket here, speaking zo_proto): READY, DISPATCH ->
     DONE with credit, HEARTBEAT, ERROR not_ready -> READY, reconnect when
-    the broker goes silent, and SIGTERM -> DONE, BYE, exit 0.  */
+    the broker goes silent, SIGTERM -> DONE, BYE, exit 0, and QUIET.  */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <spawn.h>
@@ -81,8 +81,10 @@ s_recv (zo_msg_t *msg, int timeout_ms, bool skip_hb)
     return false;
 }
 
+/*  Starts zorch-worker against our ROUTER; its STATS go to stats (every
+    100 ms), or nowhere when NULL.  */
 static void
-s_start_worker (void)
+s_start_worker_stats (const char *stats)
 {
     const char *bin = getenv ("ZORCH_WORKER_BIN");
     cr_assert (bin, "ZORCH_WORKER_BIN must name zorch-worker (meson sets it)");
@@ -97,8 +99,15 @@ s_start_worker (void)
     dec = zo_proto_new ();
     char *argv [] = { (char *) bin, "--worker-broker", endpoint, "--worker-capacity", "4",
                       "--worker-heartbeat", "200", "--worker-name", "tw1", "--worker-grace", "3s",
-                      "--stats-endpoint", "ipc:///tmp/zo_test_worker_stats", NULL };
+                      "--stats-endpoint", stats ? (char *) stats : "ipc:///tmp/zo_test_worker_stats",
+                      "--stats-interval", stats ? "100ms" : "1s", NULL };
     cr_assert_eq (posix_spawn (&worker_pid, bin, NULL, NULL, argv, environ), 0);
+}
+
+static void
+s_start_worker (void)
+{
+    s_start_worker_stats (NULL);
 }
 
 static void
@@ -257,4 +266,98 @@ Test (worker, grace_cancels_as_retryable, .timeout = 30)
     worker_pid = 0;
     cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0);
     s_stop_worker ();
+}
+
+/*  Reads the worker's STATS from pull until one has the gauge quiet at 1;
+    returns its counter protocol_errors_total and whether it had notes.  */
+static uint64_t
+s_quiet_stats (void *pull, bool *notes)
+{
+    zo_proto_t *sdec = zo_proto_new ();
+    uint64_t errors = UINT64_MAX;
+    bool quiet = false;
+    for (int tries = 0; tries < 50 && !quiet; tries++) {
+        char buffer [65536];
+        int size = zmq_recv (pull, buffer, sizeof (buffer), 0);
+        cr_assert_gt (size, 0, "no STATS from the worker");
+        zo_msg_t msg;
+        cr_assert_eq (zo_proto_decode (sdec, buffer, (size_t) size, &msg), 0);
+        zo_mp_t cur;
+        uint32_t n;
+        zo_mp_init (&cur, msg.gauges.ptr, msg.gauges.len);
+        cr_assert_eq (zo_mp_read_map (&cur, &n), 0);
+        for (uint32_t i = 0; i < n; i++) {
+            zo_span_t key;
+            double v;
+            cr_assert_eq (zo_mp_read_str (&cur, &key), 0);
+            cr_assert_eq (zo_mp_read_f64 (&cur, &v), 0);
+            if (zo_span_eq (key, "quiet"))
+                quiet = v == 1;
+        }
+        zo_mp_init (&cur, msg.counters.ptr, msg.counters.len);
+        cr_assert_eq (zo_mp_read_map (&cur, &n), 0);
+        for (uint32_t i = 0; i < n; i++) {
+            zo_span_t key;
+            uint64_t v;
+            cr_assert_eq (zo_mp_read_str (&cur, &key), 0);
+            cr_assert_eq (zo_mp_read_u64 (&cur, &v), 0);
+            if (zo_span_eq (key, "protocol_errors_total"))
+                errors = v;
+        }
+        *notes = msg.notes.len > 0;
+    }
+    cr_assert (quiet, "the gauge quiet never went to 1");
+    zo_proto_destroy (&sdec);
+    return errors;
+}
+
+/*  QUIET from the broker: no ERROR, no protocol error, no more credit;
+    what runs finishes and is reported; SIGTERM then stops it as ever.  */
+Test (worker, quiet_finishes_what_runs, .timeout = 30)
+{
+    char stats [128];
+    snprintf (stats, sizeof (stats), "ipc:///tmp/zo_test_worker_quiet_%d", (int) getpid ());
+    void *sctx = zmq_ctx_new ();
+    void *pull = zmq_socket (sctx, ZMQ_PULL);
+    int linger = 0, timeout = 3000;
+    zmq_setsockopt (pull, ZMQ_LINGER, &linger, sizeof (linger));
+    zmq_setsockopt (pull, ZMQ_RCVTIMEO, &timeout, sizeof (timeout));
+    cr_assert_eq (zmq_bind (pull, stats), 0);
+    s_start_worker_stats (stats);
+    zo_msg_t msg;
+    cr_assert (s_recv (&msg, 5000, true));
+    cr_assert_eq (msg.cmd, ZO_CMD_READY);
+    static const uint8_t long_ms [] = { 0x81, 0xa2, 'm', 's', 0xcc, 0xc8 };   /* {"ms":200} */
+    zo_item_t items [2] = {
+        s_item ("k1", "bench.sleep", long_ms, sizeof (long_ms), 1),
+        s_item ("k2", "bench.sleep", long_ms, sizeof (long_ms), 1),
+    };
+    zo_msg_t d = { .cmd = ZO_CMD_DISPATCH, .items = items, .n_items = 2 };
+    s_send (&d);
+    zo_msg_t quiet = { .cmd = ZO_CMD_QUIET };
+    s_send (&quiet);
+    int results = 0;
+    while (results < 2) {
+        cr_assert (s_recv (&msg, 3000, true), "no DONE");
+        cr_assert_neq (msg.cmd, ZO_CMD_ERROR, "QUIET was answered with an ERROR");
+        cr_assert_eq (msg.cmd, ZO_CMD_DONE, "got %s", zo_cmd_name (msg.cmd));
+        cr_assert_eq (msg.credit, 0, "a quiet worker grants no credit");
+        for (uint32_t i = 0; i < msg.n_results; i++, results++)
+            cr_assert (msg.results_ [i].ok);
+    }
+    /*  Nothing else but heartbeats: no CREDIT.  */
+    cr_assert_not (s_recv (&msg, 500, true), "got %s", zo_cmd_name (msg.cmd));
+    bool notes = false;
+    cr_assert_eq (s_quiet_stats (pull, &notes), 0, "QUIET counted as a protocol error");
+    cr_assert (notes, "the worker notes that it is quiet");
+    kill (worker_pid, SIGTERM);
+    cr_assert (s_recv (&msg, 3000, true));
+    cr_assert_eq (msg.cmd, ZO_CMD_BYE, "got %s", zo_cmd_name (msg.cmd));
+    int status;
+    cr_assert_eq (waitpid (worker_pid, &status, 0), worker_pid);
+    worker_pid = 0;
+    cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0, "status %d", status);
+    s_stop_worker ();
+    zmq_close (pull);
+    zmq_ctx_term (sctx);
 }
