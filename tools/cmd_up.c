@@ -427,7 +427,7 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
         if (takes_value && i + 1 < full_argc)
             pass [n_pass++] = full_argv [++i];
     }
-    char size [16] = "", max [16] = "";
+    char size [24] = "", max [24] = "";
     if (workers >= 0) {
         snprintf (size, sizeof size, "%ld", workers);
         pass [n_pass++] = "--autoscaler-size";
