@@ -56,6 +56,7 @@ packages=(
     prometheus             # promtool: tests/integration/monitor_metrics checks /metrics (promtool check metrics)
     chromium               # tests/integration/monitor_dashboard: loads the dashboard headless, takes a screenshot
     wrk                    # benchmarks: /health latency of zorch-monitor under load
+    gnuplot-nox            # tools/bench/autoscale.sh: the plot of load, forecast, workers and p99 (PNG)
     python3                # tools/bench/compare.sh: medians and ratios of the runs
     git                    # the source tree; the build names its revision (zorch --version)
     help2man               # man pages of zorch and each actor, made from their --help at build time

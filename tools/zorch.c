@@ -32,6 +32,7 @@ static const char s_usage [] =
     "  cache      the cache actor: get, set, del, touch, invalidate, stats; sim\n"
     "  pool       the pool actor: an HTTP request, an SQL query, its stats\n"
     "  scale      the workers: N by hand, --auto by the load, or what the autoscaler does\n"
+    "  workers    the broker's view of its workers: credit, events held, quiet\n"
     "  proto-doc  print the wire protocol's field tables\n"
     "\n"
     "Every command finds the cluster on the default endpoints (broker front\n"
@@ -291,6 +292,8 @@ main (int argc, char **argv)
         run = zorch_pool;
     else if (streq (cmd, "scale"))
         run = zorch_scale;
+    else if (streq (cmd, "workers"))
+        run = zorch_workers;
     else if (!up) {
         fprintf (stderr, "zorch: unknown command '%s'\n\n%s", cmd, s_usage);
         return 2;

@@ -23,6 +23,7 @@ int zorch_status (zo_conf_t *conf, int argc, char **argv);
 int zorch_cache (zo_conf_t *conf, int argc, char **argv);
 int zorch_pool (zo_conf_t *conf, int argc, char **argv);
 int zorch_scale (zo_conf_t *conf, int argc, char **argv);
+int zorch_workers (zo_conf_t *conf, int argc, char **argv);
 int zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_argv);
 
 /*  The broker's front endpoint for clients: --broker if given, else

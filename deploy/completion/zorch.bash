@@ -4,7 +4,7 @@ _zorch () {
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=( $(compgen -W "up inject dlq bench status cache pool scale proto-doc help --help --version" -- "$cur") )
+        COMPREPLY=( $(compgen -W "up inject dlq bench status cache pool scale workers proto-doc help --help --version" -- "$cur") )
         return
     fi
     cmd=${COMP_WORDS[1]}
@@ -27,6 +27,7 @@ _zorch () {
             opts="$opts --events --inflight --rate --duration --sleep-ms --warmup --pace-slack --spawn --durable --workers --transport --endpoint --json" ;;
         status) opts="$opts --monitor --json --watch --timeout" ;;
         scale)  opts="--auto --endpoint --json --timeout --help" ;;
+        workers) opts="--broker --json --timeout --help" ;;
         pool)
             if [ "$COMP_CWORD" -eq 2 ]; then
                 COMPREPLY=( $(compgen -W "request query stats" -- "$cur") ); return

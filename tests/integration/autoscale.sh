@@ -64,6 +64,9 @@ AS_PID=$!; ZT_PIDS+=("$AS_PID")
 zt_wait 10 "the autoscaler's ready line" grep -q "autoscaler: ready" "$T/autoscaler.log"
 zt_wait 10 "two workers ready at the broker" bash -c "[ \$(grep -c 'worker $NAMES-[0-9]* ready' '$T/broker.log') -ge 2 ]"
 zt_eq "min workers" "$(gauge workers)" 2
+zt_eq "the broker lists them (zorch workers)" \
+    "$("$ZORCH_BIN" workers --json --broker "$FRONT" | jq -r '[.[] | select(.capacity == 20 and .quiet == false) | .name] | sort | join(" ")')" \
+    "$NAMES-1 $NAMES-2"
 
 zt_say "10 % of two workers' capacity for 3 s"
 zt_inject --type as.work --count 240 --rate 80 --wait --timeout 30 --results "$T/low.results" >"$T/low.txt" 2>&1

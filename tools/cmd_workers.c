@@ -1,0 +1,89 @@
+/*  zorch workers: the broker's view of its workers (WORKERS): who is
+    connected, what each may still be sent and what it runs now.  */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+
+#include "zo_json.h"
+#include "zorch.h"
+
+static const char s_usage [] =
+    "usage: zorch workers [--broker EP] [--json] [--timeout SECONDS]\n"
+    "\n"
+    "Asks the broker for its workers and prints one line each: its name, its\n"
+    "capacity, the credit it has left (events it may still be sent), the events it\n"
+    "holds now, and whether it is quiet (being scaled down: sent nothing more).\n"
+    "\n"
+    "  --broker EP    the broker's front (default inject/broker, tcp://127.0.0.1:7010)\n"
+    "  --json         the list as one JSON array\n"
+    "  --timeout S    give up after S seconds (default 5)\n";
+
+static void
+s_on_workers (const zo_msg_t *reply, void *arg)
+{
+    json_t *list = zo_json_from_span (reply->workers);
+    if (*(bool *) arg) {
+        char *text = json_dumps (list? list: json_array (), JSON_COMPACT);
+        printf ("%s\n", text? text: "[]");
+        free (text);
+    }
+    else {
+        printf ("%-24s %9s %9s %9s  %s\n", "WORKER", "CAPACITY", "CREDIT", "HELD", "");
+        size_t i;
+        json_t *w;
+        json_array_foreach (list, i, w)
+            printf ("%-24s %9" JSON_INTEGER_FORMAT " %9" JSON_INTEGER_FORMAT " %9"
+                    JSON_INTEGER_FORMAT "  %s\n",
+                    json_string_value (json_object_get (w, "name")),
+                    json_integer_value (json_object_get (w, "capacity")),
+                    json_integer_value (json_object_get (w, "credit")),
+                    json_integer_value (json_object_get (w, "held")),
+                    json_is_true (json_object_get (w, "quiet"))? "quiet": "");
+    }
+    json_decref (list);
+}
+
+int
+zorch_workers (zo_conf_t *conf, int argc, char **argv)
+{
+    enum { O_BROKER = 256, O_JSON, O_TIMEOUT, O_HELP };
+    static const struct option options [] = {
+        { "broker", required_argument, NULL, O_BROKER },
+        { "json", no_argument, NULL, O_JSON },
+        { "timeout", required_argument, NULL, O_TIMEOUT },
+        { "help", no_argument, NULL, O_HELP },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *broker = NULL;
+    bool json = false;
+    double timeout_s = 5;
+    optind = 0;
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long (argc, argv, ":h", options, NULL)) != -1) {
+        switch (opt) {
+            case O_BROKER: broker = optarg; break;
+            case O_JSON: json = true; break;
+            case O_TIMEOUT:
+                if (zorch_parse_double (optarg, &timeout_s) || timeout_s <= 0)
+                    return zorch_usage_error ("workers", "--timeout wants seconds, not '%s'", optarg);
+                break;
+            case 'h':
+            case O_HELP:
+                printf ("%s", s_usage);
+                return 0;
+            case ':':
+                return zorch_usage_error ("workers", "%s needs a value", argv [optind - 1]);
+            default:
+                return zorch_usage_error ("workers", "unknown option '%s'", argv [optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return zorch_usage_error ("workers", "unexpected argument '%s'", argv [optind]);
+    char *endpoint = zorch_client_endpoint (conf, broker);
+    zo_msg_t req = { .cmd = ZO_CMD_WORKERS };
+    int rc = zorch_call ("workers", "broker", endpoint, &req, ZO_CMD_WORKERS,
+                         (int) (timeout_s * 1000), s_on_workers, &json);
+    free (endpoint);
+    return rc;
+}
