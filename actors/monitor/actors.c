@@ -30,6 +30,11 @@ typedef struct {
     double value;
 } s_gauge_t;
 
+typedef struct {
+    uint64_t ts_ms;
+    zo_span_t text;
+} s_note_t;
+
 struct _zo_actors_t {
     zo_actors_conf_t conf;
     zo_arec_t **recs;           //  sorted by (kind, name)
@@ -43,13 +48,15 @@ struct _zo_actors_t {
     zo_span_t st_hist_names [ZO_ACTORS_HISTS];
     zo_hist_t *st_hists [ZO_ACTORS_HISTS];
     uint32_t st_n_hists;
+    s_note_t st_notes [ZO_ACTORS_NOTES];
+    uint32_t st_n_notes;
     uint32_t st_dropped;
     zo_hist_t scratch;          //  a histogram delta
     s_window_t windows [ZO_ACTORS_WINDOWS];
     uint32_t n_windows;
     zo_sample_t last;
-    uint64_t *bad_stats, *actors_dropped, *metrics_dropped, *forgotten;
-    uint64_t dummy [4];
+    uint64_t *bad_stats, *actors_dropped, *metrics_dropped, *forgotten, *left;
+    uint64_t dummy [5];
     char errstr [160];
 };
 
@@ -101,12 +108,14 @@ zo_actors_new (const zo_actors_conf_t *conf, zo_stats_t *stats)
         self->actors_dropped = zo_stats_counter (stats, "actors_dropped_total");
         self->metrics_dropped = zo_stats_counter (stats, "metrics_dropped_total");
         self->forgotten = zo_stats_counter (stats, "actors_forgotten_total");
+        self->left = zo_stats_counter (stats, "actors_left_total");
     }
     else {
         self->bad_stats = &self->dummy [0];
         self->actors_dropped = &self->dummy [1];
         self->metrics_dropped = &self->dummy [2];
         self->forgotten = &self->dummy [3];
+        self->left = &self->dummy [4];
     }
     self->last.p50_ms = self->last.p95_ms = self->last.p99_ms = self->last.p999_ms = NAN;
     return self;
@@ -287,6 +296,53 @@ s_parse_hists (zo_actors_t *self, zo_span_t span)
             return s_bad (self, "malformed histogram", name);
         self->st_hist_names [k] = name;
         self->st_n_hists++;
+    }
+    return 0;
+}
+
+//  Notes: an array of {ts_ms, text} maps, newest first (other keys are
+//  skipped, for what later versions add). Past ZO_ACTORS_NOTES, the
+//  oldest are dropped and counted.
+static int
+s_parse_notes (zo_actors_t *self, zo_span_t span)
+{
+    self->st_n_notes = 0;
+    if (span.len == 0)
+        return 0;
+    zo_mp_t cur;
+    zo_mp_init (&cur, span.ptr, span.len);
+    uint32_t n;
+    if (zo_mp_read_array (&cur, &n))
+        return s_bad (self, "notes is not an array", (zo_span_t) { NULL, 0 });
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t pairs;
+        if (zo_mp_read_map (&cur, &pairs))
+            return s_bad (self, "a note is not a map", (zo_span_t) { NULL, 0 });
+        s_note_t note = { 0, { NULL, 0 } };
+        bool has_text = false;
+        for (uint32_t k = 0; k < pairs; k++) {
+            zo_span_t key;
+            if (zo_mp_read_str (&cur, &key))
+                return s_bad (self, "a note's key is not a string", (zo_span_t) { NULL, 0 });
+            int rc;
+            if (zo_span_eq (key, "ts_ms"))
+                rc = zo_mp_read_u64 (&cur, &note.ts_ms);
+            else
+            if (zo_span_eq (key, "text")) {
+                rc = zo_mp_read_str (&cur, &note.text);
+                has_text = rc == 0;
+            }
+            else
+                rc = zo_mp_skip (&cur, NULL);
+            if (rc)
+                return s_bad (self, "malformed note", key);
+        }
+        if (!has_text)
+            return s_bad (self, "a note without text", (zo_span_t) { NULL, 0 });
+        if (self->st_n_notes < ZO_ACTORS_NOTES)
+            self->st_notes [self->st_n_notes++] = note;
+        else
+            self->st_dropped++;
     }
     return 0;
 }
@@ -483,10 +539,21 @@ zo_actors_apply (zo_actors_t *self, const zo_msg_t *msg, uint64_t now_ms)
         return s_bad (self, "bad actor kind", msg->actor);
     if (!s_instance_ok (msg->name))
         return s_bad (self, "bad actor name", msg->name);
+    if (msg->bye) {
+        //  Leaving on purpose: forgotten now, not marked down later.
+        bool found;
+        uint32_t index = s_search (self, msg->actor, msg->name, &found);
+        if (found) {
+            s_remove_at (self, index);
+            (*self->left)++;
+        }
+        return 0;
+    }
     self->st_dropped = 0;
     if (s_parse_counters (self, msg->counters)
     ||  s_parse_gauges (self, msg->gauges)
-    ||  s_parse_hists (self, msg->hists))
+    ||  s_parse_hists (self, msg->hists)
+    ||  s_parse_notes (self, msg->notes))
         return -1;
 
     zo_arec_t *rec = s_lookup_or_add (self, msg->actor, msg->name, now_ms);
@@ -592,6 +659,22 @@ zo_actors_apply (zo_actors_t *self, const zo_msg_t *msg, uint64_t now_ms)
         h->hist = self->st_hists [i];
         self->st_hists [i] = old;
     }
+    //  Cut at ZO_STATS_NOTE_MAX bytes, before a character that would
+    //  not fit whole.
+    for (uint32_t i = 0; i < self->st_n_notes; i++) {
+        const s_note_t *in = &self->st_notes [i];
+        zo_anote_t *note = &rec->notes [i];
+        uint32_t len = in->text.len;
+        if (len > ZO_STATS_NOTE_MAX) {
+            len = ZO_STATS_NOTE_MAX;
+            while (len > 0 && (in->text.ptr [len] & 0xC0) == 0x80)
+                len--;
+        }
+        note->ts_ms = in->ts_ms;
+        note->len = len;
+        memcpy (note->text, in->text.ptr, len);
+    }
+    rec->n_notes = self->st_n_notes;
     if (!first && !restart && dt > 0 && msg->cpu_seconds >= rec->cpu_seconds)
         rec->cpu_pct = (msg->cpu_seconds - rec->cpu_seconds) / dt * 100.0;
     else if (restart)
@@ -853,6 +936,35 @@ zo_actors_conf (const zo_actors_t *self)
 {
     assert (self);
     return &self->conf;
+}
+
+uint32_t
+zo_actors_notes (const zo_actors_t *self, const char *kind, const zo_anote_t **out, uint32_t max)
+{
+    assert (self);
+    assert (kind);
+    //  Insertion into out, newest first; a note as new as one there goes
+    //  after it, so that each actor's own order holds.
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < self->n_recs; i++) {
+        const zo_arec_t *rec = self->recs [i];
+        if (!streq (rec->kind, kind))
+            continue;
+        for (uint32_t k = 0; k < rec->n_notes; k++) {
+            const zo_anote_t *note = &rec->notes [k];
+            uint32_t at = n;
+            while (at > 0 && out [at - 1]->ts_ms < note->ts_ms)
+                at--;
+            if (at >= max)
+                break;              //  the rest of this actor's are older
+            uint32_t last = n < max ? n : max - 1;
+            memmove (out + at + 1, out + at, (last - at) * sizeof (out [0]));
+            out [at] = note;
+            if (n < max)
+                n++;
+        }
+    }
+    return n;
 }
 
 uint32_t

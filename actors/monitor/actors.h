@@ -13,10 +13,16 @@
     (zo_hist_merge semantics), from which the percentiles of the second
     are read.
 
+    An actor's notes (its recent decisions, newest first) are those of its
+    last report. A report with bye (the actor stops on purpose) removes
+    the actor at once: it is never marked down, so no actor_down.
+
     Everything is bounded: actors (max_actors; the longest-silent actor is
     forgotten first), metrics per actor (ZO_ACTORS_COUNTERS, _GAUGES,
-    _HISTS) and histogram names in the cluster windows (ZO_ACTORS_WINDOWS).
-    What does not fit is counted in the monitor's own stats.
+    _HISTS), notes per actor (ZO_ACTORS_NOTES, each at most
+    ZO_STATS_NOTE_MAX bytes) and histogram names in the cluster windows
+    (ZO_ACTORS_WINDOWS). What does not fit is counted in the monitor's
+    own stats.
 
     The clock is passed in (monotonic ms) so tests drive time by hand.
 */
@@ -37,6 +43,7 @@
 #define ZO_ACTORS_NAME      64      /* metric names, NUL included */
 #define ZO_ACTORS_KIND      33      /* actor kinds, NUL included */
 #define ZO_SAMPLE_TOP       16      /* per-actor series kept in history */
+#define ZO_ACTORS_NOTES     ZO_STATS_NOTES
 
 typedef struct {
     char name [ZO_ACTORS_NAME];
@@ -53,6 +60,12 @@ typedef struct {
     char name [ZO_ACTORS_NAME];
     zo_hist_t *hist;                /* cumulative, as last reported */
 } zo_ahist_t;
+
+typedef struct {
+    uint64_t ts_ms;                 /* the actor's wall clock when it noted it */
+    uint32_t len;
+    char text [ZO_STATS_NOTE_MAX];  /* as sent (not NUL-terminated; may hold bad UTF-8) */
+} zo_anote_t;
 
 typedef struct {
     uint32_t id;                    /* unique over the table's life */
@@ -76,6 +89,8 @@ typedef struct {
     uint32_t n_gauges;
     zo_ahist_t hists [ZO_ACTORS_HISTS];
     uint32_t n_hists;
+    zo_anote_t notes [ZO_ACTORS_NOTES];   /* of its last report, newest first */
+    uint32_t n_notes;
 } zo_arec_t;
 
 /*  The cluster in one second: what the history keeps and alerts read.
@@ -127,15 +142,16 @@ typedef struct _zo_actors_t zo_actors_t;
 void zo_actors_conf_defaults (zo_actors_conf_t *conf);
 
 /*  A table following conf (copied). stats (borrowed, may be NULL) gets the
-    counters bad_stats_total, actors_dropped_total, metrics_dropped_total
-    and actors_forgotten_total. NULL when out of memory.  */
+    counters bad_stats_total, actors_dropped_total, metrics_dropped_total,
+    actors_forgotten_total and actors_left_total. NULL when out of memory.  */
 zo_actors_t *zo_actors_new (const zo_actors_conf_t *conf, zo_stats_t *stats);
 void zo_actors_destroy (zo_actors_t **self_p);
 
 /*  Applies one decoded STATS message received at now_ms. 0 on success;
     -1 when it is malformed (nothing applied; bad_stats_total counted and
     the reason readable with zo_actors_errstr) or when the table is full
-    (actors_dropped_total).  */
+    (actors_dropped_total). With bye, the actor is removed instead (its
+    metrics are not read), counted in actors_left_total when it was known.  */
 int zo_actors_apply (zo_actors_t *self, const zo_msg_t *msg, uint64_t now_ms);
 const char *zo_actors_errstr (const zo_actors_t *self);
 
@@ -160,6 +176,12 @@ const zo_actors_conf_t *zo_actors_conf (const zo_actors_t *self);
 const zo_acounter_t *zo_arec_counter (const zo_arec_t *actor, const char *name);
 const zo_agauge_t *zo_arec_gauge (const zo_arec_t *actor, const char *name);
 const zo_hist_t *zo_arec_hist (const zo_arec_t *actor, const char *name);
+
+/*  The newest notes of every actor of kind, newest first, at most max of
+    them, into out (borrowed until the next apply or tick). Returns how
+    many.  */
+uint32_t zo_actors_notes (const zo_actors_t *self, const char *kind,
+                          const zo_anote_t **out, uint32_t max);
 
 /*  Merges, exactly, the cumulative histogram `name` of every actor (of
     kind, or of all kinds when kind is NULL) into *into (reset first).

@@ -93,6 +93,12 @@ s_on_stats (zo_loop_t *loop, void *socket, void *arg)
             s_bad_report (self, why);
         }
         else
+        if (msg.bye)
+            //  Stopped on purpose (SIGTERM, a scale-down): gone from every
+            //  table now, and no actor_down for it.
+            zo_log_info ("monitor: %.*s %.*s left", (int) msg.actor.len, (const char *) msg.actor.ptr,
+                         (int) msg.name.len, (const char *) msg.name.ptr);
+        else
         if (*zo_actors_errstr (self->actors))
             s_bad_report (self, zo_actors_errstr (self->actors));
     }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "render.h"
+#include "zo_json.h"
 
 const double zo_render_le_seconds [] = {
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -382,6 +383,17 @@ s_hist_json (const zo_hist_t *hist)
     return obj;
 }
 
+//  {ts_ms, text}: a note, its text made valid UTF-8 for JSON.
+static json_t *
+s_note_json (const zo_anote_t *note)
+{
+    json_t *obj = json_object ();
+    json_object_set_new (obj, "ts_ms", json_integer ((json_int_t) note->ts_ms));
+    json_t *text = zo_json_string ((zo_span_t) { (const uint8_t *) note->text, note->len });
+    json_object_set_new (obj, "text", text ? text : json_string (""));
+    return obj;
+}
+
 static const char *
 s_state (const zo_arec_t *rec)
 {
@@ -421,7 +433,26 @@ s_actor_json (const zo_arec_t *rec, uint64_t newest_ms)
     for (uint32_t i = 0; i < rec->n_hists; i++)
         json_object_set_new (hists, rec->hists [i].name, s_hist_json (rec->hists [i].hist));
     json_object_set_new (obj, "hists", hists);
+    if (rec->n_notes) {
+        json_t *notes = json_array ();
+        for (uint32_t i = 0; i < rec->n_notes; i++)
+            json_array_append_new (notes, s_note_json (&rec->notes [i]));
+        json_object_set_new (obj, "notes", notes);
+    }
     return obj;
+}
+
+//  The autoscalers' notes, newest first: why the cluster has the workers
+//  it has.
+static json_t *
+s_decisions (const zo_actors_t *actors)
+{
+    const zo_anote_t *notes [ZO_RENDER_DECISIONS];
+    uint32_t n = zo_actors_notes (actors, "autoscaler", notes, ZO_RENDER_DECISIONS);
+    json_t *list = json_array ();
+    for (uint32_t i = 0; i < n; i++)
+        json_array_append_new (list, s_note_json (notes [i]));
+    return list;
 }
 
 static uint64_t
@@ -807,6 +838,7 @@ zo_render_stats (const zo_view_t *view)
     for (uint32_t i = 0; i < zo_actors_size (view->actors); i++)
         json_array_append_new (list, s_actor_json (zo_actors_at (view->actors, i), newest));
     json_object_set_new (obj, "actors", list);
+    json_object_set_new (obj, "decisions", s_decisions (view->actors));
     json_object_set_new (obj, "workers", s_workers (view->actors));
     json_object_set_new (obj, "cache", s_cache (view->actors));
     json_object_set_new (obj, "pools", s_pools (view->actors));

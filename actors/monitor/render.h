@@ -35,6 +35,10 @@ typedef struct {
     uint64_t webhook_sent, webhook_failed, webhook_dropped;
 } zo_view_t;
 
+/*  /api/stats: "decisions", the autoscalers' notes newest first, at most
+    this many; each actor's entry has its own "notes" when it has any.  */
+#define ZO_RENDER_DECISIONS 20
+
 /*  The upper bounds (seconds) of the exposed latency buckets, +Inf aside.  */
 extern const double zo_render_le_seconds [];
 extern const int zo_render_le_count;

@@ -162,8 +162,8 @@ s_utf8_repair (const uint8_t *data, size_t size, bool no_nul, size_t *out_size)
     return out;
 }
 
-static json_t *
-s_json_string (zo_span_t span)
+json_t *
+zo_json_string (zo_span_t span)
 {
     json_t *json = json_stringn ((const char *) span.ptr, span.len);
     if (json)
@@ -279,7 +279,7 @@ s_from_mp (zo_mp_t *cur, int depth)
         }
         case ZO_MP_STR: {
             zo_span_t span;
-            return zo_mp_read_str (cur, &span)? NULL: s_json_string (span);
+            return zo_mp_read_str (cur, &span)? NULL: zo_json_string (span);
         }
         case ZO_MP_BIN: {
             zo_span_t span;

@@ -30,5 +30,9 @@ json_t *zo_json_from_mp (zo_mp_t *cur);
 /*  Same, for a span that must hold exactly one value (trailing bytes
     give NULL); a zero-length span gives JSON null.  */
 json_t *zo_json_from_span (zo_span_t span);
+/*  A JSON string of the bytes of text (not msgpack: the text itself),
+    every invalid UTF-8 sequence replaced by U+FFFD. NULL when out of
+    memory.  */
+json_t *zo_json_string (zo_span_t text);
 
 #endif

@@ -1,6 +1,6 @@
 /*  Tests of actors/monitor: the actor table (zo_actors), exact histogram
-    merging, rates, down detection, the history ring, alert rules and the
-    bodies (zo_render). No sockets: STATS messages are encoded here and
+    merging, rates, down detection, bye, notes and decisions, the history
+    ring, alert rules and the bodies (zo_render). No sockets: STATS messages are encoded here and
     decoded by the real codec, and time is passed by hand.
 */
 #include <criterion/criterion.h>
@@ -26,6 +26,10 @@ typedef struct {
     int n_gauges;
     const char *hname;
     zo_hist_t hist;
+    const char *notes [40];         //  newest first
+    uint64_t note_ts [40];
+    int n_notes;
+    bool bye;
 } s_fake_t;
 
 static msgpack_sbuffer s_frame;
@@ -81,6 +85,17 @@ s_encode (s_fake_t *fake, zo_msg_t *msg)
         s_str (&pk, fake->hname);
         zo_hist_pack (&fake->hist, &pk);
     }
+    size_t n_at = maps.size;
+    if (fake->n_notes) {
+        msgpack_pack_array (&pk, (uint32_t) fake->n_notes);
+        for (int i = 0; i < fake->n_notes; i++) {
+            msgpack_pack_map (&pk, 2);
+            s_str (&pk, "ts_ms");
+            msgpack_pack_uint64 (&pk, fake->note_ts [i]);
+            s_str (&pk, "text");
+            s_str (&pk, fake->notes [i]);
+        }
+    }
     const uint8_t *base = (const uint8_t *) maps.data;
     zo_msg_t out;
     memset (&out, 0, sizeof (out));
@@ -92,7 +107,9 @@ s_encode (s_fake_t *fake, zo_msg_t *msg)
     out.rss_bytes = 1 << 20;
     out.counters = (zo_span_t) { base, (uint32_t) g_at };
     out.gauges = (zo_span_t) { base + g_at, (uint32_t) (h_at - g_at) };
-    out.hists = (zo_span_t) { base + h_at, (uint32_t) (maps.size - h_at) };
+    out.hists = (zo_span_t) { base + h_at, (uint32_t) (n_at - h_at) };
+    out.notes = (zo_span_t) { base + n_at, (uint32_t) (maps.size - n_at) };
+    out.bye = fake->bye;
     msgpack_sbuffer_clear (&s_frame);
     msgpack_packer_init (&pk, &s_frame, msgpack_sbuffer_write);
     zo_proto_encode (&pk, &out);
@@ -568,4 +585,233 @@ Test (monitor, cumulative_buckets)
     for (int k = 0; k < 3; k++)
         cr_assert_eq (cum [k], below [k]);
     cr_assert_eq (cum [3], h.count);
+}
+
+//  An actor that says bye (it stops on purpose) is gone at once: never
+//  marked down, no actor_down alert, in no body; one that falls silent
+//  beside it is down and fires the alert.
+Test (monitor, bye_forgets_at_once_without_an_alert)
+{
+    zo_stats_t *stats = zo_stats_new ("monitor", "m");
+    zo_actors_conf_t conf;
+    zo_actors_conf_defaults (&conf);
+    zo_actors_t *actors = zo_actors_new (&conf, stats);
+    zo_alerts_t *alerts = zo_alerts_new ();
+    char err [200];
+    cr_assert_eq (zo_alerts_add (alerts, "actor_down", "actor_down", ">", "0", "0", err, sizeof (err)), 0);
+    s_fake_t b, w, gone;
+    s_fake_init (&b, "broker", "b");
+    s_fake_init (&w, "worker", "w-leaving");
+    s_fake_init (&gone, "worker", "w-silent");
+    zo_msg_t msg;
+    s_encode (&b, &msg);
+    cr_assert_eq (zo_actors_apply (actors, &msg, 1000), 0);
+    s_encode (&w, &msg);
+    cr_assert_eq (zo_actors_apply (actors, &msg, 1000), 0);
+    zo_sample_t s;
+    s_ups = s_downs = 0;
+    zo_actors_tick (actors, 1100, 0, &s, s_change, NULL);
+    cr_assert_eq (s_ups, 2);
+    cr_assert_eq (s.workers_up, 1);
+
+    //  Its last report says bye: removed before any tick.
+    w.ts_ms += 1000;
+    w.bye = true;
+    s_encode (&w, &msg);
+    cr_assert (msg.bye);
+    cr_assert_eq (zo_actors_apply (actors, &msg, 2000), 0);
+    cr_assert_eq (zo_actors_size (actors), 1);
+    cr_assert_str_eq (zo_actors_at (actors, 0)->name, "b");
+    cr_assert_eq (*zo_stats_counter (stats, "actors_left_total"), 1);
+    //  A bye from an actor never seen: nothing to do, no error.
+    s_fake_t stranger;
+    s_fake_init (&stranger, "worker", "never-seen");
+    stranger.bye = true;
+    s_encode (&stranger, &msg);
+    cr_assert_eq (zo_actors_apply (actors, &msg, 2000), 0);
+    cr_assert_eq (zo_actors_size (actors), 1);
+    cr_assert_eq (*zo_stats_counter (stats, "actors_left_total"), 1);
+
+    //  The other one stops without a word, at the same time.
+    s_encode (&gone, &msg);
+    cr_assert_eq (zo_actors_apply (actors, &msg, 2000), 0);
+    s_fired = s_resolved = 0;
+    for (uint64_t t = 3000; t <= 12000; t += 1000) {
+        b.ts_ms += 1000;
+        s_encode (&b, &msg);
+        cr_assert_eq (zo_actors_apply (actors, &msg, t), 0);
+        zo_actors_tick (actors, t + 100, 0, &s, s_change, NULL);
+        zo_alerts_eval (alerts, &s, t + 100, s_alert_fn, NULL);
+    }
+    cr_assert_eq (s_downs, 1, "only the silent worker is down");
+    cr_assert_eq (s.actors_down, 1);
+    cr_assert_eq (s.workers_up, 0);
+    cr_assert_eq (s_fired, 1, "actor_down fired once, for the silent worker");
+    for (uint32_t i = 0; i < zo_actors_size (actors); i++)
+        cr_assert_str_neq (zo_actors_at (actors, i)->name, "w-leaving");
+
+    zo_history_t *history = zo_history_new (4);
+    zo_view_t view = { .actors = actors, .history = history, .alerts = alerts };
+    json_t *body = zo_render_stats (&view);
+    char *text = json_dumps (body, JSON_COMPACT);
+    cr_assert_null (strstr (text, "w-leaving"), "%s", text);
+    free (text);
+    json_decref (body);
+    size_t size;
+    text = zo_render_metrics (&view, &size);
+    cr_assert_null (strstr (text, "w-leaving"));
+    free (text);
+    zo_history_destroy (&history);
+    zo_alerts_destroy (&alerts);
+    zo_actors_destroy (&actors);
+    zo_stats_destroy (&stats);
+}
+
+//  Each actor keeps the notes of its last report; /api/stats shows them
+//  per actor, and the autoscalers' as "decisions", newest first, 20 at
+//  most.
+Test (monitor, notes_and_decisions)
+{
+    zo_actors_t *actors = s_table ();
+    s_fake_t a1, a2, w;
+    s_fake_init (&a1, "autoscaler", "a1");
+    s_fake_init (&a2, "autoscaler", "a2");
+    s_fake_init (&w, "worker", "w1");
+    //  a1: 15 notes at odd seconds, a2: 15 at even ones, newest first.
+    static char texts [2][15][32];
+    for (int i = 0; i < 15; i++) {
+        snprintf (texts [0][i], sizeof (texts [0][i]), "a1 decision %d", 28 - 2 * i + 1);
+        a1.notes [i] = texts [0][i];
+        a1.note_ts [i] = 1000000 + (uint64_t) (28 - 2 * i + 1) * 1000;
+        snprintf (texts [1][i], sizeof (texts [1][i]), "a2 decision %d", 28 - 2 * i);
+        a2.notes [i] = texts [1][i];
+        a2.note_ts [i] = 1000000 + (uint64_t) (28 - 2 * i) * 1000;
+    }
+    a1.n_notes = a2.n_notes = 15;
+    w.notes [0] = "quiet: 3 in flight finish";
+    w.note_ts [0] = 2000000;            //  the newest of all, but not a decision
+    w.n_notes = 1;
+    zo_msg_t msg;
+    s_encode (&a1, &msg);
+    cr_assert_eq (zo_actors_apply (actors, &msg, 0), 0);
+    s_encode (&a2, &msg);
+    cr_assert_eq (zo_actors_apply (actors, &msg, 0), 0);
+    s_encode (&w, &msg);
+    cr_assert_eq (zo_actors_apply (actors, &msg, 0), 0);
+
+    const zo_anote_t *notes [40];
+    cr_assert_eq (zo_actors_notes (actors, "autoscaler", notes, 40), 30);
+    for (int i = 1; i < 30; i++)
+        cr_assert_geq (notes [i - 1]->ts_ms, notes [i]->ts_ms);
+
+    zo_history_t *history = zo_history_new (4);
+    zo_view_t view = { .actors = actors, .history = history };
+    json_t *body = zo_render_stats (&view);
+    json_t *decisions = json_object_get (body, "decisions");
+    cr_assert_eq (json_array_size (decisions), ZO_RENDER_DECISIONS);
+    for (int i = 0; i < ZO_RENDER_DECISIONS; i++) {
+        json_t *d = json_array_get (decisions, (size_t) i);
+        char want [32];
+        snprintf (want, sizeof (want), "a%d decision %d", (29 - i) % 2 ? 1 : 2, 29 - i);
+        cr_assert_str_eq (json_string_value (json_object_get (d, "text")), want);
+        cr_assert_eq (json_integer_value (json_object_get (d, "ts_ms")), 1000000 + (29 - i) * 1000);
+    }
+    json_t *list = json_object_get (body, "actors");
+    for (size_t i = 0; i < json_array_size (list); i++) {
+        json_t *a = json_array_get (list, i);
+        const char *name = json_string_value (json_object_get (a, "name"));
+        json_t *n = json_object_get (a, "notes");
+        if (streq (name, "w1")) {
+            cr_assert_eq (json_array_size (n), 1);
+            cr_assert_str_eq (json_string_value (json_object_get (json_array_get (n, 0), "text")),
+                              "quiet: 3 in flight finish");
+        }
+        else
+            cr_assert_eq (json_array_size (n), 15, "%s", name);
+    }
+    json_decref (body);
+
+    //  The next report's notes replace the last ones; none: none. A text
+    //  that is not UTF-8 still makes valid JSON.
+    a1.n_notes = 0;
+    a2.notes [0] = "bad \xff\xfe bytes";
+    a2.note_ts [0] = 5000000;
+    a2.n_notes = 1;
+    s_encode (&a1, &msg);
+    cr_assert_eq (zo_actors_apply (actors, &msg, 1000), 0);
+    s_encode (&a2, &msg);
+    cr_assert_eq (zo_actors_apply (actors, &msg, 1000), 0);
+    body = zo_render_stats (&view);
+    decisions = json_object_get (body, "decisions");
+    cr_assert_eq (json_array_size (decisions), 1);
+    cr_assert_str_eq (json_string_value (json_object_get (json_array_get (decisions, 0), "text")),
+                      "bad \xef\xbf\xbd\xef\xbf\xbd bytes");
+    list = json_object_get (body, "actors");
+    cr_assert_null (json_object_get (json_array_get (list, 0), "notes"), "a1 has none now");
+    json_decref (body);
+
+    //  No autoscaler: no decisions.
+    a1.bye = a2.bye = true;
+    s_encode (&a1, &msg);
+    zo_actors_apply (actors, &msg, 2000);
+    s_encode (&a2, &msg);
+    zo_actors_apply (actors, &msg, 2000);
+    body = zo_render_stats (&view);
+    cr_assert_eq (json_array_size (json_object_get (body, "decisions")), 0);
+    json_decref (body);
+    zo_history_destroy (&history);
+    zo_actors_destroy (&actors);
+}
+
+Test (monitor, malformed_notes_refuse_the_report)
+{
+    zo_actors_t *actors = s_table ();
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buf, msgpack_sbuffer_write);
+    zo_msg_t msg;
+    memset (&msg, 0, sizeof (msg));
+    msg.cmd = ZO_CMD_STATS;
+    msg.actor = zo_span_str ("autoscaler");
+    msg.name = zo_span_str ("a");
+    //  Not an array; a note that is not a map; a note without text.
+    msgpack_pack_map (&pk, 0);
+    size_t at1 = buf.size;
+    msgpack_pack_array (&pk, 1);
+    msgpack_pack_uint32 (&pk, 7);
+    size_t at2 = buf.size;
+    msgpack_pack_array (&pk, 1);
+    msgpack_pack_map (&pk, 1);
+    s_str (&pk, "ts_ms");
+    msgpack_pack_uint32 (&pk, 7);
+    size_t at3 = buf.size;
+    const uint8_t *base = (const uint8_t *) buf.data;
+    zo_span_t bad [3] = { { base, (uint32_t) at1 }, { base + at1, (uint32_t) (at2 - at1) },
+                          { base + at2, (uint32_t) (at3 - at2) } };
+    for (int i = 0; i < 3; i++) {
+        msg.notes = bad [i];
+        cr_assert_eq (zo_actors_apply (actors, &msg, 0), -1, "case %d", i);
+        cr_assert_eq (zo_actors_size (actors), 0);
+    }
+    //  Unknown keys in a note are skipped; over 32 notes, the oldest go.
+    msgpack_sbuffer_clear (&buf);
+    msgpack_pack_array (&pk, 40);
+    for (int i = 0; i < 40; i++) {
+        msgpack_pack_map (&pk, 3);
+        s_str (&pk, "ts_ms");
+        msgpack_pack_uint32 (&pk, (uint32_t) (100 - i));
+        s_str (&pk, "why");
+        msgpack_pack_array (&pk, 0);
+        s_str (&pk, "text");
+        s_str (&pk, "x");
+    }
+    msg.notes = (zo_span_t) { (const uint8_t *) buf.data, (uint32_t) buf.size };
+    cr_assert_eq (zo_actors_apply (actors, &msg, 0), 0);
+    const zo_arec_t *rec = zo_actors_at (actors, 0);
+    cr_assert_eq (rec->n_notes, ZO_ACTORS_NOTES);
+    cr_assert_eq (rec->notes [0].ts_ms, 100);
+    cr_assert_eq (rec->notes [ZO_ACTORS_NOTES - 1].ts_ms, 100 - ZO_ACTORS_NOTES + 1);
+    msgpack_sbuffer_destroy (&buf);
+    zo_actors_destroy (&actors);
 }
