@@ -4,7 +4,7 @@
 
     Prints a table of the cluster (health, load score, rates, latency
     percentiles, queue per lane, actors with their state, RSS and CPU,
-    alerts). --watch redraws it every second until interrupted; --json
+    the autoscaler's last decisions, alerts). --watch redraws it every second until interrupted; --json
     prints the monitor's JSON instead (one object per line with --watch).
     The monitor's address is --monitor, else monitor/http.
     Exit status: 0 when the cluster is healthy, 1 when it is not or the
@@ -25,13 +25,14 @@
 
 
 #define S_BODY_MAX (64 * 1024 * 1024)
+#define S_DECISIONS 5               //  the autoscaler's, under the table
 
 static const char s_usage [] =
     "usage: zorch status [--monitor URL] [--watch] [--json] [--timeout SECONDS]\n"
     "\n"
     "Shows the cluster as the monitor sees it: health, load score, throughput,\n"
     "error rate, latency p50/p95/p99, queue depth per lane, in-flight events,\n"
-    "every actor (state, RSS, CPU, rate) and alerts.\n"
+    "every actor (state, RSS, CPU, rate), the autoscaler's last decisions and alerts.\n"
     "  --monitor URL   the monitor (default: monitor/http, http://127.0.0.1:7080)\n"
     "  --watch         refresh every second until Ctrl-C\n"
     "  --json          print the monitor's /api/stats JSON (one line per refresh)\n"
@@ -334,6 +335,27 @@ s_print (FILE *out, const char *base, json_t *stats)
         for (int b = 0; b < n_builds; b++)
             fprintf (out, "%s %s (%d)", b ? "," : "", builds [b], counts [b]);
         fprintf (out, others ? ", and %d more\n" : "\n", others);
+    }
+
+    //  The autoscaler's last decisions (newest first), in its words; a
+    //  control byte in them is shown as '?', not sent to the terminal.
+    json_t *decisions = json_object_get (stats, "decisions");
+    if (json_array_size (decisions))
+        fprintf (out, "decisions:\n");
+    json_t *decision;
+    json_array_foreach (decisions, i, decision) {
+        if (i == S_DECISIONS)
+            break;
+        time_t when = (time_t) (s_num (decision, "ts_ms") / 1000);
+        char at [16] = "--:--:--";
+        struct tm tm;
+        if (localtime_r (&when, &tm))
+            strftime (at, sizeof (at), "%H:%M:%S", &tm);
+        const char *text = json_string_value (json_object_get (decision, "text"));
+        fprintf (out, "  %s  ", at);
+        for (const char *c = text ? text : ""; *c; c++)
+            fputc ((unsigned char) *c < 0x20 || *c == 0x7f ? '?' : *c, out);
+        fputc ('\n', out);
     }
 
     json_t *alerts = json_object_get (stats, "alerts");

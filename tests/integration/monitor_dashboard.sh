@@ -36,6 +36,7 @@ zt_assert "the health badge says OK" grep -q 'id="health" class="badge ok">OK<' 
 zt_assert "uPlot drew charts" grep -q 'class="uplot' "$T/dom2.html"
 zt_assert "worker w1 is in the workers table" grep -q '<td>w1</td>' "$T/dom2.html"
 zt_assert "no cache actor is said so" grep -q 'no cache actor' "$T/dom2.html"
+zt_assert "no autoscaler is said so" grep -q 'no autoscaler' "$T/dom2.html"
 
 SHOT_DIR="$ZT_BUILD_DIR/meson-logs"
 mkdir -p "$SHOT_DIR"

@@ -4,7 +4,7 @@
     zo_statsgen --endpoint EP [--actors N] [--kind K] [--name NAME] [--version V]
                 [--count REPORTS | --forever] [--interval MS] [--counter NAME=V]...
                 [--gauge NAME=V]... [--hist NAME=V1,V2,...]... [--grow]
-                [--garbage N]
+                [--garbage N] [--note TEXT]... [--bye]
 
     Each of N actors (named NAME, or NAME-1..NAME-N when N > 1) sends one
     STATS every interval, REPORTS times (default 1; 0 sends none), or
@@ -13,7 +13,10 @@
     report also adds 1000 to each counter and records each histogram's
     values again (a busy actor, for benchmarks), and a broker-like set of
     30 counters and 10 gauges is added. --garbage N first sends N
-    malformed messages. Exits 0 when all was sent.
+    malformed messages. Each --note adds a note to every report (given
+    oldest first, a second apart, the last given noted at the start);
+    --bye marks the last report bye (a planned stop). Exits 0 when all
+    was sent.
 */
 #include <msgpack.h>
 #include <stdio.h>
@@ -38,6 +41,8 @@ static s_gauge_t s_gauges [S_MAX];
 static int s_n_gauges;
 static s_hist_t *s_hists [8];
 static int s_n_hists;
+static const char *s_notes [S_MAX];
+static int s_n_notes;
 
 static uint64_t
 s_wall_ms (void)
@@ -52,7 +57,7 @@ s_usage (void)
 {
     fprintf (stderr, "usage: zo_statsgen --endpoint EP [--actors N] [--kind K] [--name NAME] "
                      "[--count N | --forever] [--interval MS] [--counter N=V] [--gauge N=V] "
-                     "[--hist N=V1,V2] [--grow] [--garbage N]\n");
+                     "[--hist N=V1,V2] [--grow] [--garbage N] [--note TEXT] [--bye]\n");
     return 2;
 }
 
@@ -67,11 +72,12 @@ main (int argc, char **argv)
 {
     const char *endpoint = NULL, *kind = "fake", *name = "fake", *version = "";
     int actors = 1, count = 1, interval = 1000, garbage = 0;
-    int grow = 0;
+    int grow = 0, bye = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv [i];
         const char *v = i + 1 < argc? argv [i + 1]: NULL;
         if (!strcmp (a, "--grow")) { grow = 1; continue; }
+        if (!strcmp (a, "--bye")) { bye = 1; continue; }
         if (!strcmp (a, "--forever")) { count = -1; continue; }
         if (!v)
             return s_usage ();
@@ -84,6 +90,7 @@ main (int argc, char **argv)
         else if (!strcmp (a, "--count")) count = atoi (v);
         else if (!strcmp (a, "--interval")) interval = atoi (v);
         else if (!strcmp (a, "--garbage")) garbage = atoi (v);
+        else if (!strcmp (a, "--note") && s_n_notes < S_MAX) s_notes [s_n_notes++] = v;
         else if (!strcmp (a, "--counter") || !strcmp (a, "--gauge") || !strcmp (a, "--hist")) {
             const char *eq = strchr (v, '=');
             if (!eq || eq == v || eq - v >= 64)
@@ -137,6 +144,7 @@ main (int argc, char **argv)
         fprintf (stderr, "zo_statsgen: cannot connect to %s\n", endpoint);
         return 1;
     }
+    uint64_t start_ms = s_wall_ms ();
     usleep (200000);                    //  let the connection come up
     for (int g = 0; g < garbage; g++) {
         static const char *junk [] = {
@@ -177,6 +185,17 @@ main (int argc, char **argv)
                 s_pack_str (&pk, s_hists [k]->name);
                 zo_hist_pack (&s_hists [k]->hist, &pk);
             }
+            size_t notes_at = maps.size;
+            if (s_n_notes) {
+                msgpack_pack_array (&pk, (uint32_t) s_n_notes);
+                for (int k = s_n_notes - 1; k >= 0; k--) {
+                    msgpack_pack_map (&pk, 2);
+                    s_pack_str (&pk, "ts_ms");
+                    msgpack_pack_uint64 (&pk, start_ms - (uint64_t) (s_n_notes - 1 - k) * 1000);
+                    s_pack_str (&pk, "text");
+                    s_pack_str (&pk, s_notes [k]);
+                }
+            }
             const uint8_t *base = (const uint8_t *) maps.data;
             zo_msg_t msg;
             memset (&msg, 0, sizeof (msg));
@@ -191,7 +210,9 @@ main (int argc, char **argv)
             msg.cpu_seconds = round * 0.01;
             msg.counters = (zo_span_t) { base, (uint32_t) gauges_at };
             msg.gauges = (zo_span_t) { base + gauges_at, (uint32_t) (hists_at - gauges_at) };
-            msg.hists = (zo_span_t) { base + hists_at, (uint32_t) (maps.size - hists_at) };
+            msg.hists = (zo_span_t) { base + hists_at, (uint32_t) (notes_at - hists_at) };
+            msg.notes = (zo_span_t) { base + notes_at, (uint32_t) (maps.size - notes_at) };
+            msg.bye = bye && count >= 0 && round + 1 == count;
             msgpack_sbuffer_clear (&out);
             msgpack_packer_init (&pk, &out, msgpack_sbuffer_write);
             zo_proto_encode (&pk, &msg);

@@ -201,6 +201,19 @@ function drawStats(s) {
     }
   }
 
+  // the autoscaler's decisions, newest first
+  const dec = $("decisions");
+  dec.textContent = "";
+  const decisions = s.decisions || [];
+  const scaler = (s.actors || []).some((a) => a.actor === "autoscaler");
+  if (!decisions.length) dec.appendChild(el("p", scaler ? "no decision yet" : "no autoscaler", "empty"));
+  for (const d of decisions) {
+    const row = el("div", undefined, "decision");
+    row.appendChild(el("span", new Date(d.ts_ms).toLocaleTimeString(), "when"));
+    row.appendChild(document.createTextNode(d.text));
+    dec.appendChild(row);
+  }
+
   // alerts
   const al = s.alerts || {};
   setText("alerts-firing", String(al.firing || 0));
