@@ -56,12 +56,7 @@ zt_say "a real broker and worker, stopped with SIGTERM"
 zt_broker
 zt_worker w1
 W1=$WORKER_PID
-BROKER_NAME=""
-s_broker_listed () {
-    BROKER_NAME=$(zm_jq /api/stats '.actors[] | select(.actor == "broker" and .up) | .name' | head -n1)
-    [ -n "$BROKER_NAME" ]
-}
-zt_wait 10 "the broker in /api/stats" s_broker_listed
+zt_wait 10 "the broker in /api/stats" zm_broker_listed
 zt_wait 10 "w1 in /api/stats" zm_actor_is worker w1 up
 zt_stop "$W1"
 zt_eq "w1's exit status" "$REAP_RC" 0

@@ -7,12 +7,7 @@ zm_init monitor_down 17910
 zm_monitor
 zt_broker
 zt_worker w1
-BROKER_NAME=""
-s_broker_listed () {
-    BROKER_NAME=$(zm_jq /api/stats '.actors[] | select(.actor == "broker" and .up) | .name' | head -n1)
-    [ -n "$BROKER_NAME" ]
-}
-zt_wait 10 "the broker in /api/stats" s_broker_listed
+zt_wait 10 "the broker in /api/stats" zm_broker_listed
 zt_wait 10 "worker w1 in /api/stats" zm_actor_is worker w1 up
 zt_wait 5 "/health 200" bash -c "[ \"\$(curl -s -o /dev/null --max-time 5 -w '%{http_code}' $MON_URL/health)\" = 200 ]"
 zt_eq "/health status" "$(zm_jq /health .status)" ok

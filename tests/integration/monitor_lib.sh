@@ -47,6 +47,13 @@ zm_actor_is () {
     [ "$(zm_jq /api/stats ".actors[] | select(.actor == \"$1\" and .name == \"$2\") | .state")" = "$3" ]
 }
 
+#   True when a broker is up in /api/stats; BROKER_NAME gets its name.
+BROKER_NAME=""
+zm_broker_listed () {
+    BROKER_NAME=$(zm_jq /api/stats '.actors[] | select(.actor == "broker" and .up) | .name' | head -n1)
+    [ -n "$BROKER_NAME" ]
+}
+
 #   True when $1 is a number (zt_assert cannot run [[ ]] itself).
 zm_is_num () { [[ "$1" =~ ^[0-9]+([.][0-9]+)?$ ]]; }
 
