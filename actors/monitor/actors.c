@@ -823,6 +823,11 @@ zo_actors_tick (zo_actors_t *self, uint64_t now_ms, uint64_t wall_ms,
             sample->inflight += s_gauge (rec, "inflight");
         }
         else
+        if (streq (rec->kind, "autoscaler")) {
+            if (s_gauge (rec, "restart_storm") >= 1)
+                sample->restart_storms++;
+        }
+        else
         if (streq (rec->kind, "worker")) {
             sample->workers_up++;
             sample->capacity += s_gauge (rec, "capacity");
@@ -1050,7 +1055,7 @@ static const struct {
     S_D (accepted), S_D (throughput), S_D (errors), S_D (dead), S_D (error_rate),
     S_D (p50_ms), S_D (p95_ms), S_D (p99_ms), S_D (p999_ms),
     S_D (queue_depth), S_D (inflight), S_D (capacity), S_D (worker_inflight),
-    S_U (workers_up), S_U (actors_up), S_U (actors_down), S_U (brokers_up),
+    S_U (workers_up), S_U (actors_up), S_U (actors_down), S_U (brokers_up), S_U (restart_storms),
     S_D (cpu), S_D (load), S_D (load_queue), S_D (load_utilization),
     S_D (load_latency), S_D (load_cpu),
     { "queue_high", offsetof (zo_sample_t, queue), 'd' },
@@ -1066,7 +1071,7 @@ const char *const zo_sample_metric_names [] = {
     "accepted", "throughput", "errors", "errors_per_s", "dead", "error_rate",
     "p50_ms", "p95_ms", "p99_ms", "p999_ms", "queue_depth", "queue_high",
     "queue_normal", "queue_low", "inflight", "capacity", "worker_inflight",
-    "workers_up", "actors_up", "actors_down", "actor_down", "brokers_up", "cpu",
+    "workers_up", "actors_up", "actors_down", "actor_down", "brokers_up", "restart_storms", "cpu",
     "load", "load_queue", "load_utilization", "utilization", "load_latency",
     "load_cpu", NULL
 };

@@ -113,6 +113,7 @@ typedef struct {
     uint32_t actors_down;
     uint32_t brokers_up;
     double cpu;                     /* mean CPU of live workers, fraction of a core */
+    uint32_t restart_storms;        /* autoscalers holding restarts after a storm */
     /* the load score for the autoscaler, and its parts (1 = at capacity) */
     double load;
     double load_queue, load_utilization, load_latency, load_cpu;

@@ -23,16 +23,33 @@ monitor
             op = ">"
             threshold = 5
             for = 2s
+        alert
+            name = restart_storm
+            metric = restart_storms
+            op = ">"
+            threshold = 0
+            for = 0
 CONF
 zm_monitor --config "$T/monitor.conf"
-zt_eq "one rule loaded" "$(zm_jq /api/alerts '.rules | length')" 1
+zt_eq "two rules loaded" "$(zm_jq /api/alerts '.rules | length')" 2
+
+zt_say "an autoscaler in a restart storm raises restart_storm"
+zm_statsgen gen-storm.out --kind autoscaler --name as1 --count 3 --interval 1000 --gauge restart_storm=1
+STORM=$BG_PID
+zt_wait 6 "the storm alert" bash -c "curl -s --max-time 2 $MON_URL/api/alerts | jq -e '.active[] | select(.name == \"restart_storm\")' >/dev/null"
+zt_wait 5 "its webhook" grep -q '"alert":"restart_storm","state":"firing"\|"state":"firing".*restart_storm\|restart_storm.*"state":"firing"' "$T/hooks.ndjson"
+zt_reap "$STORM"
+zm_statsgen gen-calm.out --kind autoscaler --name as1 --count 3 --interval 1000 --gauge restart_storm=0
+zt_wait 6 "the storm alert resolved" bash -c "! curl -s --max-time 2 $MON_URL/api/alerts | jq -e '.active[] | select(.name == \"restart_storm\")' >/dev/null"
+zt_reap "$BG_PID"
+: >"$T/hooks.ndjson"
 
 zt_say "a broker with 10 events queued, for 7 s"
 zm_statsgen gen-deep.out --kind broker --name qb --count 7 --interval 1000 --gauge queue_depth_normal=10
 DEEP=$BG_PID
-s_state () { [ "$(zm_jq /api/alerts '.rules[0].state')" = "$1" ]; }
+s_state () { [ "$(zm_jq /api/alerts '.rules[] | select(.name == "queue_deep") | .state')" = "$1" ]; }
 zt_wait 10 "the alert to fire" s_state firing
-zt_eq "active alerts" "$(zm_jq /api/alerts '.active[0].name')" queue_deep
+zt_eq "active alerts" "$(zm_jq /api/alerts '[.active[].name] | join(",")')" queue_deep
 zt_wait 5 "the firing webhook" grep -q '"state":"firing"' "$T/hooks.ndjson"
 zt_eq "webhook alert name" "$(grep '"state":"firing"' "$T/hooks.ndjson" | head -n1 | jq -r .alert)" queue_deep
 zt_eq "webhook value" "$(grep '"state":"firing"' "$T/hooks.ndjson" | head -n1 | jq -r .value)" 10
@@ -44,8 +61,8 @@ zm_statsgen gen-empty.out --kind broker --name qb --forever --interval 1000 --ga
 zt_wait 10 "the alert to resolve" s_state ok
 zt_wait 5 "the resolved webhook" grep -q '"state":"resolved"' "$T/hooks.ndjson"
 zt_assert "the resolution is logged" grep -q 'alert queue_deep resolved' "$T/monitor.log"
-zt_eq "recent transitions" "$(zm_jq /api/alerts '[.recent[].state] | join(",")')" "resolved,firing"
-zt_eq "webhooks sent" "$(zm_jq /api/alerts .webhook.sent)" 2
+zt_eq "recent transitions" "$(zm_jq /api/alerts '[.recent[] | select(.name == "queue_deep") | .state] | join(",")')" "resolved,firing"
+zt_eq "webhooks sent" "$(zm_jq /api/alerts .webhook.sent)" 4
 zt_eq "webhook posts received" "$(wc -l <"$T/hooks.ndjson")" 2
 
 zt_say "the same webhook through the pool actor (monitor/webhook_service)"
