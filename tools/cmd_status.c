@@ -4,7 +4,8 @@
 
     Prints a table of the cluster (health, load score, rates, latency
     percentiles, queue per lane, actors with their state, RSS and CPU,
-    the autoscaler's last decisions, alerts). --watch redraws it every second until interrupted; --json
+    what the monitor advises changing, the autoscaler's last decisions,
+    alerts). --watch redraws it every second until interrupted; --json
     prints the monitor's JSON instead (one object per line with --watch).
     The monitor's address is --monitor, else monitor/http.
     Exit status: 0 when the cluster is healthy, 1 when it is not or the
@@ -26,13 +27,15 @@
 
 #define S_BODY_MAX (64 * 1024 * 1024)
 #define S_DECISIONS 5               //  the autoscaler's, under the table
+#define S_ADVICE    8               //  the monitor's, above them (ZO_ADVICE_MAX)
 
 static const char s_usage [] =
     "usage: zorch status [--monitor URL] [--watch] [--json] [--timeout SECONDS]\n"
     "\n"
     "Shows the cluster as the monitor sees it: health, load score, throughput,\n"
     "error rate, latency p50/p95/p99, queue depth per lane, in-flight events,\n"
-    "every actor (state, RSS, CPU, rate), the autoscaler's last decisions and alerts.\n"
+    "every actor (state, RSS, CPU, rate), the monitor's advice (what to change),\n"
+    "the autoscaler's last decisions and alerts.\n"
     "  --monitor URL   the monitor (default: monitor/http, http://127.0.0.1:7080)\n"
     "  --watch         refresh every second until Ctrl-C\n"
     "  --json          print the monitor's /api/stats JSON (one line per refresh)\n"
@@ -223,6 +226,32 @@ s_pool_detail (json_t *actor, char *detail, size_t size)
     }
 }
 
+//  "title:" and, for each of the first max items of list, a line with its
+//  time (ts_key, wall ms) and its text; nothing when list is empty. A
+//  control byte in a text is shown as '?', not sent to the terminal.
+static void
+s_print_timed (FILE *out, const char *title, json_t *list, const char *ts_key, size_t max)
+{
+    if (json_array_size (list))
+        fprintf (out, "%s:\n", title);
+    size_t i;
+    json_t *item;
+    json_array_foreach (list, i, item) {
+        if (i == max)
+            break;
+        time_t when = (time_t) (s_num (item, ts_key) / 1000);
+        char at [16] = "--:--:--";
+        struct tm tm;
+        if (localtime_r (&when, &tm))
+            strftime (at, sizeof (at), "%H:%M:%S", &tm);
+        const char *text = json_string_value (json_object_get (item, "text"));
+        fprintf (out, "  %s  ", at);
+        for (const char *c = text ? text : ""; *c; c++)
+            fputc ((unsigned char) *c < 0x20 || *c == 0x7f ? '?' : *c, out);
+        fputc ('\n', out);
+    }
+}
+
 //  The table. Returns true when the cluster is healthy.
 static bool
 s_print (FILE *out, const char *base, json_t *stats)
@@ -337,26 +366,10 @@ s_print (FILE *out, const char *base, json_t *stats)
         fprintf (out, others ? ", and %d more\n" : "\n", others);
     }
 
-    //  The autoscaler's last decisions (newest first), in its words; a
-    //  control byte in them is shown as '?', not sent to the terminal.
-    json_t *decisions = json_object_get (stats, "decisions");
-    if (json_array_size (decisions))
-        fprintf (out, "decisions:\n");
-    json_t *decision;
-    json_array_foreach (decisions, i, decision) {
-        if (i == S_DECISIONS)
-            break;
-        time_t when = (time_t) (s_num (decision, "ts_ms") / 1000);
-        char at [16] = "--:--:--";
-        struct tm tm;
-        if (localtime_r (&when, &tm))
-            strftime (at, sizeof (at), "%H:%M:%S", &tm);
-        const char *text = json_string_value (json_object_get (decision, "text"));
-        fprintf (out, "  %s  ", at);
-        for (const char *c = text ? text : ""; *c; c++)
-            fputc ((unsigned char) *c < 0x20 || *c == 0x7f ? '?' : *c, out);
-        fputc ('\n', out);
-    }
+    //  What to change, since when; then the autoscaler's last decisions
+    //  (newest first), in its words.
+    s_print_timed (out, "advice", json_object_get (stats, "advice"), "since_ms", S_ADVICE);
+    s_print_timed (out, "decisions", json_object_get (stats, "decisions"), "ts_ms", S_DECISIONS);
 
     json_t *alerts = json_object_get (stats, "alerts");
     json_t *active = json_object_get (alerts, "active");

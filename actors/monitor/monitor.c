@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "actors.h"
+#include "advice.h"
 #include "alerts.h"
 #include "history.h"
 #include "http.h"
@@ -33,6 +34,9 @@ struct _zo_monitor_t {
     zo_actors_t *actors;
     zo_history_t *history;
     zo_alerts_t *alerts;
+    zo_advice_t *advice;
+    const zo_arec_t **recs;         //  max_actors, for zo_advice_tick
+    uint32_t max_actors;
     zo_webhook_t *webhook;
     zo_http_t *http;
     zo_drain_t *drain;              //  SIGTERM/SIGINT: stop (nothing to drain)
@@ -128,6 +132,7 @@ s_view (zo_monitor_t *self, zo_view_t *view)
     view->actors = self->actors;
     view->history = self->history;
     view->alerts = self->alerts;
+    view->advice = self->advice;
     view->name = self->actor->name;
     view->http_url = zo_http_url (self->http);
     view->uptime_ms = zo_loop_now_ms (self->loop) - self->started_ms;
@@ -181,6 +186,11 @@ s_on_tick (zo_loop_t *loop, int id, void *arg)
                     &sample, s_on_change, self);
     zo_history_push (self->history, &sample);
     zo_alerts_eval (self->alerts, &sample, zo_loop_now_ms (loop), s_on_alert, self);
+    uint32_t n = zo_actors_size (self->actors);
+    assert (n <= self->max_actors);
+    for (uint32_t i = 0; i < n; i++)
+        self->recs [i] = zo_actors_at (self->actors, i);
+    zo_advice_tick (self->advice, zo_loop_now_ms (loop), &sample, self->recs, n);
     *self->actors_up_gauge = sample.actors_up;
     *self->actors_down_gauge = sample.actors_down;
     *self->alerts_firing_gauge = (double) zo_alerts_firing (self->alerts);
@@ -257,6 +267,9 @@ s_on_request (zo_http_req_t *req, const char *path, zo_http_reply_t *reply, void
     else
     if (streq (path, "/api/load"))
         s_json_reply (reply, 200, zo_render_load (&view));
+    else
+    if (streq (path, "/api/advice"))
+        s_json_reply (reply, 200, json_pack ("{s:o}", "advice", zo_render_advice (&view)));
     else {
         const char *want = streq (path, "/") || streq (path, "/dashboard/")? "/dashboard": path;
         for (const zo_web_asset_t *asset = zo_web_assets; asset->path; asset++)
@@ -270,7 +283,7 @@ s_on_request (zo_http_req_t *req, const char *path, zo_http_reply_t *reply, void
                 return;
             }
         s_json_reply (reply, 404, json_pack ("{s:s, s:s}", "error", "not found", "see",
-            "/health /ready /metrics /api/stats /api/history /api/alerts /api/load /dashboard"));
+            "/health /ready /metrics /api/stats /api/history /api/alerts /api/load /api/advice /dashboard"));
     }
 }
 
@@ -313,7 +326,14 @@ zo_monitor_new (zo_actor_t *actor)
               zo_conf_str (conf, "monitor/latency_hist", "latency_ns"));
     ac.top_actors = (uint32_t) zo_conf_int_range (conf, "monitor/history_actors", 8, 0,
                                                   ZO_SAMPLE_TOP);
+    zo_advice_conf_t adv;
+    zo_advice_conf_defaults (&adv);
+    adv.window_ms = zo_conf_ms_range (conf, "monitor/advice_window", 300000, 1000, 86400000);
+    adv.latency_objective_ms = ac.latency_objective_ms;
+    //  The autoscaler's own threshold, from the same configuration.
+    adv.load_up = zo_conf_double (conf, "autoscaler/up", adv.load_up);
     self->interval_ms = ac.interval_ms;
+    self->max_actors = ac.max_actors;
     self->down_after = ac.down_after;
     uint64_t history_ms = zo_conf_ms_range (conf, "monitor/history", 3600000, 0, 7 * 86400000ull);
     size_t history = (size_t) (history_ms / ac.interval_ms);
@@ -333,7 +353,9 @@ zo_monitor_new (zo_actor_t *actor)
     if (!(self->dec = zo_proto_new ())
     ||  !(self->actors = zo_actors_new (&ac, stats))
     ||  !(self->history = zo_history_new (history))
-    ||  !(self->alerts = zo_alerts_new ())) {
+    ||  !(self->alerts = zo_alerts_new ())
+    ||  !(self->advice = zo_advice_new (&adv))
+    ||  !(self->recs = (const zo_arec_t **) calloc (ac.max_actors, sizeof (zo_arec_t *)))) {
         zsys_error ("monitor: out of memory at start-up");
         goto err;
     }
@@ -410,6 +432,8 @@ zo_monitor_destroy (zo_monitor_t **self_p)
         zmq_close (self->pull);
     }
     zo_webhook_destroy (&self->webhook);
+    zo_advice_destroy (&self->advice);
+    free (self->recs);
     zo_alerts_destroy (&self->alerts);
     zo_history_destroy (&self->history);
     zo_actors_destroy (&self->actors);

@@ -3,7 +3,14 @@
     cluster (zo_history), alert rules (zo_alerts) that post to a webhook
     (zo_webhook), and serves it all over HTTP (zo_http, bodies from
     zo_render): /health /ready /metrics /api/stats /api/history
-    /api/alerts /api/load /dashboard.
+    /api/alerts /api/load /api/advice /dashboard.
+
+    Once a tick it also weighs what an operator should change (zo_advice,
+    each rule sustained over monitor/advice_window): raise
+    autoscaler/max, raise worker/capacity when workers wait on I/O, look at
+    rising dead letters, grow the cache's memory, add hosts. Each advice is
+    a sentence with its figures, in /api/stats "advice", /api/advice, the
+    dashboard and zorch status.
 */
 #ifndef ZO_MONITOR_H_INCLUDED
 #define ZO_MONITOR_H_INCLUDED

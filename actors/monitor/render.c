@@ -843,7 +843,25 @@ zo_render_stats (const zo_view_t *view)
     json_object_set_new (obj, "cache", s_cache (view->actors));
     json_object_set_new (obj, "pools", s_pools (view->actors));
     json_object_set_new (obj, "alerts", zo_render_alerts (view));
+    json_object_set_new (obj, "advice", zo_render_advice (view));
     return obj;
+}
+
+json_t *
+zo_render_advice (const zo_view_t *view)
+{
+    assert (view);
+    json_t *list = json_array ();
+    uint32_t n = view->advice? zo_advice_size (view->advice): 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const zo_advice_item_t *item = zo_advice_at (view->advice, i);
+        json_t *a = json_object ();
+        json_object_set_new (a, "id", json_string (item->id));
+        json_object_set_new (a, "text", json_string (item->text));
+        json_object_set_new (a, "since_ms", json_integer ((json_int_t) item->since_ms));
+        json_array_append_new (list, a);
+    }
+    return list;
 }
 
 json_t *

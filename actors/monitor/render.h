@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "actors.h"
+#include "advice.h"
 #include "alerts.h"
 #include "history.h"
 
@@ -25,6 +26,7 @@ typedef struct {
     const zo_actors_t *actors;
     const zo_history_t *history;
     const zo_alerts_t *alerts;
+    const zo_advice_t *advice;      /* NULL = none */
     const char *name;               /* the monitor's own instance name */
     const char *http_url;           /* where it serves */
     uint64_t uptime_ms;
@@ -55,6 +57,8 @@ json_t *zo_render_history (const zo_view_t *view, size_t seconds);
 json_t *zo_render_health (const zo_view_t *view, bool *healthy);
 json_t *zo_render_alerts (const zo_view_t *view);
 json_t *zo_render_load (const zo_view_t *view);
+/*  The advice given now: [{id, text, since_ms}], in rule order.  */
+json_t *zo_render_advice (const zo_view_t *view);
 
 /*  Converts a log-linear histogram to cumulative counts at the boundaries
     bounds[0..n-1] (ascending, in the histogram's unit); cum[n] is the

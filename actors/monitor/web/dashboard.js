@@ -95,6 +95,20 @@ function drawHistory(h) {
 // ---------------------------------------------------------------------
 // Numbers and tables
 
+// Fills container id with one row per item: its time (item[tsKey], ms)
+// and its text; the empty text when there is none.
+function timedList(id, items, tsKey, empty, cls) {
+  const box = $(id);
+  box.textContent = "";
+  if (!items.length) box.appendChild(el("p", empty, "empty"));
+  for (const item of items) {
+    const row = el("div", undefined, cls);
+    row.appendChild(el("span", new Date(item[tsKey]).toLocaleTimeString(), "when"));
+    row.appendChild(document.createTextNode(item.text));
+    box.appendChild(row);
+  }
+}
+
 function drawStats(s) {
   const c = s.cluster || {};
   const badge = $("health");
@@ -201,18 +215,11 @@ function drawStats(s) {
     }
   }
 
-  // the autoscaler's decisions, newest first
-  const dec = $("decisions");
-  dec.textContent = "";
-  const decisions = s.decisions || [];
+  // what to change (since when), and the autoscaler's decisions, newest first
+  timedList("advice", s.advice || [], "since_ms", "nothing to change", "advice");
   const scaler = (s.actors || []).some((a) => a.actor === "autoscaler");
-  if (!decisions.length) dec.appendChild(el("p", scaler ? "no decision yet" : "no autoscaler", "empty"));
-  for (const d of decisions) {
-    const row = el("div", undefined, "decision");
-    row.appendChild(el("span", new Date(d.ts_ms).toLocaleTimeString(), "when"));
-    row.appendChild(document.createTextNode(d.text));
-    dec.appendChild(row);
-  }
+  timedList("decisions", s.decisions || [], "ts_ms", scaler ? "no decision yet" : "no autoscaler",
+            "decision");
 
   // alerts
   const al = s.alerts || {};
