@@ -64,7 +64,7 @@ zt_eq "/api/stats cache (no cache actor)" "$(zm_jq /api/stats .cache)" null
 zt_eq "/api/load parts" "$(zm_jq /api/load '.parts | keys | join(",")')" "cpu,latency,queue,utilization"
 zt_eq "/api/load score" "$(zm_jq /api/load .score)" 0.25
 zt_assert "/api/history has samples" [ "$(zm_jq '/api/history?seconds=60' '.t | length')" -ge 1 ]
-zt_eq "/api/alerts rules (the defaults)" "$(zm_jq /api/alerts '.rules | length')" 4
+zt_eq "/api/alerts rules (the defaults)" "$(zm_jq /api/alerts '.rules | length')" 5
 zt_eq "/dashboard" "$(zm_code /dashboard)" 200
 zt_eq "embedded uPlot" "$(zm_code /static/uPlot.iife.min.js)" 200
 zt_eq "unknown path" "$(zm_code /nope)" 404
