@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "zo_pressure.h"
@@ -247,6 +248,36 @@ Test (pressure, source_cpu_over_the_last_reading, .init = s_mkdir, .fini = s_rmd
     s_stat (hz, 0);
     cr_assert_eq (zo_pressure_src_read (src, 2000), 0);
     cr_assert_float_eq (zo_pressure_src_cpu (src), 0, 1e-9);
+    zo_pressure_src_destroy (&src);
+}
+
+static double
+s_cpu_clock (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+Test (pressure, source_cpu_of_this_process)
+{
+    //  The real /proc/self/stat: 300 ms of CPU burnt between two readings
+    //  shows as that much over the time it took (on a busy machine that
+    //  is more than 300 ms, so the fraction is compared with the CPU
+    //  clock's own, not with 1).
+    zo_pressure_opts_t opts = { .name = "test", .memory_limit = (uint64_t) 1 << 50, .cpu = true };
+    zo_pressure_src_t *src = zo_pressure_src_new (&opts);
+    uint64_t t0 = zo_clock_mono_ns ();
+    zo_pressure_src_read (src, t0 / 1000000);
+    double c0 = s_cpu_clock ();
+    volatile uint64_t spin = 0;
+    while (s_cpu_clock () - c0 < 0.3 && zo_clock_mono_ns () - t0 < 3000000000ull)
+        spin++;
+    uint64_t t1 = zo_clock_mono_ns ();
+    zo_pressure_src_read (src, t1 / 1000000);
+    double want = (s_cpu_clock () - c0) / ((t1 - t0) / 1e9);
+    cr_assert_float_eq (zo_pressure_src_cpu (src), want, 0.15, "cpu %.2f, by the CPU clock %.2f",
+                        zo_pressure_src_cpu (src), want);
     zo_pressure_src_destroy (&src);
 }
 
