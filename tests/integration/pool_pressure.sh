@@ -8,7 +8,8 @@
 #   HTTP: 4 requests at once leave 4 keep-alive connections (counted as
 #   the established TCP connections to the server); under pressure they
 #   are closed, and 4 more requests leave 1; lifted, 4 again.
-#   SQL: 20 queries at once open a connection beyond min = 1; under pressure
+#   SQL: 40 queries at once (events run by a worker's sql handler) open
+#   connections beyond min = 1; under pressure
 #   the idle ones are closed (the pool's gauge and pg_stat_activity),
 #   again after another burst; lifted, they are kept.
 source "$(dirname "$0")/lib.sh"
@@ -36,14 +37,12 @@ http_burst () {
     done
     for p in "${pids[@]}"; do wait "$p" || zt_fail "a request of the burst failed"; done
 }
-#   sql_burst: 20 queries at once: a connection takes 16 in its pipeline
-#   (ZO_SQL_PIPELINE), so the pool opens another beyond min for the rest.
+#   sql_burst: 40 queries at once from one worker (events through the
+#   sql handler): a connection takes 16 in its pipeline (ZO_SQL_PIPELINE),
+#   so the pool opens more beyond min for the rest.
 sql_burst () {
-    local pids=() p
-    for i in $(seq 1 20); do
-        "$ZORCH_BIN" pool query main "select pg_sleep(0.1)" --endpoint "$POOL" >/dev/null 2>&1 & pids+=($!)
-    done
-    for p in "${pids[@]}"; do wait "$p" || zt_fail "a query of the burst failed"; done
+    zt_inject --type sql.sleep --count 40 --wait --quiet --timeout 30 >/dev/null \
+        || zt_fail "a query of the burst failed"
 }
 
 zt_bg "$T/fixture.out" "$FIXTURE" "$HPORT" 110
@@ -64,6 +63,15 @@ pool
             conninfo = "host=127.0.0.1 port=$PPORT user=postgres dbname=postgres"
             min = 1
             max = 4
+worker
+    pool = $POOL
+    routes
+        route
+            match = "sql.sleep"
+            handler = sql
+            database = main
+            statement = "select pg_sleep(0.1)"
+            attempts = 1
 CONF
 echo max >"$T/pool.max"
 "$ZT_BUILD_DIR/actors/pool/zorch-pool" --config "$T/zorch.conf" --pressure-memory-max "$T/pool.max" \
@@ -71,6 +79,8 @@ echo max >"$T/pool.max"
 POOL_PID=$!; ZT_PIDS+=("$POOL_PID")
 zt_wait 10 "the pool's ready line" grep -q "pool: ready" "$T/pool.log"
 zt_wait 10 "the database up" pstat_is main_up 1
+zt_broker
+zt_worker w1 --config "$T/zorch.conf"
 
 zt_say "--- no pressure: idle connections are kept"
 zt_eq "step 0" "$(pstat pressure_step)" 0
