@@ -31,7 +31,7 @@ static const char *s_counter_names [C_COUNT] = {
 static const char *s_gauge_names [G_COUNT] = {
     "queue_depth_high", "queue_depth_normal", "queue_depth_low", "queue_depth",
     "inflight", "delayed", "workers", "worker_credit", "dlq_size", "dedupe_size",
-    "journal_backlog_bytes", "workers_quiet"
+    "journal_backlog_bytes", "workers_quiet", "low_lane_deferred"
 };
 
 static void
@@ -321,6 +321,12 @@ s_on_drain (void *arg, int signum)
 {
     zo_broker_t *self = arg;
     self->draining = true;
+    //  Finishing means all of it: a deferred low lane runs again.
+    if (zo_queue_low_deferred (&self->queue)) {
+        zo_queue_defer_low (&self->queue, false);
+        *self->g [G_LOW_DEFERRED] = 0;
+        zsys_info ("broker: draining: the low lane runs again");
+    }
     zsys_info ("broker: draining (%zu queued, %zu delayed, %zu in flight; grace %llu ms)",
                zo_queue_size (&self->queue), self->delayed.count, self->inflight,
                (unsigned long long) self->grace_ms);
@@ -341,6 +347,28 @@ s_on_force (void *arg, zo_drain_why_t why)
                       zo_queue_size (&self->queue), self->delayed.count, self->inflight);
     s_finish (self);
     return 0;
+}
+
+//  Pressure (zo_pressure): from step 1 the low lane is deferred, until the
+//  step is 0 again. Dispatch sees it only in the queue (zo_queue_ready,
+//  zo_queue_pop), and the next before-sleep dispatches what was deferred.
+static void
+s_on_pressure (void *arg, int step, int before)
+{
+    zo_broker_t *self = arg;
+    bool defer = step >= 1 && !self->draining;
+    if (defer == zo_queue_low_deferred (&self->queue))
+        return;
+    zo_queue_defer_low (&self->queue, defer);
+    *self->g [G_LOW_DEFERRED] = defer;
+    size_t low = zo_queue_lane_size (&self->queue, ZO_PRIO_LOW);
+    if (defer)
+        zsys_info ("broker: pressure step %d: the low lane is deferred (%zu low events wait)",
+                   step, low);
+    else
+        zsys_info ("broker: pressure step %d: the low lane runs again (%zu low events)", step, low);
+    zo_stats_note (self->actor->stats, "pressure step %d: low lane %s, %zu low events queued",
+                   step, defer ? "deferred" : "runs again", low);
 }
 
 void
@@ -466,6 +494,7 @@ zo_broker_new (zo_actor_t *actor)
     ||  !(self->back_watch = zo_loop_add_socket (self->loop, self->back, s_on_socket, self))
     ||  (self->ticker = zo_loop_ticker (self->loop, tick_ms, s_on_tick, self)) < 0
     ||  !(self->drain = zo_drain_new (self->loop, self->grace_ms, s_on_drain, s_on_force, self))
+    ||  !(self->pressure = zo_pressure_src_start (actor, "broker", s_on_pressure, self))
     ||  zo_loop_before_sleep (self->loop, s_before_sleep, self))
         goto err;
     zsys_info ("ready front=%s back=%s", self->front_ep, self->back_ep);
@@ -489,6 +518,7 @@ zo_broker_destroy (zo_broker_t **self_p)
     if (self->loop) {
         zo_loop_before_sleep_remove (self->loop, s_before_sleep, self);
         zo_drain_destroy (&self->drain);
+        zo_pressure_src_destroy (&self->pressure);
         if (self->ticker > 0)
             zo_loop_cancel (self->loop, self->ticker);
         zo_loop_unwatch (self->loop, &self->front_watch);

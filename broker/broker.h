@@ -12,6 +12,14 @@
     Everything runs on the actor's loop: socket handlers drain their socket,
     a ticker checks heartbeats, deadlines and retry timers, and the
     before-sleep hook dispatches and flushes batched output.
+
+    Pressure (zo_pressure: broker/memory_limit, broker/cpu_pressure): at
+    step 1 and above the low lane is deferred: low events stay queued (and
+    count against queue_max, and expire by their deadlines as ever) but
+    are not dispatched, while high and normal go on; when the step is back
+    to 0 they are dispatched again, in their order (gauge
+    low_lane_deferred, 1 or 0; a log line and a note each way). A drain
+    undoes it: finishing means all of it.
 */
 #ifndef ZO_BROKER_H_INCLUDED
 #define ZO_BROKER_H_INCLUDED

@@ -267,25 +267,28 @@ s_dispatch_to (zo_broker_t *self, zo_worker_t *worker, size_t n, bool *gone)
 
 //  Spreads the queue over the workers with credit: each round gives every
 //  such worker an equal share (at most its credit and batch_max), starting
-//  one worker further each time so that no worker is always first.
+//  one worker further each time so that no worker is always first. What
+//  is ready is the queue less a deferred low lane (zo_queue_ready: the
+//  one select pressure costs this path; zo_queue_pop looks only at the
+//  open lanes).
 void
 zo__back_dispatch (zo_broker_t *self)
 {
     size_t n_workers = zo_workers_size (self->workers);
-    if (!n_workers || !zo_queue_size (&self->queue))
+    if (!n_workers || !zo_queue_ready (&self->queue))
         return;
     bool busy [n_workers];
     memset (busy, 0, sizeof (busy));
     size_t start = self->rr++ % n_workers;
-    while (zo_queue_size (&self->queue)) {
+    while (zo_queue_ready (&self->queue)) {
         size_t open = 0;
         for (size_t i = 0; i < n_workers; i++)
             if (!busy [i] && zo_workers_at (self->workers, i)->credit)
                 open++;
         if (!open)
             break;
-        size_t share = (zo_queue_size (&self->queue) + open - 1) / open;
-        for (size_t k = 0; k < n_workers && zo_queue_size (&self->queue); k++) {
+        size_t share = (zo_queue_ready (&self->queue) + open - 1) / open;
+        for (size_t k = 0; k < n_workers && zo_queue_ready (&self->queue); k++) {
             size_t i = (start + k) % n_workers;
             zo_worker_t *worker = zo_workers_at (self->workers, i);
             if (busy [i] || !worker->credit)

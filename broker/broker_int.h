@@ -17,6 +17,7 @@
 #include "queue.h"
 #include "workers.h"
 #include "zo_drain.h"
+#include "zo_pressure.h"
 #include "zo_proto.h"
 #include "zo_wire.h"
 
@@ -35,7 +36,7 @@ typedef enum {
 typedef enum {
     G_QUEUE_HIGH, G_QUEUE_NORMAL, G_QUEUE_LOW, G_QUEUE, G_INFLIGHT,
     G_DELAYED, G_WORKERS, G_WORKER_CREDIT, G_DLQ, G_DEDUPE, G_JOURNAL_BACKLOG,
-    G_WORKERS_QUIET, G_COUNT
+    G_WORKERS_QUIET, G_LOW_DEFERRED, G_COUNT
 } zo__gauge_t;
 
 struct _zo_broker_t {
@@ -78,6 +79,7 @@ struct _zo_broker_t {
     int ack_timer;               /* > 0 while one is armed */
     uint64_t ack_timer_ns;       /* when it fires */
     zo_drain_t *drain;           /* SIGTERM/SIGINT: drain, then stop */
+    zo_pressure_src_t *pressure; /* at step 1 and above the low lane waits */
     bool draining, finished;
 
     uint64_t *c [C_COUNT];

@@ -14,6 +14,7 @@ zo_queue_init (zo_queue_t *self, size_t max)
 {
     memset (self, 0, sizeof (*self));
     self->max = max;
+    self->open = ZO_QUEUE_LANES;
 }
 
 size_t
@@ -38,6 +39,27 @@ zo_queue_room (const zo_queue_t *self)
     return size >= self->max ? 0 : self->max - size;
 }
 
+size_t
+zo_queue_ready (const zo_queue_t *self)
+{
+    //  The low lane is last in s_order: closed, it is left out (a select,
+    //  not a branch, on the dispatch path).
+    size_t low = self->open < ZO_QUEUE_LANES ? self->lanes [ZO_PRIO_LOW].count : 0;
+    return zo_queue_size (self) - low;
+}
+
+void
+zo_queue_defer_low (zo_queue_t *self, bool on)
+{
+    self->open = on ? ZO_QUEUE_LANES - 1 : ZO_QUEUE_LANES;
+}
+
+bool
+zo_queue_low_deferred (const zo_queue_t *self)
+{
+    return self->open < ZO_QUEUE_LANES;
+}
+
 int
 zo_queue_push (zo_queue_t *self, zo_rec_t *rec, bool force)
 {
@@ -57,12 +79,15 @@ zo_queue_push_front (zo_queue_t *self, zo_rec_t *rec)
     zo_rlist_push_head (&self->lanes [rec->prio], rec);
 }
 
+//  Only the open lanes (the first self->open of s_order) are looked at,
+//  so a deferred low lane costs no branch here.
 zo_rec_t *
 zo_queue_pop (zo_queue_t *self)
 {
     //  A starved lower lane goes first; the most starved of them if both.
+    int open = self->open;
     int pick = -1;
-    for (int i = ZO_QUEUE_LANES - 1; i > 0; i--) {
+    for (int i = open - 1; i > 0; i--) {
         int lane = s_order [i];
         if (self->skipped [lane] >= ZO_QUEUE_STARVE && self->lanes [lane].count) {
             pick = lane;
@@ -70,19 +95,21 @@ zo_queue_pop (zo_queue_t *self)
         }
     }
     if (pick < 0)
-        for (int i = 0; i < ZO_QUEUE_LANES; i++)
+        for (int i = 0; i < open; i++)
             if (self->lanes [s_order [i]].count) {
                 pick = s_order [i];
                 break;
             }
     if (pick < 0)
         return NULL;
-    //  Every other non-empty lane was passed over once more.
-    for (int lane = 0; lane < ZO_QUEUE_LANES; lane++)
+    //  Every other non-empty open lane was passed over once more.
+    for (int i = 0; i < open; i++) {
+        int lane = s_order [i];
         if (lane == pick || !self->lanes [lane].count)
             self->skipped [lane] = 0;
         else
             self->skipped [lane]++;
+    }
     return zo_rlist_pop_head (&self->lanes [pick]);
 }
 

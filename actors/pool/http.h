@@ -163,6 +163,15 @@ int zo_services_request (zo_services_t *self, const char *service, const char *m
 /*  The service's health (ZO_HEALTH_DOWN for an unknown name).  */
 zo_health_t zo_services_health (const zo_services_t *self, const char *service);
 
+/*  Pressure (the pool's, pool.h). On: every service keeps one idle
+    connection at most (curl's CURLMOPT_MAXCONNECTS, instead of
+    max_conns), and the idle connections it has are closed as soon as none
+    of its transfers runs (at once if none does, else at a later call:
+    call it again while on, every tick). Off: max_conns idle connections
+    are kept again. Nothing waiting or running is disturbed. Returns how
+    many services had their idle connections closed by this call.  */
+int zo_services_trim (zo_services_t *self, bool on);
+
 /*  Caps response bodies at body_max bytes (0: ZO_HTTP_BODY_MAX, the
     default) for the requests started from now on: a larger body fails
     the request with ZO_ERR_UPSTREAM "response too large", not retried.  */

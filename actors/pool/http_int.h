@@ -94,6 +94,8 @@ struct _http_service_t {
     int probe_timer;                //  the health ticker
     bool probing;                   //  a probe is in flight
     bool queue_full;                //  the last request found it full (logged once)
+    bool trimmed;                   //  pressure: one idle connection kept at most
+    bool close_owed;                //  ... and those idle then still to close
     uint64_t *counters [C_COUNTERS];
     double *gauges [G_GAUGES];
     zo_hist_t *hist;

@@ -1,7 +1,8 @@
 /*  http_service: building the services (configuration checks, defaults,
     the curl multi and share, metrics, the probe ticker) and tearing them
-    down, with the small calls of http.h (zo_services_has, _health,
-    _set_body_max) and the lookup by name. See http_int.h for the state.
+    down, trimming their idle connections under pressure, with the small
+    calls of http.h (zo_services_has, _health, _set_body_max) and the
+    lookup by name. See http_int.h for the state.
 */
 #include "http_int.h"
 
@@ -31,6 +32,23 @@ zo__http_lookup (const zo_services_t *self, const char *name)
 
 //  -------------------------------------------------------------------------
 //  Construction
+
+//  A multi handle for the service, keeping at most keep connections idle
+//  (curl's connection cache, which also holds those in use, closes its
+//  oldest idle one when a transfer ends with it full).
+static zo_curl_t *
+s_multi_new (zo_services_t *self, http_service_t *svc, long keep)
+{
+    zo_curl_t *curl = zo_curl_new (self->loop, zo__http_on_done, svc);
+    if (!curl)
+        return NULL;
+    CURLM *multi = zo_curl_multi (curl);
+    curl_multi_setopt (multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) svc->conf.max_conns);
+    curl_multi_setopt (multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) svc->conf.max_conns);
+    curl_multi_setopt (multi, CURLMOPT_MAXCONNECTS, keep);
+    curl_multi_setopt (multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
+    return curl;
+}
 
 static bool
 s_name_ok (const char *name)
@@ -162,14 +180,9 @@ s_service_init (zo_services_t *self, http_service_t *svc, const zo_service_conf_
     }
     c->auth_header = NULL;
     svc->free_easies = (CURL **) calloc (c->max_conns, sizeof (CURL *));
-    svc->curl = zo_curl_new (self->loop, zo__http_on_done, svc);
+    svc->curl = s_multi_new (self, svc, (long) c->max_conns);
     if (!svc->free_easies || !svc->curl)
         goto nomem;
-    CURLM *multi = zo_curl_multi (svc->curl);
-    curl_multi_setopt (multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) c->max_conns);
-    curl_multi_setopt (multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) c->max_conns);
-    curl_multi_setopt (multi, CURLMOPT_MAXCONNECTS, (long) c->max_conns);
-    curl_multi_setopt (multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
 
     char metric [64];
     for (int i = 0; i < C_COUNTERS; i++) {
@@ -320,6 +333,50 @@ zo_services_health (const zo_services_t *self, const char *service)
     assert (self);
     http_service_t *svc = service? zo__http_lookup (self, service): NULL;
     return svc? svc->health: ZO_HEALTH_DOWN;
+}
+
+//  -------------------------------------------------------------------------
+//  Pressure
+
+//  Closes the service's idle connections now, if none of its transfers
+//  runs: curl closes its connection cache only whole, with the multi
+//  handle, so the service gets a new one. True if it did.
+static bool
+s_close_idle (zo_services_t *self, http_service_t *svc)
+{
+    if (zo_curl_running (svc->curl))
+        return false;
+    zo_curl_t *curl = s_multi_new (self, svc, 1);
+    if (!curl)
+        return false;               //  out of memory: the next call tries again
+    zo_curl_destroy (&svc->curl);
+    svc->curl = curl;
+    return true;
+}
+
+int
+zo_services_trim (zo_services_t *self, bool on)
+{
+    assert (self);
+    int closed = 0;
+    for (size_t i = 0; i < self->n; i++) {
+        http_service_t *svc = &self->services [i];
+        if (on && !svc->trimmed) {
+            svc->trimmed = svc->close_owed = true;
+            curl_multi_setopt (zo_curl_multi (svc->curl), CURLMOPT_MAXCONNECTS, 1L);
+        }
+        else
+        if (!on && svc->trimmed) {
+            svc->trimmed = svc->close_owed = false;
+            curl_multi_setopt (zo_curl_multi (svc->curl), CURLMOPT_MAXCONNECTS,
+                               (long) svc->conf.max_conns);
+        }
+        if (svc->close_owed && s_close_idle (self, svc)) {
+            svc->close_owed = false;
+            closed++;
+        }
+    }
+    return closed;
 }
 
 void

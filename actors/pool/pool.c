@@ -15,6 +15,7 @@
 #include "sql.h"
 #include "zo_drain.h"
 #include "zo_mp.h"
+#include "zo_pressure.h"
 #include "zo_server.h"
 #include "zo_wire.h"
 
@@ -36,9 +37,11 @@ struct _zo_pool_t {
     zo_services_t *services;        //  NULL when none is configured
     zo_databases_t *databases;      //  likewise
     zo_drain_t *drain;
+    zo_pressure_src_t *pressure;
+    bool trimming;                  //  pressure step 1 and above: idle connections trimmed
     size_t body_max, max_frame;
     uint32_t pending_max, pending;
-    double *pending_gauge;
+    double *pending_gauge, *trimmed_gauge;
     uint64_t *c [C_COUNT];
 };
 
@@ -492,6 +495,33 @@ s_on_drain (void *arg, int signum)
     return -1;
 }
 
+//  Pressure (zo_pressure): from step 1, idle connections are trimmed, and
+//  trimmed again at every reading while the step holds (a service that
+//  was busy, a connection opened meanwhile); at step 0 services keep
+//  their max_conns idle connections again.
+static void
+s_on_pressure (void *arg, int step, int before)
+{
+    zo_pool_t *self = arg;
+    bool trim = step >= 1;
+    if (!trim && !self->trimming)
+        return;
+    if (trim != self->trimming) {
+        self->trimming = trim;
+        *self->trimmed_gauge = trim;
+        zo_log_info ("pool: pressure step %d: idle connections %s", step,
+                     trim ? "trimmed (one per service, databases down to min)" : "kept again");
+        zo_stats_note (self->actor->stats, "pressure step %d: idle connections %s", step,
+                       trim ? "trimmed" : "kept again");
+    }
+    int services = self->services ? zo_services_trim (self->services, trim) : 0;
+    uint32_t conns = trim && self->databases ? zo_databases_trim (self->databases) : 0;
+    if (services || conns)
+        zo_log_info ("pool: pressure step %d: idle connections closed (%d service%s, %u database "
+                     "connection%s)", step, services, services == 1 ? "" : "s", conns,
+                     conns == 1 ? "" : "s");
+}
+
 //  ---------------------------------------------------------------------
 
 zo_pool_t *
@@ -507,6 +537,7 @@ zo_pool_new (zo_actor_t *actor)
     for (int i = 0; i < C_COUNT; i++)
         self->c [i] = zo_stats_counter (actor->stats, s_counter_names [i]);
     self->pending_gauge = zo_stats_gauge (actor->stats, "pending");
+    self->trimmed_gauge = zo_stats_gauge (actor->stats, "idle_trimmed");
     self->max_frame = zo_wire_conf_max_frame (conf);
     const char *endpoint = zo_conf_endpoint (conf, "pool/endpoint", "tcp://127.0.0.1:7014");
     self->body_max = (size_t) zo_conf_size_range (conf, "pool/body_max", 8 << 20, 64 << 10, 64 << 20);
@@ -543,6 +574,8 @@ zo_pool_new (zo_actor_t *actor)
         zo_log_error ("pool: cannot set up its loop");
         goto err;
     }
+    if (!(self->pressure = zo_pressure_src_start (actor, "pool", s_on_pressure, self)))
+        goto err;
     zo_log_info ("pool: ready on %s, %d service%s, %d database%s", endpoint, n_services,
                  n_services == 1 ? "" : "s", n_databases, n_databases == 1 ? "" : "s");
     return self;
@@ -559,6 +592,7 @@ zo_pool_destroy (zo_pool_t **self_p)
     if (!self)
         return;
     zo_drain_destroy (&self->drain);
+    zo_pressure_src_destroy (&self->pressure);
     //  What is in flight is answered (with an error) before the socket
     //  closes.
     zo_services_destroy (&self->services);

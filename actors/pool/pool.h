@@ -12,6 +12,15 @@
     pool/<name>_token names an environment variable that holds a token.
     A token is read from the environment, sent as its service's auth
     header, and never logged.
+
+    Pressure (zo_pressure: pool/memory_limit, pool/cpu_pressure): at step
+    1 and above idle connections are trimmed: each HTTP service keeps one
+    idle connection at most instead of max_conns, and closes those it has
+    as soon as none of its transfers runs; each database closes its idle
+    connections beyond min, at every reading while the step holds (more
+    are still opened on demand). Nothing waiting or in flight is touched.
+    At step 0 services keep max_conns idle again (gauge idle_trimmed, 1
+    or 0; a log line and a note each way).
 */
 #ifndef ZO_POOL_H_INCLUDED
 #define ZO_POOL_H_INCLUDED

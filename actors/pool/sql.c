@@ -275,3 +275,13 @@ zo_databases_health (const zo_databases_t *self, const char *database)
     const sql_db_t *db = database? zo__sql_find (self, database): NULL;
     return db? (zo_health_t) *db->g_health: ZO_HEALTH_DOWN;
 }
+
+uint32_t
+zo_databases_trim (zo_databases_t *self)
+{
+    assert (self);
+    uint32_t closed = 0;
+    for (size_t i = 0; !self->doomed && i < self->n; i++)
+        closed += zo__sql_conns_trim (&self->dbs [i]);
+    return closed;
+}

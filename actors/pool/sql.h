@@ -136,6 +136,14 @@ int zo_databases_query (zo_databases_t *self, const char *database, const char *
                         size_t n_params, const char *const *values, const size_t *lengths,
                         uint64_t timeout_ms, zo_sql_fn *fn, void *arg);
 
+/*  Pressure (the pool's, pool.h): closes, on every database, the
+    connections beyond min that are idle now (up, nothing in flight);
+    nothing waiting or running is disturbed, and more connections are
+    still opened on demand. Call it again while the pressure holds (every
+    tick): those opened meanwhile are closed once idle. Returns how many
+    were closed.  */
+uint32_t zo_databases_trim (zo_databases_t *self);
+
 /*  The database's health now (ZO_HEALTH_DOWN for an unknown name).  */
 zo_health_t zo_databases_health (const zo_databases_t *self, const char *database);
 

@@ -163,6 +163,17 @@ s_hung_ms (const sql_db_t *db)
     return 2 * db->conf.statement_timeout_ms + 1000;
 }
 
+//  Closes a connection made on demand that nothing is in flight on.
+static void
+s_close_idle (sql_conn_t *conn, const char *why)
+{
+    sql_db_t *db = conn->db;
+    zo_log_info ("sql %s: closing connection %d, %s", db->name, conn->index, why);
+    zo_pq_destroy (&conn->pq);
+    conn->state = C_IDLE;
+    s_update (db);
+}
+
 //  Drops the connections that stopped answering, closes those made on
 //  demand that stayed idle.
 static int
@@ -181,14 +192,24 @@ s_on_watchdog (zo_loop_t *loop, int id, void *arg)
             s_drop (conn, why);
         }
         else
-        if (!conn->inflight && i >= db->conf.min && now - conn->idle_ms >= ZO_SQL_IDLE_MS) {
-            zo_log_info ("sql %s: closing connection %u, idle", db->name, i);
-            zo_pq_destroy (&conn->pq);
-            conn->state = C_IDLE;
-            s_update (db);
-        }
+        if (!conn->inflight && i >= db->conf.min && now - conn->idle_ms >= ZO_SQL_IDLE_MS)
+            s_close_idle (conn, "idle");
     }
     return 0;
+}
+
+uint32_t
+zo__sql_conns_trim (sql_db_t *db)
+{
+    uint32_t closed = 0;
+    for (uint32_t i = db->conf.min; i < db->conf.max; i++) {
+        sql_conn_t *conn = &db->conns [i];
+        if (conn->state == C_READY && !conn->inflight) {
+            s_close_idle (conn, "idle, under pressure");
+            closed++;
+        }
+    }
+    return closed;
 }
 
 static int

@@ -143,5 +143,8 @@ void zo__sql_conns_stop (sql_db_t *db);
 /*  Sends what is queued while connections have room; opens one more when
     every up one is busy.  */
 void zo__sql_dispatch (sql_db_t *db);
+/*  Closes every connection beyond min that is up with nothing in flight
+    (pressure); returns how many.  */
+uint32_t zo__sql_conns_trim (sql_db_t *db);
 
 #endif

@@ -330,7 +330,6 @@ zo_proc_usage (int pid, uint64_t *rss_bytes, double *cpu_seconds)
     assert (rss_bytes);
     assert (cpu_seconds);
     char path [64];
-    char buffer [1024];
 
     if (pid > 0)
         snprintf (path, sizeof (path), "/proc/%d/statm", pid);
@@ -351,7 +350,16 @@ zo_proc_usage (int pid, uint64_t *rss_bytes, double *cpu_seconds)
         snprintf (path, sizeof (path), "/proc/%d/stat", pid);
     else
         snprintf (path, sizeof (path), "/proc/self/stat");
-    file = fopen (path, "r");
+    return zo_proc_cpu_read (path, cpu_seconds);
+}
+
+int
+zo_proc_cpu_read (const char *path, double *cpu_seconds)
+{
+    assert (path);
+    assert (cpu_seconds);
+    char buffer [1024];
+    FILE *file = fopen (path, "r");
     if (!file)
         return -1;
     size_t length = fread (buffer, 1, sizeof (buffer) - 1, file);

@@ -63,5 +63,8 @@ int zo_stats_send (zo_stats_t *self, uint64_t wall_ms);
 /*  RSS in bytes and CPU time (user + system) in seconds of a process
     (0 = this one), from /proc. 0 or -1.  */
 int zo_proc_usage (int pid, uint64_t *rss_bytes, double *cpu_seconds);
+/*  CPU time (user + system, not the children's) in seconds from a file
+    in the format of /proc/<pid>/stat. 0 or -1.  */
+int zo_proc_cpu_read (const char *path, double *cpu_seconds);
 
 #endif

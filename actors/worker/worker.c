@@ -9,6 +9,7 @@
 #include "routes.h"
 #include "zo_drain.h"
 #include "zo_heartbeat.h"
+#include "zo_pressure.h"
 #include "zo_proto.h"
 #include "zo_wire.h"
 
@@ -44,6 +45,7 @@ struct _zo_worker_t {
     zo_loop_t *loop;
     const char *endpoint;
     uint32_t capacity;
+    uint32_t window;            /* capacity, less under pressure: what credit fills */
     size_t max_frame;           /* broker/max_frame */
     uint64_t heartbeat_ms;
     uint64_t grace_ms;
@@ -60,6 +62,7 @@ struct _zo_worker_t {
     uint64_t ready_ms;
     int hb_ticker;
     zo_drain_t *drain;          /* SIGTERM/SIGINT: finish, BYE, stop */
+    zo_pressure_src_t *pressure;
     bool stopping, stopped;
     bool quiet;                 /* the broker sends nothing more (QUIET) */
     /* the next DONE */
@@ -77,7 +80,7 @@ struct _zo_worker_t {
     uint64_t *protocol_errors, *over_credit, *reconnects, *send_errors, *dropped, *dones;
     uint64_t *emit_refused;     /* NACKs: follow-ups the broker's queue could not take */
     uint64_t emit_refused_log_ms;
-    double *inflight_gauge, *credit_gauge, *quiet_gauge;
+    double *inflight_gauge, *credit_gauge, *quiet_gauge, *window_gauge;
 };
 
 static int s_on_socket (zo_loop_t *loop, void *socket, void *arg);
@@ -95,23 +98,23 @@ s_send (zo_worker_t *self, const zo_msg_t *msg)
     return 0;
 }
 
-/*  What can be granted now: free slots not yet promised. Nothing once
-    stopping, or quiet (the broker would ignore it).  */
+/*  What can be granted now: free slots of the window not yet promised.
+    Nothing once stopping, or quiet (the broker would ignore it).  */
 static uint32_t
 s_free_credit (zo_worker_t *self)
 {
     if (self->stopping || self->quiet)
         return 0;
     uint32_t used = zo_inflight_count (self->inflight) + self->granted;
-    return used < self->capacity ? self->capacity - used : 0;
+    return used < self->window ? self->window - used : 0;
 }
 
 static void
 s_send_ready (zo_worker_t *self)
 {
     uint32_t inflight = zo_inflight_count (self->inflight);
-    uint32_t credit = self->stopping || self->quiet || inflight >= self->capacity
-                    ? 0 : self->capacity - inflight;
+    uint32_t credit = self->stopping || self->quiet || inflight >= self->window
+                    ? 0 : self->window - inflight;
     zo_msg_t msg = { .cmd = ZO_CMD_READY, .name = zo_span_str (self->actor->name),
                      .capacity = self->capacity, .credit = credit };
     if (s_send (self, &msg) == 0) {
@@ -490,6 +493,27 @@ s_on_heartbeat (zo_loop_t *loop, int id, void *arg)
     return 0;
 }
 
+/*  Pressure (zo_pressure): the window shrinks to 75, 50, 25 % of
+    capacity at steps 1, 2, 3. Credit the broker holds is not taken back:
+    less is granted as events finish, until what is promised fits the
+    window again; when the window grows, before-sleep grants the room.  */
+static void
+s_on_pressure (void *arg, int step, int before)
+{
+    zo_worker_t *self = arg;
+    static const uint32_t percent [ZO_PRESSURE_STEPS + 1] = { 100, 75, 50, 25 };
+    uint64_t window = (uint64_t) self->capacity * percent [step] / 100;
+    window = window ? window : 1;
+    if (window == self->window)
+        return;
+    zo_log_info ("worker: pressure step %d: credit window %" PRIu64 " of %u (was %u)", step,
+                 window, self->capacity, self->window);
+    zo_stats_note (self->actor->stats, "pressure step %d: credit window %" PRIu64 " of %u", step,
+                   window, self->capacity);
+    self->window = (uint32_t) window;
+    *self->window_gauge = (double) window;
+}
+
 zo_worker_t *
 zo_worker_new (zo_actor_t *actor)
 {
@@ -503,7 +527,7 @@ zo_worker_new (zo_actor_t *actor)
     //  Every number is range-checked: out of range, the worker does not
     //  start (exit 2) and the log names the key and its range.
     int64_t capacity = zo_conf_int_range (conf, "worker/capacity", 1000, 1, 1000000);
-    self->capacity = (uint32_t) capacity;
+    self->capacity = self->window = (uint32_t) capacity;
     //  The frame limit both sides of the back socket share: a DISPATCH is
     //  decoded, and a DONE packed, up to the broker's own limit.
     self->max_frame = zo_wire_conf_max_frame (conf);
@@ -526,6 +550,8 @@ zo_worker_new (zo_actor_t *actor)
     *zo_stats_gauge (stats, "capacity") = (double) capacity;
     self->credit_gauge = zo_stats_gauge (stats, "credit");
     self->quiet_gauge = zo_stats_gauge (stats, "quiet");
+    self->window_gauge = zo_stats_gauge (stats, "capacity_effective");
+    *self->window_gauge = (double) capacity;
     self->hctx = zo_hctx_new (self->loop, actor->zmq_ctx, stats, conf,
                               zo_conf_str (conf, "worker/plugin_dir", ""));
     if (!self->hctx)
@@ -559,11 +585,13 @@ zo_worker_new (zo_actor_t *actor)
     if (self->hb_ticker < 0
     ||  !(self->drain = zo_drain_new (self->loop, self->grace_ms, s_on_drain, s_on_force, self)))
         goto fail;
-    if (zo_loop_before_sleep (self->loop, s_before_sleep, self)
+    //  The first reading may shrink the window before READY offers it.
+    if (!(self->pressure = zo_pressure_src_start (actor, "worker", s_on_pressure, self))
+    ||  zo_loop_before_sleep (self->loop, s_before_sleep, self)
     ||  s_connect (self))
         goto fail;
-    zo_log_info ("worker: %s ready broker=%s capacity=%u routes=%zu", actor->name, self->endpoint,
-                 self->capacity, zo_routes_size (self->routes));
+    zo_log_info ("worker: %s ready broker=%s capacity=%u window=%u routes=%zu", actor->name,
+                 self->endpoint, self->capacity, self->window, zo_routes_size (self->routes));
     return self;
 fail:
     zo_worker_destroy (&self);
@@ -580,6 +608,7 @@ zo_worker_destroy (zo_worker_t **self_p)
     if (self->hb_ticker > 0)
         zo_loop_cancel (self->loop, self->hb_ticker);
     zo_drain_destroy (&self->drain);
+    zo_pressure_src_destroy (&self->pressure);
     zo_loop_before_sleep_remove (self->loop, s_before_sleep, self);
     /*  Events still running are dropped, not reported: without the BYE
         the broker takes them back when our heartbeats stop.  */

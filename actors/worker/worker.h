@@ -11,8 +11,16 @@
     non-final, "worker stopping"), flushes DONE, sends BYE and stops the
     loop.
 
+    Pressure (zo_pressure: worker/memory_limit, worker/cpu_pressure): the
+    credit window, what the worker asks the broker for at once, is 75 %,
+    50 %, 25 % of worker/capacity at steps 1, 2, 3 (gauge
+    capacity_effective). Credit already granted is never taken back:
+    less is granted as events finish, until what is promised fits the
+    window; when the step falls the window grows back and the room is
+    granted at once.
+
     Config: worker/broker, capacity, heartbeat, timeout, attempts, grace,
-    plugin_dir, routes (routes.h), spin.
+    plugin_dir, routes (routes.h), spin, memory_limit, cpu_pressure.
 */
 #ifndef ZO_WORKER_H_INCLUDED
 #define ZO_WORKER_H_INCLUDED

@@ -811,3 +811,53 @@ Test (http, retry_after_date)
                    (unsigned long long) (fix.server.hit_ms [1] - fix.server.hit_ms [0]));
     s_teardown (&fix);
 }
+
+//  Four requests at once, each held 100 ms by the server: four
+//  connections, new or kept.
+static void
+s_burst (s_fix_t *fix)
+{
+    s_out_t out [4] = { 0 };
+    int done = fix->done;
+    for (int i = 0; i < 4; i++)
+        s_get (fix, "/slow?ms=100", 0, &out [i]);
+    s_run (fix, done + 4, 5000);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq (out [i].status, 200);
+}
+
+Test (http, trim_under_pressure)
+{
+    s_fix_t fix;
+    zo_service_conf_t conf = { .name = "svc", .max_conns = 4 };
+    s_setup (&fix, &conf, 1, true);
+    s_burst (&fix);
+    s_burst (&fix);
+    cr_assert_eq (fix.server.conns, 4, "four connections, kept alive and reused");
+    //  On, with nothing running: the four idle ones are closed at once.
+    cr_assert_eq (zo_services_trim (fix.services, true), 1);
+    cr_assert_eq (zo_services_trim (fix.services, true), 0, "nothing more to close");
+    s_burst (&fix);
+    cr_assert_eq (fix.server.conns, 8, "four new connections");
+    //  Of those, one is kept.
+    s_burst (&fix);
+    cr_assert_eq (fix.server.conns, 11, "one reused, three new");
+    //  Off: max_conns kept again.
+    cr_assert_eq (zo_services_trim (fix.services, false), 0);
+    s_burst (&fix);
+    cr_assert_eq (fix.server.conns, 14, "one reused, three new");
+    s_burst (&fix);
+    cr_assert_eq (fix.server.conns, 14, "all four kept and reused");
+    //  On while a transfer runs: the idle ones close once it is done.
+    s_out_t slow = { 0 };
+    s_get (&fix, "/slow?ms=300", 0, &slow);
+    s_run_ms (&fix, 50);
+    cr_assert_eq (*zo_stats_gauge (fix.stats, "svc_inflight"), 1);
+    cr_assert_eq (zo_services_trim (fix.services, true), 0, "not while a transfer runs");
+    s_run (&fix, fix.done + 1, 5000);
+    cr_assert_eq (slow.status, 200, "what ran was not disturbed");
+    cr_assert_eq (zo_services_trim (fix.services, true), 1, "closed once idle");
+    s_burst (&fix);
+    cr_assert_eq (fix.server.conns, 18, "four new connections");
+    s_teardown (&fix);
+}

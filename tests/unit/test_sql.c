@@ -320,6 +320,21 @@ Test (sql, against_a_server, .fini = s_stop_pg, .timeout = 60)
     cr_expect (zo_stats_hist (stats, "main_query_ns")->count >= 2000);
     cr_expect (*zo_stats_counter (stats, "main_timeouts_total") >= 2);
 
+    //  Pressure: the idle connections beyond min are closed at once, and
+    //  more are opened on demand as before.
+    uint32_t open = (uint32_t) *connections;
+    cr_expect_eq (zo_databases_trim (dbs), open - 2, "%u were open", open);
+    cr_expect_eq (*connections, 2);
+    cr_expect_eq (zo_databases_trim (dbs), 0, "none left to close");
+    cr_expect_eq (s_backends (loop, dbs), 2);
+    st_t again = { .watch = connections };
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq (zo_databases_query (dbs, "main", "SELECT pg_sleep (0.01)", 0, NULL, NULL, 10000,
+                                          s_on_result, &again), 0);
+    cr_assert (s_wait (loop, &again.answers, 100, 10000));
+    cr_expect_eq (again.by_error [ZO_ERR_NONE], 100, "errors: %s", again.reason);
+    cr_expect_gt (again.watch_max, 2, "opened on demand again: %g", again.watch_max);
+
     zo_databases_destroy (&dbs);
     cr_expect_null (dbs);
     zo_databases_destroy (&dbs);
@@ -499,7 +514,7 @@ Test (sql, server_stopped_is_dropped, .fini = s_stop_pg, .timeout = 60)
     uint64_t start = zo_loop_now_ms (loop);
     st_t r = { 0 };
     for (int i = 0; i < 3; i++)
-        cr_assert_eq (zo_databases_query (dbs, "main", "SELECT 1", 0, NULL, NULL, 10000,
+        cr_assert_eq (zo_databases_query (dbs, "main", "SELECT pg_sleep (0.01)", 0, NULL, NULL, 10000,
                                           s_on_result, &r), 0);
     bool dropped = s_wait (loop, &r.answers, 3, 5000);
     uint64_t took = zo_loop_now_ms (loop) - start;
