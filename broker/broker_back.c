@@ -260,6 +260,7 @@ s_dispatch_to (zo_broker_t *self, zo_worker_t *worker, size_t n, bool *gone)
         return 0;
     }
     worker->credit -= count;
+    worker->dispatched += count;
     zo_heartbeat_sent (&worker->hb, now_ms);
     *self->c [C_DISPATCHED] += count;
     return count;

@@ -8,9 +8,9 @@
 
 #include "zo_proto.h"
 
-//  A WORKERS map's bytes beside its name: five keys (32), the map and str
-//  headers, three integers of at most 9 bytes and a bool.
-#define S_PACK_ENTRY 64
+//  A WORKERS map's bytes beside its name: six keys (37), the map and str
+//  headers (8), four integers of at most 9 bytes and a bool: 82, rounded up.
+#define S_PACK_ENTRY 96
 
 struct _zo_workers_t {
     zo_worker_t **list;
@@ -138,7 +138,7 @@ zo_workers_pack (const zo_workers_t *self, msgpack_sbuffer *buf, size_t max_byte
     msgpack_pack_array (&pk, (uint32_t) n);
     for (size_t i = 0; i < n; i++) {
         const zo_worker_t *w = self->list [i];
-        msgpack_pack_map (&pk, 5);
+        msgpack_pack_map (&pk, 6);
         zo_proto_pack_str (&pk, "name");
         zo_proto_pack_str (&pk, w->name);
         zo_proto_pack_str (&pk, "capacity");
@@ -147,6 +147,8 @@ zo_workers_pack (const zo_workers_t *self, msgpack_sbuffer *buf, size_t max_byte
         msgpack_pack_uint64 (&pk, w->credit);
         zo_proto_pack_str (&pk, "held");
         msgpack_pack_uint64 (&pk, w->held.count);
+        zo_proto_pack_str (&pk, "dispatched");
+        msgpack_pack_uint64 (&pk, w->dispatched);
         zo_proto_pack_str (&pk, "quiet");
         if (w->quiet)
             msgpack_pack_true (&pk);

@@ -29,6 +29,7 @@ typedef struct {
     uint64_t credit;         /* events it may still be sent */
     uint32_t capacity;       /* as it said in READY */
     bool quiet;              /* sent nothing more; its credit stays 0 */
+    uint64_t dispatched;     /* events sent to it, in all */
     zo_heartbeat_t hb;       /* last message to it, and from it */
     zo_rlist_t held;         /* events it holds (ZO_REC_INFLIGHT) */
 } zo_worker_t;
@@ -56,7 +57,7 @@ uint64_t zo_workers_credit (const zo_workers_t *self);
 /*  How many workers are quiet.  */
 size_t zo_workers_quiet (const zo_workers_t *self);
 /*  Packs the registry as PROTOCOL.md's WORKERS list, one map per worker
-    ({name, capacity, credit, held, quiet}), into buf, at most max_bytes
+    ({name, capacity, credit, held, dispatched, quiet}), into buf, at most max_bytes
     of it: the workers past that are left out (a registry that large
     is logged). Returns how many were packed.  */
 size_t zo_workers_pack (const zo_workers_t *self, msgpack_sbuffer *buf, size_t max_bytes);

@@ -122,6 +122,13 @@ int
 zorch_call (const char *cmd, const char *peer, const char *endpoint, zo_msg_t *req, zo_cmd_t want,
             int timeout_ms, zorch_reply_fn *fn, void *arg)
 {
+    return zorch_watch (cmd, peer, endpoint, req, want, timeout_ms, 0, fn, arg);
+}
+
+int
+zorch_watch (const char *cmd, const char *peer, const char *endpoint, zo_msg_t *req,
+             zo_cmd_t want, int timeout_ms, int every_ms, zorch_reply_fn *fn, void *arg)
+{
     //  Replies may be large: accept what the protocol allows.
     void *ctx = zmq_ctx_new ();
     zo_loop_t *loop = ctx ? zo_loop_new () : NULL;
@@ -131,7 +138,10 @@ zorch_call (const char *cmd, const char *peer, const char *endpoint, zo_msg_t *r
     if (!rpc)
         fprintf (stderr, "zorch %s: cannot connect to %s\n", cmd, endpoint);
     else
-        rc = zorch_ask (rpc, cmd, peer, req, want, timeout_ms, fn, arg);
+    while ((rc = zorch_ask (rpc, cmd, peer, req, want, timeout_ms, fn, arg)) == 0 && every_ms > 0) {
+        fflush (stdout);
+        zclock_sleep (every_ms);
+    }
     zo_rpc_destroy (&rpc);
     zo_loop_destroy (&loop);
     if (ctx)

@@ -45,6 +45,11 @@ int zorch_ask (zo_rpc_t *rpc, const char *cmd, const char *peer, zo_msg_t *req, 
     one request from the command line.  */
 int zorch_call (const char *cmd, const char *peer, const char *endpoint, zo_msg_t *req, zo_cmd_t want,
                 int timeout_ms, zorch_reply_fn *fn, void *arg);
+/*  zorch_call asked again every every_ms (stdout flushed after each
+    answer) until one fails or the process is stopped; every_ms 0 asks
+    once.  */
+int zorch_watch (const char *cmd, const char *peer, const char *endpoint, zo_msg_t *req,
+                 zo_cmd_t want, int timeout_ms, int every_ms, zorch_reply_fn *fn, void *arg);
 /*  An actor's STATS (the reply to GET_STATS): its name, build, memory,
     counters and gauges as lines, or with json one JSON object.  */
 void zorch_print_stats (const zo_msg_t *reply, bool json);

@@ -44,6 +44,7 @@ struct _zo_autoscaler_t {
     char *load_url;
     zo_curl_t *curl;
     CURL *easy;                     //  NULL while a GET is out
+    json_int_t load_ts;             //  the monitor's time of the last sample taken
     char body [S_BODY_MAX];
     size_t body_len;
     //  What the size is now
@@ -52,69 +53,6 @@ struct _zo_autoscaler_t {
     zo_verdict_t last;              //  the last verdict noted (hold and silent only once)
     char *worker_bin;
 };
-
-//  ---------------------------------------------------------------------
-//  The load score
-
-static size_t
-s_on_write (char *ptr, size_t size, size_t nmemb, void *arg)
-{
-    zo_autoscaler_t *self = arg;
-    size_t n = size * nmemb;
-    if (self->body_len + n > sizeof self->body - 1)
-        return 0;                   //  too large: curl fails the transfer
-    memcpy (self->body + self->body_len, ptr, n);
-    self->body_len += n;
-    return n;
-}
-
-static void
-s_on_load (zo_curl_t *curl, CURL *easy, CURLcode result, void *arg)
-{
-    zo_autoscaler_t *self = arg;
-    long status = 0;
-    curl_easy_getinfo (easy, CURLINFO_RESPONSE_CODE, &status);
-    self->easy = NULL;
-    curl_easy_cleanup (easy);
-    json_t *load = NULL;
-    if (result == CURLE_OK && status == 200) {
-        self->body [self->body_len] = 0;
-        load = json_loads (self->body, 0, NULL);
-    }
-    json_t *score = json_object_get (load, "score");
-    if (!json_is_number (score)) {
-        (*self->c [C_LOAD_ERRORS])++;
-        zo_log_debug ("autoscaler: no load score from %s: %s", self->load_url,
-                      result != CURLE_OK? curl_easy_strerror (result): "no score in the answer");
-    }
-    else {
-        (*self->c [C_LOADS])++;
-        zo_policy_sample (&self->policy, zo_loop_now_ms (self->loop), json_number_value (score));
-    }
-    json_decref (load);
-}
-
-static void
-s_ask_load (zo_autoscaler_t *self)
-{
-    if (self->easy)
-        return;                     //  the last one is still out
-    self->body_len = 0;
-    CURL *easy = curl_easy_init ();
-    if (!easy)
-        return;
-    curl_easy_setopt (easy, CURLOPT_URL, self->load_url);
-    curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, (long) (self->interval_ms < 2000? self->interval_ms: 2000));
-    curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, s_on_write);
-    curl_easy_setopt (easy, CURLOPT_WRITEDATA, self);
-    curl_easy_setopt (easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (zo_curl_add (self->curl, easy)) {
-        curl_easy_cleanup (easy);
-        return;
-    }
-    self->easy = easy;
-}
 
 //  ---------------------------------------------------------------------
 //  Deciding
@@ -167,6 +105,79 @@ s_decide (zo_autoscaler_t *self)
     if (d.verdict == ZO_VERDICT_HOLD && self->last == ZO_VERDICT_SILENT)
         zo_stats_note (self->actor->stats, "the monitor answers again: %s", d.reason);
     self->last = d.verdict;
+}
+
+//  ---------------------------------------------------------------------
+//  The load score
+
+static size_t
+s_on_write (char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    zo_autoscaler_t *self = arg;
+    size_t n = size * nmemb;
+    if (self->body_len + n > sizeof self->body - 1)
+        return 0;                   //  too large: curl fails the transfer
+    memcpy (self->body + self->body_len, ptr, n);
+    self->body_len += n;
+    return n;
+}
+
+static void
+s_on_load (zo_curl_t *curl, CURL *easy, CURLcode result, void *arg)
+{
+    zo_autoscaler_t *self = arg;
+    long status = 0;
+    curl_easy_getinfo (easy, CURLINFO_RESPONSE_CODE, &status);
+    self->easy = NULL;
+    curl_easy_cleanup (easy);
+    json_t *load = NULL;
+    if (result == CURLE_OK && status == 200) {
+        self->body [self->body_len] = 0;
+        load = json_loads (self->body, 0, NULL);
+    }
+    json_t *score = json_object_get (load, "score");
+    if (!json_is_number (score)) {
+        (*self->c [C_LOAD_ERRORS])++;
+        zo_log_debug ("autoscaler: no load score from %s: %s", self->load_url,
+                      result != CURLE_OK? curl_easy_strerror (result): "no score in the answer");
+    }
+    else {
+        //  A sample the monitor has not replaced since the last answer (it
+        //  samples every stats/interval, which may be longer than ours) is
+        //  not a second sample: it would confirm a forecast by itself.
+        json_int_t ts = json_integer_value (json_object_get (load, "ts_ms"));
+        (*self->c [C_LOADS])++;
+        if (!ts || ts != self->load_ts) {
+            self->load_ts = ts;
+            zo_policy_sample (&self->policy, zo_loop_now_ms (self->loop), json_number_value (score));
+            //  Decided at once, not at the next tick: an interval sooner.
+            s_decide (self);
+            s_gauges (self);
+        }
+    }
+    json_decref (load);
+}
+
+static void
+s_ask_load (zo_autoscaler_t *self)
+{
+    if (self->easy)
+        return;                     //  the last one is still out
+    self->body_len = 0;
+    CURL *easy = curl_easy_init ();
+    if (!easy)
+        return;
+    curl_easy_setopt (easy, CURLOPT_URL, self->load_url);
+    curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, (long) (self->interval_ms < 2000? self->interval_ms: 2000));
+    curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, s_on_write);
+    curl_easy_setopt (easy, CURLOPT_WRITEDATA, self);
+    curl_easy_setopt (easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (zo_curl_add (self->curl, easy)) {
+        curl_easy_cleanup (easy);
+        return;
+    }
+    self->easy = easy;
 }
 
 static int

@@ -27,7 +27,7 @@ _zorch () {
             opts="$opts --events --inflight --rate --duration --sleep-ms --warmup --pace-slack --spawn --durable --workers --transport --endpoint --json" ;;
         status) opts="$opts --monitor --json --watch --timeout" ;;
         scale)  opts="--auto --endpoint --json --timeout --help" ;;
-        workers) opts="--broker --json --timeout --help" ;;
+        workers) opts="--broker --json --watch --timeout --help" ;;
         pool)
             if [ "$COMP_CWORD" -eq 2 ]; then
                 COMPREPLY=( $(compgen -W "request query stats" -- "$cur") ); return

@@ -71,6 +71,12 @@ zt_eq "the broker lists them (zorch workers)" \
 zt_say "10 % of two workers' capacity for 3 s"
 zt_inject --type as.work --count 240 --rate 80 --wait --timeout 30 --results "$T/low.results" >"$T/low.txt" 2>&1
 zt_eq "no change at 10 %" "$(gauge workers)" 2
+timeout 1 "$ZORCH_BIN" workers --json --watch 0.1 --broker "$FRONT" >"$T/watch.ndjson" || true
+zt_assert "zorch workers --watch answers again and again" test "$(wc -l <"$T/watch.ndjson")" -ge 3
+zt_eq "each answer timed, later than the one before" \
+    "$(jq -s '[.[].time_ms] | . == sort and (unique | length) == length' "$T/watch.ndjson")" true
+zt_eq "the 240 events dispatched, counted per worker" \
+    "$(tail -n 1 "$T/watch.ndjson" | jq '[.workers[].dispatched] | add')" 240
 
 zt_say "150 %: 1200 events/s for 12 s"
 zt_bg "$T/step.txt" "$ZORCH_BIN" inject --config "$T/zorch.conf" --type as.work --count 14400 \

@@ -634,7 +634,7 @@ Test (broker, follow_ups_are_held_to_queue_max)
 
 //  One worker of a WORKERS list, as the broker sees it.
 typedef struct {
-    uint64_t capacity, credit, held;
+    uint64_t capacity, credit, held, dispatched;
     bool quiet, found;
 } s_wview_t;
 
@@ -651,7 +651,7 @@ s_workers_find (zo_span_t list, const char *name, s_wview_t *view)
     for (uint32_t i = 0; i < n; i++) {
         uint32_t pairs;
         cr_assert_eq (zo_mp_read_map (&cur, &pairs), 0);
-        cr_assert_eq (pairs, 5);
+        cr_assert_eq (pairs, 6);
         s_wview_t w = { 0 };
         bool mine = false;
         for (uint32_t k = 0; k < pairs; k++) {
@@ -667,7 +667,8 @@ s_workers_find (zo_span_t list, const char *name, s_wview_t *view)
             else {
                 uint64_t *at = zo_span_eq (key, "capacity") ? &w.capacity
                              : zo_span_eq (key, "credit") ? &w.credit
-                             : zo_span_eq (key, "held") ? &w.held : NULL;
+                             : zo_span_eq (key, "held") ? &w.held
+                             : zo_span_eq (key, "dispatched") ? &w.dispatched : NULL;
                 cr_assert (at, "unknown key %.*s", key.len, key.ptr);
                 cr_assert_eq (zo_mp_read_u64 (&cur, at), 0);
             }
@@ -771,6 +772,7 @@ Test (broker, quiet_worker_finishes_and_gets_no_more)
     cr_assert (view.found);
     cr_assert_eq (view.capacity, 10);
     cr_assert_eq (view.held, 3);
+    cr_assert_eq (view.dispatched, 3);
     cr_assert_eq (view.credit, 0);
     cr_assert_not (view.quiet);
 
@@ -825,9 +827,11 @@ Test (broker, quiet_worker_finishes_and_gets_no_more)
     cr_assert_eq (s_workers_find (s_ask_workers (client, 14, NULL), "w1", &view), 2);
     cr_assert (view.quiet);
     cr_assert_eq (view.held, 0, "w1 may be stopped now");
+    cr_assert_eq (view.dispatched, 3, "what it was sent in all, finished or not");
     cr_assert_eq (view.credit, 0);
     s_workers_find (s_ask_workers (client, 14, NULL), "w2", &view);
     cr_assert_not (view.quiet);
+    cr_assert_eq (view.dispatched, 6);
     cr_assert_eq (view.capacity, 10);
 
     //  A name nobody has: no error, the list. No name: an error.

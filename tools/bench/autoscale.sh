@@ -14,9 +14,10 @@
 # (the "fast" profile below; the defaults are 1 s and 3 s).
 #
 # Figures, medians over the rounds:
-#   first_served_s  from the step to the first event dispatched to a worker
-#                   started after it (zorch workers: held > 0; it is served
-#                   50 ms later), sampled every 100 ms
+#   first_served_s  from the step (the moment the step's inject starts) to
+#                   the first event dispatched to a worker started after it
+#                   (zorch workers --watch 0.02: its dispatched count above
+#                   0; it is served 50 ms later), to within 20 ms
 #   p99_ms          inject's p99 over the step (submit to result: the wait
 #                   in the queue included), autoscaled and fixed
 #   redelivered     the broker's redelivered_total at the end (scale-downs
@@ -106,39 +107,39 @@ CONF
     initial=$("$B/tools/zorch" workers --json --broker "$front" | jq -c '[.[].name]')
     "$B/tools/zorch" inject --config "$dir/zorch.conf" --type b.work --count 400 --rate 80 \
         --wait --quiet --json --timeout 60 >"$dir/low.json"
-    # The sampler: every 100 ms the broker's view (a new worker's first
-    # event), every 250 ms the score, the forecast, the workers, p99.
+    # The watcher: the broker's view every 20 ms, timed (a new worker's
+    # first event: its dispatched count above 0). The sampler: every
+    # 250 ms the score, the forecast, the workers, p99.
+    "$B/tools/zorch" workers --json --watch 0.02 --broker "$front" >"$dir/watch.ndjson" 2>/dev/null &
+    local watcher=$!
     (
         start=$(date +%s%N)
         while :; do
             now=$(( ($(date +%s%N) - start) / 1000000 ))
-            "$B/tools/zorch" workers --json --broker "$front" --timeout 1 2>/dev/null |
-                jq -c --argjson init "$initial" --arg t "$now" \
-                    '[.[] | select((.name as $n | $init | index($n) | not) and .held > 0)] | if length > 0 then {t: ($t | tonumber)} else empty end' \
-                    >>"$dir/served.ndjson" || true
-            if [ $(( now / 250 )) -ne "${last:--1}" ]; then
-                last=$(( now / 250 ))
-                score=$(curl -s --max-time 1 "http://$http/api/load" | jq -r '.score // "nan"')
-                p99=$(curl -s --max-time 1 "http://$http/api/stats" | jq -r '.cluster.p99_ms // "nan"')
-                g=$("$B/tools/zorch" scale --json --endpoint "$as" --timeout 1 2>/dev/null |
-                    jq -r '[.gauges.forecast // "nan", .gauges.workers // "nan"] | @tsv')
-                printf '%s\t%s\t%s\t%s\n' "$(awk -v t="$now" 'BEGIN { printf "%.2f", t / 1000 }')" \
-                    "$score" "$g" "$p99" >>"$dir/timeline.tsv"
-            fi
-            sleep 0.1
+            score=$(curl -s --max-time 1 "http://$http/api/load" | jq -r '.score // "nan"')
+            p99=$(curl -s --max-time 1 "http://$http/api/stats" | jq -r '.cluster.p99_ms // "nan"')
+            g=$("$B/tools/zorch" scale --json --endpoint "$as" --timeout 1 2>/dev/null |
+                jq -r '[.gauges.forecast // "nan", .gauges.workers // "nan"] | @tsv')
+            printf '%s\t%s\t%s\t%s\n' "$(awk -v t="$now" 'BEGIN { printf "%.2f", t / 1000 }')" \
+                "$score" "$g" "$p99" >>"$dir/timeline.tsv"
+            sleep 0.25
         done
     ) & local sampler=$!
+    local step_ms
+    step_ms=$(( $(date +%s%N) / 1000000 ))
     "$B/tools/zorch" inject --config "$dir/zorch.conf" --type b.work --count $((1200 * STEP_S)) \
         --rate 1200 --wait --quiet --json --timeout 120 >"$dir/step.json"
     if [ "$mode" = auto ]; then
         "$B/tools/zorch" inject --config "$dir/zorch.conf" --type b.work --count $((100 * LIGHT_S)) \
             --rate 100 --wait --quiet --json --timeout 120 >"$dir/light.json"
     fi
-    kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+    kill "$sampler" "$watcher" 2>/dev/null || true; wait "$sampler" "$watcher" 2>/dev/null || true
     local redelivered
     redelivered=$(curl -s --max-time 2 "http://$http/api/stats" | jq -r '.cluster.totals.redelivered_total')
     local served
-    served=$(head -n 1 "$dir/served.ndjson" 2>/dev/null | jq -r '.t / 1000' 2>/dev/null || echo null)
+    served=$(jq -s --argjson init "$initial" --argjson step "$step_ms" '
+        [.[] | select(any(.workers[]; (.name as $n | $init | index($n) | not) and .dispatched > 0))
+             | .time_ms][0] | if . then (. - $step) / 1000 else null end' "$dir/watch.ndjson")
     local peak
     peak=$(awk -F'\t' '$4 != "nan" && $4 > m { m = $4 } END { print m + 0 }' "$dir/timeline.tsv")
     local quieted
