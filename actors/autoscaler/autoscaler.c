@@ -123,6 +123,33 @@ s_on_write (char *ptr, size_t size, size_t nmemb, void *arg)
 }
 
 static void
+s_ask_load (zo_autoscaler_t *self)
+{
+    if (self->easy)
+        return;                     //  the last one is still out
+    self->body_len = 0;
+    CURL *easy = curl_easy_init ();
+    if (!easy)
+        return;
+    //  With the sample it has, the monitor holds the request until its
+    //  next one: at most one stats/interval, which stale (the time after
+    //  which the monitor counts as silent) is longer than.
+    char *url = zsys_sprintf ("%s?after=%" JSON_INTEGER_FORMAT, self->load_url, self->load_ts);
+    curl_easy_setopt (easy, CURLOPT_URL, url? url: self->load_url);
+    zstr_free (&url);
+    curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, (long) self->policy.conf.stale_ms);
+    curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, s_on_write);
+    curl_easy_setopt (easy, CURLOPT_WRITEDATA, self);
+    curl_easy_setopt (easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (zo_curl_add (self->curl, easy)) {
+        curl_easy_cleanup (easy);
+        return;
+    }
+    self->easy = easy;
+}
+
+static void
 s_on_load (zo_curl_t *curl, CURL *easy, CURLcode result, void *arg)
 {
     zo_autoscaler_t *self = arg;
@@ -131,6 +158,7 @@ s_on_load (zo_curl_t *curl, CURL *easy, CURLcode result, void *arg)
     self->easy = NULL;
     curl_easy_cleanup (easy);
     json_t *load = NULL;
+    bool fresh = false;
     if (result == CURLE_OK && status == 200) {
         self->body [self->body_len] = 0;
         load = json_loads (self->body, 0, NULL);
@@ -147,37 +175,21 @@ s_on_load (zo_curl_t *curl, CURL *easy, CURLcode result, void *arg)
         //  not a second sample: it would confirm a forecast by itself.
         json_int_t ts = json_integer_value (json_object_get (load, "ts_ms"));
         (*self->c [C_LOADS])++;
-        if (!ts || ts != self->load_ts) {
+        if (ts && ts != self->load_ts) {
             self->load_ts = ts;
             zo_policy_sample (&self->policy, zo_loop_now_ms (self->loop), json_number_value (score));
-            //  Decided at once, not at the next tick: an interval sooner.
+            //  Decided as the sample comes, and the next one asked for at
+            //  once: the monitor answers it when it has taken that one.
             s_decide (self);
             s_gauges (self);
+            fresh = true;
         }
     }
     json_decref (load);
-}
-
-static void
-s_ask_load (zo_autoscaler_t *self)
-{
-    if (self->easy)
-        return;                     //  the last one is still out
-    self->body_len = 0;
-    CURL *easy = curl_easy_init ();
-    if (!easy)
-        return;
-    curl_easy_setopt (easy, CURLOPT_URL, self->load_url);
-    curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, (long) (self->interval_ms < 2000? self->interval_ms: 2000));
-    curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, s_on_write);
-    curl_easy_setopt (easy, CURLOPT_WRITEDATA, self);
-    curl_easy_setopt (easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (zo_curl_add (self->curl, easy)) {
-        curl_easy_cleanup (easy);
-        return;
-    }
-    self->easy = easy;
+    //  An error or an old sample waits for the tick: a monitor that does
+    //  not hold the request (one without ?after) is not asked in a spin.
+    if (fresh)
+        s_ask_load (self);
 }
 
 static int

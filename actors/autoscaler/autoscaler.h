@@ -1,9 +1,11 @@
 /*  zo_autoscaler: the zorch-autoscaler actor. Workers that follow the load.
 
-    Once per autoscaler/interval it reads the monitor's load score (GET
-    <autoscaler/monitor>/api/load, 1 = the cluster at capacity: the largest
-    of queue, utilization, latency against its objective, and CPU), feeds
-    it to the policy (policy.h) and has the executor (executor.h) carry out
+    It reads the monitor's load score (GET <autoscaler/monitor>/api/load,
+    1 = the cluster at capacity: the largest of queue, utilization, latency
+    against its objective, and CPU) as a long poll (?after= the sample it
+    has: the monitor answers with its next one), feeds each sample to the
+    policy (policy.h) as it comes, decides then and once per
+    autoscaler/interval, and has the executor (executor.h) carry out
     the size the policy wants: its own zorch-worker processes (local, the
     default: supervised, scaled down through the broker's QUIET so no event
     is cut short) or a command for an engine (autoscaler/command). A silent

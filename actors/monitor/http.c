@@ -20,6 +20,8 @@ struct _zo_http_t {
     void *arg;
     char url [128];
     uint64_t requests;
+    struct MHD_Connection **parked; /* max_conns of them at most */
+    size_t n_parked, max_parked;
 };
 
 struct _zo_http_req_t {
@@ -72,6 +74,15 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
     else {
         zo_http_req_t req = { conn };
         self->fn (&req, url, &reply, self->arg);
+        if (reply.park) {
+            if (self->n_parked < self->max_parked && zo_mhd_suspend (self->mhd, conn) == 0) {
+                self->parked [self->n_parked++] = conn;
+                return MHD_YES;
+            }
+            static const char text [] = "{\"error\":\"too many requests waiting\"}\n";
+            reply = (zo_http_reply_t) { .status = 503, .body = (char *) text,
+                                        .size = sizeof (text) - 1, .body_static = true };
+        }
     }
     self->requests++;
     struct MHD_Response *response = MHD_create_response_from_buffer (
@@ -154,13 +165,20 @@ zo_http_new (zo_loop_t *loop, const char *address, unsigned max_conns,
     self->loop = loop;
     self->fn = fn;
     self->arg = arg;
-    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    self->max_parked = max_conns? max_conns: 256;
+    self->parked = (struct MHD_Connection **) calloc (self->max_parked, sizeof (*self->parked));
+    if (!self->parked) {
+        free (self);
+        freeaddrinfo (info);
+        return NULL;
+    }
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (info->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     struct MHD_Daemon *daemon = MHD_start_daemon (flags, 0, NULL, NULL, s_access, self,
         MHD_OPTION_EXTERNAL_LOGGER, s_log, NULL,
         MHD_OPTION_SOCK_ADDR, info->ai_addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned) (max_conns? max_conns: 256),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned) self->max_parked,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1,
         MHD_OPTION_END);
@@ -168,6 +186,7 @@ zo_http_new (zo_loop_t *loop, const char *address, unsigned max_conns,
     freeaddrinfo (info);
     if (!daemon) {
         zsys_error ("monitor: cannot serve HTTP on %s (address in use?)", address);
+        free (self->parked);
         free (self);
         return NULL;
     }
@@ -175,6 +194,7 @@ zo_http_new (zo_loop_t *loop, const char *address, unsigned max_conns,
     if (!self->mhd) {
         zsys_error ("monitor: cannot put the HTTP server on the loop");
         MHD_stop_daemon (daemon);
+        free (self->parked);
         free (self);
         return NULL;
     }
@@ -198,8 +218,28 @@ zo_http_destroy (zo_http_t **self_p)
     if (!self)
         return;
     zo_mhd_destroy (&self->mhd);
+    free (self->parked);
     free (self);
     *self_p = NULL;
+}
+
+void
+zo_http_wake (zo_http_t *self)
+{
+    assert (self);
+    //  Handled on the next loop iteration: those parked again by then
+    //  are added afresh.
+    size_t n = self->n_parked;
+    self->n_parked = 0;
+    for (size_t i = 0; i < n; i++)
+        zo_mhd_resume (self->mhd, self->parked [i]);
+}
+
+size_t
+zo_http_parked (const zo_http_t *self)
+{
+    assert (self);
+    return self->n_parked;
 }
 
 const char *

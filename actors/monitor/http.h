@@ -7,6 +7,11 @@
     when its own next timeout is due, never on a ticker. Only GET and HEAD
     are served; anything else is 405. Connections are limited (max_conns)
     and time out when idle.
+
+    A handler with nothing new to say yet (a long poll: "answer when the
+    next sample is taken") sets reply->park and fills nothing else: the
+    connection is suspended, and zo_http_wake hands every parked request
+    to the handler again, which answers it or parks it once more.
 */
 #ifndef ZO_HTTP_H_INCLUDED
 #define ZO_HTTP_H_INCLUDED
@@ -29,6 +34,7 @@ typedef struct {
     size_t size;
     bool body_static;
     const char *cache_control;      /* default "no-store" */
+    bool park;                      /* no answer yet: ask the handler again at zo_http_wake */
 } zo_http_reply_t;
 
 typedef void (zo_http_fn) (zo_http_req_t *req, const char *path, zo_http_reply_t *reply, void *arg);
@@ -45,6 +51,12 @@ const char *zo_http_url (const zo_http_t *self);
 
 /*  A query argument of the request (?seconds=300), or NULL.  */
 const char *zo_http_query (zo_http_req_t *req, const char *key);
+
+/*  Asks the handler again for every parked request.  */
+void zo_http_wake (zo_http_t *self);
+
+/*  Requests parked now.  */
+size_t zo_http_parked (const zo_http_t *self);
 
 /*  Requests answered so far.  */
 uint64_t zo_http_requests (const zo_http_t *self);

@@ -8,8 +8,9 @@ static const char *s_usage =
     "Usage: zorch-monitor [--config FILE] [--stats-endpoint EP] [--monitor-http HOST:PORT]\n"
     "                     [--monitor-webhook URL] [--monitor-latency-objective 100ms] ...\n"
     "Binds PULL on stats/endpoint for every actor's STATS and serves /health,\n"
-    "/ready, /metrics, /api/stats, /api/history, /api/alerts, /api/load and\n"
-    "/dashboard on monitor/http. Alert rules: monitor/alerts.\n";
+    "/ready, /metrics, /api/stats, /api/history, /api/alerts, /api/load\n"
+    "(?after=TS waits for the sample after TS), /api/advice and /dashboard on\n"
+    "monitor/http. Alert rules: monitor/alerts.\n";
 
 int
 main (int argc, char **argv)

@@ -195,6 +195,8 @@ s_on_tick (zo_loop_t *loop, int id, void *arg)
     *self->actors_down_gauge = sample.actors_down;
     *self->alerts_firing_gauge = (double) zo_alerts_firing (self->alerts);
     *self->load_gauge = sample.load;
+    if (self->http)
+        zo_http_wake (self->http);
     return 0;
 }
 
@@ -265,8 +267,15 @@ s_on_request (zo_http_req_t *req, const char *path, zo_http_reply_t *reply, void
     if (streq (path, "/api/alerts"))
         s_json_reply (reply, 200, zo_render_alerts (&view));
     else
-    if (streq (path, "/api/load"))
-        s_json_reply (reply, 200, zo_render_load (&view));
+    if (streq (path, "/api/load")) {
+        //  ?after=TS, the ts_ms of the sample the client has: answered at
+        //  the next sample (a long poll) while TS is still the newest.
+        const char *after = zo_http_query (req, "after");
+        if (after && *after && strtoull (after, NULL, 10) == zo_actors_last (self->actors)->ts_ms)
+            reply->park = true;
+        else
+            s_json_reply (reply, 200, zo_render_load (&view));
+    }
     else
     if (streq (path, "/api/advice"))
         s_json_reply (reply, 200, json_pack ("{s:o}", "advice", zo_render_advice (&view)));

@@ -63,6 +63,18 @@ zt_eq "/api/stats accepted total" "$(zm_jq /api/stats .cluster.totals.accepted_t
 zt_eq "/api/stats cache (no cache actor)" "$(zm_jq /api/stats .cache)" null
 zt_eq "/api/load parts" "$(zm_jq /api/load '.parts | keys | join(",")')" "cpu,latency,queue,utilization"
 zt_eq "/api/load score" "$(zm_jq /api/load .score)" 0.25
+
+zt_say "/api/load?after=TS waits for the sample after TS (a long poll)"
+ts=$(zm_jq /api/load .ts_ms)
+zt_eq "after an older sample: the newest, at once" "$(zm_jq "/api/load?after=1" .ts_ms | awk -v t="$ts" '{ print ($1 >= t) }')" 1
+long=()
+for i in 1 2 3; do
+    curl -s --max-time 5 "$MON_URL/api/load?after=$ts" >"$T/long-$i.json" & long+=($!)
+done
+wait "${long[@]}"
+for i in 1 2 3; do
+    zt_eq "long poll $i: answered with a later sample" "$(jq --argjson t "$ts" '.ts_ms > $t and .score == 0.25' "$T/long-$i.json")" true
+done
 zt_assert "/api/history has samples" [ "$(zm_jq '/api/history?seconds=60' '.t | length')" -ge 1 ]
 zt_eq "/api/alerts rules (the defaults)" "$(zm_jq /api/alerts '.rules | length')" 5
 zt_eq "/dashboard" "$(zm_code /dashboard)" 200
