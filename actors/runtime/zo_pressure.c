@@ -74,8 +74,22 @@ zo_pressure_read_limit (const char *path, uint64_t *bytes)
     unsigned long long value = strtoull (text, &end, 10);
     if (end == text || *end || errno || text [0] == '-')
         return -1;
-    *bytes = value;
+    //  cgroup v1 says "no limit" with the largest page-aligned number
+    //  (9223372036854771712): anything from 2^62 up is none.
+    *bytes = value >= (1ull << 62) ? 0 : value;
     return 0;
+}
+
+//  root + path + "/" + file into buf when that file can be read.
+static bool
+s_cgroup_try (char *buf, size_t size, const char *root, const char *path, const char *file)
+{
+    char own [ZO_FILE_PATH_MAX];
+    int n = snprintf (own, sizeof (own), "%s%s/%s", root, strcmp (path, "/") ? path : "", file);
+    if (n <= 0 || (size_t) n >= sizeof (own) || (size_t) n >= size || access (own, R_OK))
+        return false;
+    snprintf (buf, size, "%s", own);
+    return true;
 }
 
 const char *
@@ -88,21 +102,34 @@ zo_pressure_cgroup_file (const char *proc_cgroup, const char *root, char *buf, s
     FILE *file = fopen (proc_cgroup ? proc_cgroup : "/proc/self/cgroup", "r");
     if (!file)
         return buf;
-    //  cgroup v2's line is "0::<path>"; v1 hierarchies have others.
-    char line [ZO_FILE_PATH_MAX];
+    //  cgroup v2's line is "0::<path>"; a v1 hierarchy's is
+    //  "<id>:<controllers>:<path>", the memory controller's mounted at
+    //  <root>/memory.
+    char line [ZO_FILE_PATH_MAX], v1 [ZO_FILE_PATH_MAX] = "";
+    bool v2 = false;
     while (fgets (line, sizeof (line), file)) {
-        if (strncmp (line, "0::/", 4))
-            continue;
         line [strcspn (line, "\n")] = 0;
-        const char *path = line + 3;
-        char own [ZO_FILE_PATH_MAX];
-        int n = strcmp (path, "/") == 0 ? snprintf (own, sizeof (own), "%s/memory.max", root)
-                                        : snprintf (own, sizeof (own), "%s%s/memory.max", root, path);
-        if (n > 0 && (size_t) n < sizeof (own) && (size_t) n < size && access (own, R_OK) == 0)
-            snprintf (buf, size, "%s", own);
-        break;
+        if (strncmp (line, "0::/", 4) == 0)
+            v2 = s_cgroup_try (buf, size, root, line + 3, "memory.max");
+        else {
+            char *controllers = strchr (line, ':');
+            char *path = controllers ? strchr (controllers + 1, ':') : NULL;
+            if (!path)
+                continue;
+            *path++ = 0;
+            char *save = NULL;
+            for (char *c = strtok_r (controllers + 1, ",", &save); c; c = strtok_r (NULL, ",", &save))
+                if (strcmp (c, "memory") == 0 && *path == '/')
+                    snprintf (v1, sizeof (v1), "%s", path);
+        }
     }
     fclose (file);
+    if (!v2 && access (buf, R_OK) && *v1) {
+        char mount [ZO_FILE_PATH_MAX];
+        snprintf (mount, sizeof (mount), "%s/memory", root);
+        if (!s_cgroup_try (buf, size, mount, v1, "memory.limit_in_bytes"))
+            s_cgroup_try (buf, size, mount, "/", "memory.limit_in_bytes");
+    }
     return buf;
 }
 

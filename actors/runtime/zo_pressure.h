@@ -24,7 +24,7 @@
                 core is slow, not about to be killed)
 
     The limit is <section>/memory_limit, or when that is 0 the cgroup v2
-    memory.max of the process (re-read on every reading, so a limit
+    memory.max of the process, or its v1 memory.limit_in_bytes (re-read on every reading, so a limit
     changed at run time counts; "max", or no such file, leaves memory
     pressure off). Only the process's own CPU time counts (not its
     children's, not the machine's), so other busy processes on the host
@@ -120,15 +120,17 @@ typedef void (zo_pressure_fn) (void *arg, int step, int before);
 zo_pressure_src_t *zo_pressure_src_start (zo_actor_t *actor, const char *section,
                                           zo_pressure_fn *fn, void *arg);
 
-/*  Reads a cgroup v2 memory.max: a number of bytes into *bytes, "max"
-    as 0 (no limit). 0, or -1 when the file cannot be read or holds
+/*  Reads a cgroup v2 memory.max or a v1 memory.limit_in_bytes: a number
+    of bytes into *bytes, "max" (or v1's 2^63 less a page) as 0 (no limit). 0, or -1 when the file cannot be read or holds
     anything else.  */
 int zo_pressure_read_limit (const char *path, uint64_t *bytes);
 
 /*  The memory.max of the cgroup v2 this process is in, into buf (size
     bytes): /sys/fs/cgroup/<its path in proc_cgroup>/memory.max, or, when
     that does not exist, root's own /sys/fs/cgroup/memory.max (in a
-    container the root is the container's cgroup). proc_cgroup is a
+    container the root is the container's cgroup); without cgroup v2 the
+    v1 memory controller's <root>/memory/<its path>/memory.limit_in_bytes,
+    or that mount's own. proc_cgroup is a
     /proc/<pid>/cgroup file (NULL: /proc/self/cgroup), root the cgroup
     mount (NULL: /sys/fs/cgroup). Returns buf.  */
 const char *zo_pressure_cgroup_file (const char *proc_cgroup, const char *root, char *buf,

@@ -131,6 +131,35 @@ Test (pressure, the_cgroup_file_is_the_process_own, .init = s_mkdir, .fini = s_r
     cr_assert_str_eq (zo_pressure_cgroup_file (none, root, buf, sizeof (buf)), want);
 }
 
+Test (pressure, cgroup_v1_memory_controller, .init = s_mkdir, .fini = s_rmdir)
+{
+    char buf [512], want [512], root [300];
+    snprintf (root, sizeof (root), "%s/v1", s_dir);
+    //  No cgroup v2 file anywhere: the memory controller's own cgroup.
+    s_write ("v1/memory/docker/abc/memory.limit_in_bytes", "536870912\n");
+    s_write ("v1/memory/memory.limit_in_bytes", "9223372036854771712\n");
+    const char *cgroup = s_write ("cg-v1", "12:cpu,cpuacct:/docker/abc\n"
+                                           "9:blkio:/docker/abc\n"
+                                           "4:memory:/docker/abc\n"
+                                           "0::/\n");
+    snprintf (want, sizeof (want), "%s/memory/docker/abc/memory.limit_in_bytes", root);
+    cr_assert_str_eq (zo_pressure_cgroup_file (cgroup, root, buf, sizeof (buf)), want);
+    uint64_t bytes = 1;
+    cr_assert_eq (zo_pressure_read_limit (buf, &bytes), 0);
+    cr_assert_eq (bytes, 536870912);
+    //  Controllers joined on one hierarchy, a path not under the mount:
+    //  the mount's own file, whose "no limit" reads as 0.
+    cgroup = s_write ("cg-v1b", "7:memory,hugetlb:/gone\n");
+    snprintf (want, sizeof (want), "%s/memory/memory.limit_in_bytes", root);
+    cr_assert_str_eq (zo_pressure_cgroup_file (cgroup, root, buf, sizeof (buf)), want);
+    cr_assert_eq (zo_pressure_read_limit (buf, &bytes), 0);
+    cr_assert_eq (bytes, 0, "v1's largest number is no limit");
+    //  cgroup v2 mounted too: its file wins.
+    s_write ("v1/memory.max", "1048576\n");
+    snprintf (want, sizeof (want), "%s/memory.max", root);
+    cr_assert_str_eq (zo_pressure_cgroup_file (cgroup, root, buf, sizeof (buf)), want);
+}
+
 //  A /proc/<pid>/stat line whose utime and stime are those clock ticks
 //  (the command name has spaces and parentheses, as it may).
 static const char *
