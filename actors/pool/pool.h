@@ -20,7 +20,9 @@
     connections beyond min, at every reading while the step holds (more
     are still opened on demand). Nothing waiting or in flight is touched.
     At step 0 services keep max_conns idle again (gauge idle_trimmed, 1
-    or 0; a log line and a note each way).
+    or 0; a log line and a note each way). The CPU steps are off unless
+    pool/cpu_pressure is set: trimming sheds memory, and connections
+    closed under CPU load only come back as handshakes.
 */
 #ifndef ZO_POOL_H_INCLUDED
 #define ZO_POOL_H_INCLUDED
