@@ -2,30 +2,27 @@
     See broker.h and proto/PROTOCOL.md.  */
 #include "broker.h"
 
-static const char *usage =
+static const char *s_usage =
     "Usage: zorch-broker [--config FILE] [--broker-front EP] [--broker-back EP]\n"
     "                    [--broker-data-dir DIR] [--broker-queue-max N] ...\n"
     "Accepts events from producers on broker/front, dispatches them to workers\n"
     "on broker/back, keeps dead letters in broker/data_dir. SIGTERM drains.\n";
 
-int
-main (int argc, char *argv [])
+static void *
+s_start (zo_actor_t *actor)
 {
-    zo_actor_t actor;
-    int rc = zo_actor_init (&actor, "broker", argc, argv, usage);
-    if (rc) {
-        rc = rc < 0 ? zo_actor_exit_code (&actor) : 0;
-        zo_actor_fini (&actor);
-        return rc;
-    }
-    zo_broker_t *broker = zo_broker_new (&actor);
-    if (!broker) {
-        rc = zo_actor_exit_code (&actor);
-        zo_actor_fini (&actor);
-        return rc;
-    }
-    rc = zo_loop_run (actor.loop);
+    return zo_broker_new (actor);
+}
+
+static void
+s_stop (void *state)
+{
+    zo_broker_t *broker = state;
     zo_broker_destroy (&broker);
-    zo_actor_fini (&actor);
-    return rc ? 1 : 0;
+}
+
+int
+main (int argc, char **argv)
+{
+    return zo_actor_main ("broker", s_usage, argc, argv, s_start, s_stop);
 }

@@ -10,23 +10,21 @@ static const char *s_usage =
     "(cache/redis), then PostgreSQL (cache/postgres), each level optional below\n"
     "memory and shared by every cache actor pointed at it.\n";
 
+static void *
+s_start (zo_actor_t *actor)
+{
+    return zo_cache_new (actor);
+}
+
+static void
+s_stop (void *state)
+{
+    zo_cache_t *cache = state;
+    zo_cache_destroy (&cache);
+}
+
 int
 main (int argc, char **argv)
 {
-    zo_actor_t a;
-    int rc = zo_actor_init (&a, "cache", argc, argv, s_usage);
-    if (rc) {
-        rc = rc < 0 ? zo_actor_exit_code (&a) : 0;
-        zo_actor_fini (&a);
-        return rc;
-    }
-    zo_cache_t *cache = zo_cache_new (&a);
-    if (cache) {
-        rc = zo_loop_run (a.loop) ? ZO_EXIT_FAIL : 0;
-        zo_cache_destroy (&cache);
-    }
-    else
-        rc = zo_actor_exit_code (&a);
-    zo_actor_fini (&a);
-    return rc;
+    return zo_actor_main ("cache", s_usage, argc, argv, s_start, s_stop);
 }

@@ -12,28 +12,26 @@ static const char *s_usage =
     "(?after=TS waits for the sample after TS), /api/advice and /dashboard on\n"
     "monitor/http. Alert rules: monitor/alerts.\n";
 
+static void *
+s_start (zo_actor_t *actor)
+{
+    return zo_monitor_new (actor);
+}
+
+static void
+s_stop (void *state)
+{
+    zo_monitor_t *monitor = state;
+    zo_monitor_destroy (&monitor);
+}
+
 int
 main (int argc, char **argv)
 {
     //  Before any thread exists (ZeroMQ's): curl's global set-up is not
     //  thread-safe.
     curl_global_init (CURL_GLOBAL_DEFAULT);
-    zo_actor_t a;
-    int rc = zo_actor_init (&a, "monitor", argc, argv, s_usage);
-    if (rc) {
-        rc = rc < 0 ? zo_actor_exit_code (&a) : 0;
-        zo_actor_fini (&a);
-        curl_global_cleanup ();
-        return rc;
-    }
-    zo_monitor_t *monitor = zo_monitor_new (&a);
-    if (monitor) {
-        rc = zo_loop_run (a.loop) ? ZO_EXIT_FAIL : 0;
-        zo_monitor_destroy (&monitor);
-    }
-    else
-        rc = zo_actor_exit_code (&a);
-    zo_actor_fini (&a);
+    int rc = zo_actor_main ("monitor", s_usage, argc, argv, s_start, s_stop);
     curl_global_cleanup ();
     return rc;
 }

@@ -11,28 +11,26 @@ static const char *s_usage =
     "and QUERY (PostgreSQL, to pool/databases), on pooled, rate-limited,\n"
     "health-checked connections with a circuit breaker per service.\n";
 
+static void *
+s_start (zo_actor_t *actor)
+{
+    return zo_pool_new (actor);
+}
+
+static void
+s_stop (void *state)
+{
+    zo_pool_t *pool = state;
+    zo_pool_destroy (&pool);
+}
+
 int
 main (int argc, char **argv)
 {
     //  Before any thread exists (ZeroMQ's): curl's global set-up is not
     //  thread-safe.
     curl_global_init (CURL_GLOBAL_DEFAULT);
-    zo_actor_t a;
-    int rc = zo_actor_init (&a, "pool", argc, argv, s_usage);
-    if (rc) {
-        rc = rc < 0 ? zo_actor_exit_code (&a) : 0;
-        zo_actor_fini (&a);
-        curl_global_cleanup ();
-        return rc;
-    }
-    zo_pool_t *pool = zo_pool_new (&a);
-    if (pool) {
-        rc = zo_loop_run (a.loop) ? ZO_EXIT_FAIL : 0;
-        zo_pool_destroy (&pool);
-    }
-    else
-        rc = zo_actor_exit_code (&a);
-    zo_actor_fini (&a);
+    int rc = zo_actor_main ("pool", s_usage, argc, argv, s_start, s_stop);
     curl_global_cleanup ();
     return rc;
 }

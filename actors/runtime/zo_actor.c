@@ -2,6 +2,7 @@
 */
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -65,6 +66,11 @@ zo_actor_init (zo_actor_t *self, const char *kind, int argc, char **argv,
     self->kind = kind;
     self->argc = argc;
     self->argv = argv;
+    self->flags = calloc ((size_t) (argc > 0 ? argc : 1), sizeof (char *));
+    if (!self->flags)
+        return -1;
+    for (int index = 1; index < argc; index++)
+        self->flags [index - 1] = argv [index];
 
     //  Before anything touches CZMQ or ZeroMQ: threads they start inherit
     //  the mask, and CZMQ must not install its own handlers.
@@ -187,6 +193,31 @@ zo_actor_fini (zo_actor_t *self)
         self->zmq_ctx = NULL;
     }
     zo_conf_destroy (&self->conf);
+    free (self->flags);
+    self->flags = NULL;
+}
+
+int
+zo_actor_main (const char *kind, const char *usage, int argc, char **argv,
+               zo_actor_start_fn *start, zo_actor_stop_fn *stop)
+{
+    assert (start);
+    assert (stop);
+    zo_actor_t actor;
+    int rc = zo_actor_init (&actor, kind, argc, argv, usage);
+    if (rc == 0) {
+        void *state = start (&actor);
+        if (state) {
+            rc = zo_loop_run (actor.loop) ? ZO_EXIT_FAIL : 0;
+            stop (state);
+        }
+        else
+            rc = zo_actor_exit_code (&actor);
+    }
+    else
+        rc = rc < 0 ? zo_actor_exit_code (&actor) : 0;
+    zo_actor_fini (&actor);
+    return rc;
 }
 
 void *

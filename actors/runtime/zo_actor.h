@@ -1,6 +1,7 @@
 /*  zo_actor: what every zorch actor process is built from, so that each
-    main reads the same: zo_actor_init, build the actor, zo_loop_run,
-    tear down, zo_actor_fini.
+    main reads the same: zo_actor_main, given how to build the actor's
+    state and how to tear it down, runs zo_actor_init, the build,
+    zo_loop_run, the tear-down and zo_actor_fini.
 
     zo_actor_init blocks signals (zo_signals_block), reads the
     configuration (zo_conf: defaults, file, env, flags), answers --help and
@@ -30,6 +31,8 @@ typedef struct {
     zo_stats_t *stats;
     int argc;                  /* what zo_conf_apply_args left */
     char **argv;
+    char **flags;              /* the flags as given (NULL-terminated; the
+                                  autoscaler passes them on to workers) */
 } zo_actor_t;
 
 /*  What an actor's main exits with: 0 after a clean stop, ZO_EXIT_FAIL
@@ -72,6 +75,15 @@ extern zo_log_level_t zo_log_level;
     do { if (zo_log_level >= ZO_LOG_INFO) zsys_info (__VA_ARGS__); } while (0)
 #define zo_log_debug(...) \
     do { if (zo_log_level >= ZO_LOG_DEBUG) zsys_debug (__VA_ARGS__); } while (0)
+
+/*  An actor's whole main: zo_actor_init (kind, usage as there), start
+    (the actor's state, or NULL after logging why it could not start),
+    zo_loop_run until the actor stops it, stop (state), zo_actor_fini.
+    Returns what main exits with (0, ZO_EXIT_FAIL, ZO_EXIT_CONFIG).  */
+typedef void *(zo_actor_start_fn) (zo_actor_t *actor);
+typedef void (zo_actor_stop_fn) (void *state);
+int zo_actor_main (const char *kind, const char *usage, int argc, char **argv,
+                   zo_actor_start_fn *start, zo_actor_stop_fn *stop);
 
 /*  Options a socket must have before it binds or connects: a bound
     socket gives the connections it accepts the options it had when it

@@ -6,23 +6,21 @@ static const char *s_usage =
     "                    [--worker-name NAME] [--worker-plugin-dir DIR] ...\n"
     "Runs events from the broker through the handlers routed in worker/routes.\n";
 
+static void *
+s_start (zo_actor_t *actor)
+{
+    return zo_worker_new (actor);
+}
+
+static void
+s_stop (void *state)
+{
+    zo_worker_t *worker = state;
+    zo_worker_destroy (&worker);
+}
+
 int
 main (int argc, char **argv)
 {
-    zo_actor_t a;
-    int rc = zo_actor_init (&a, "worker", argc, argv, s_usage);
-    if (rc) {
-        rc = rc < 0 ? zo_actor_exit_code (&a) : 0;
-        zo_actor_fini (&a);
-        return rc;
-    }
-    zo_worker_t *worker = zo_worker_new (&a);
-    if (worker) {
-        rc = zo_loop_run (a.loop) ? ZO_EXIT_FAIL : 0;
-        zo_worker_destroy (&worker);
-    }
-    else
-        rc = zo_actor_exit_code (&a);
-    zo_actor_fini (&a);
-    return rc;
+    return zo_actor_main ("worker", s_usage, argc, argv, s_start, s_stop);
 }
