@@ -732,33 +732,6 @@ Test (l3, server_killed_mid_run, .fini = s_stop_pg, .timeout = 60)
     zo_stats_destroy (&stats);
 }
 
-//  Sends sig to the postmaster and its children: they are not in its
-//  process group, as every PostgreSQL child calls setsid.
-static void
-s_signal_server (int sig)
-{
-    cr_assert_eq (kill (pg.pid, sig), 0);
-    DIR *dir = opendir ("/proc");
-    struct dirent *e;
-    while (dir && (e = readdir (dir))) {
-        char path [300], line [512];
-        snprintf (path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = atoi (e->d_name) > 0? fopen (path, "r"): NULL;
-        if (f && fgets (line, sizeof line, f)) {
-            //  pid (comm) state ppid ...: comm may hold spaces, not ')'
-            //  followed by one.
-            const char *close = strrchr (line, ')');
-            int ppid = 0;
-            if (close && sscanf (close + 2, "%*c %d", &ppid) == 1 && ppid == pg.pid)
-                kill (atoi (e->d_name), sig);
-        }
-        if (f)
-            fclose (f);
-    }
-    if (dir)
-        closedir (dir);
-}
-
 //  A server that stops answering (SIGSTOP: the connection stays open):
 //  with requests waiting and no answer past 2 x statement_timeout + 1 s,
 //  the level drops the connection, its requests end ERROR, and it comes
@@ -775,14 +748,14 @@ Test (l3, server_stopped_is_dropped, .fini = s_stop_pg, .timeout = 60)
                           .backoff_max_ms = 100 };
     zo_l3_t *l3 = s_up (loop, &opts, &st);
     s_set (loop, l3, S_STR ("k"), S_STR ("v"), 0);
-    s_signal_server (SIGSTOP);
+    cr_assert_eq (zt_server_signal (&pg, SIGSTOP), 0);
     res_t r [3] = { { 0 } };
     uint64_t start = zo_loop_now_ms (loop);
     for (int i = 0; i < 3; i++)
         cr_assert_eq (zo_l3_get (l3, S_STR ("k"), s_on_get, &r [i]), 0);
     bool down = s_wait (loop, &st.downs, 1, 5000);
     uint64_t took = zo_loop_now_ms (loop) - start;
-    s_signal_server (SIGCONT);
+    cr_assert_eq (zt_server_signal (&pg, SIGCONT), 0);
     cr_assert (down, "dropped");
     cr_log_info ("stopped server: %s after %lu ms", st.error, (unsigned long) took);
     cr_expect (strstr (st.error, "no answer"), "%s", st.error);

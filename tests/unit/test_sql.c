@@ -3,7 +3,6 @@
     needs a server starts one and goes through several cases with it; the
     loop is always driven with a deadline, never left to run unbounded.  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <msgpack.h>
@@ -461,38 +460,6 @@ Test (sql, no_server, .timeout = 30)
     zo_loop_destroy (&loop);
 }
 
-//  SIGSTOP to the server and its backends (as test_l3 does; a candidate
-//  for zt_servers).
-static void
-s_signal_server (int sig)
-{
-    cr_assert_eq (kill (pg.pid, sig), 0);
-    DIR *dir = opendir ("/proc");
-    struct dirent *e;
-    while (dir && (e = readdir (dir))) {
-        char path [300], line [512];
-        snprintf (path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = atoi (e->d_name) > 0? fopen (path, "r"): NULL;
-        if (f && fgets (line, sizeof line, f)) {
-            //  pid (comm) state ppid ...: comm may hold spaces, not ')'
-            //  followed by one.
-            const char *close = strrchr (line, ')');
-            int ppid = 0;
-            if (close && sscanf (close + 2, "%*c %d", &ppid) == 1 && ppid == pg.pid)
-                kill (atoi (e->d_name), sig);
-        }
-        if (f)
-            fclose (f);
-    }
-    if (dir)
-        closedir (dir);
-}
-
-//  A server that stops answering (SIGSTOP: the connection stays open):
-//  with requests waiting and no answer past 2 x statement_timeout + 1 s,
-//  the level drops the connection, its requests end ERROR, and it comes
-//  back once the server answers again.
-
 //  A server that answers nothing: the watchdog drops the connection after
 //  2 x statement_timeout + 1 s, its requests fail UPSTREAM; back after
 //  SIGCONT.
@@ -510,7 +477,7 @@ Test (sql, server_stopped_is_dropped, .fini = s_stop_pg, .timeout = 60)
     st_t st = { 0 };
     s_query (loop, dbs, &st, "SELECT 1", 0, NULL, 0);
     cr_assert_eq (st.error, ZO_ERR_NONE, "%s", st.reason);
-    s_signal_server (SIGSTOP);
+    cr_assert_eq (zt_server_signal (&pg, SIGSTOP), 0);
     uint64_t start = zo_loop_now_ms (loop);
     st_t r = { 0 };
     for (int i = 0; i < 3; i++)
@@ -518,7 +485,7 @@ Test (sql, server_stopped_is_dropped, .fini = s_stop_pg, .timeout = 60)
                                           s_on_result, &r), 0);
     bool dropped = s_wait (loop, &r.answers, 3, 5000);
     uint64_t took = zo_loop_now_ms (loop) - start;
-    s_signal_server (SIGCONT);
+    cr_assert_eq (zt_server_signal (&pg, SIGCONT), 0);
     cr_assert (dropped, "dropped");
     cr_log_info ("stopped server: %s after %lu ms", r.reason, (unsigned long) took);
     cr_expect_eq (r.by_error [ZO_ERR_UPSTREAM], 3);

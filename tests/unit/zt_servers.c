@@ -1,6 +1,7 @@
 /*  zt_servers: real redis-server and PostgreSQL for unit tests.
     See zt_servers.h.
 */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -257,6 +258,33 @@ s_reap_group (pid_t pgid)
 {
     while (waitpid (-pgid, NULL, 0) > 0 || errno == EINTR)
         ;
+}
+
+int
+zt_server_signal (zt_server_t *self, int sig)
+{
+    if (self->pid <= 0 || kill (self->pid, sig))
+        return -1;
+    DIR *dir = self->pg? opendir ("/proc"): NULL;
+    struct dirent *e;
+    while (dir && (e = readdir (dir))) {
+        char path [300], line [512];
+        snprintf (path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = atoi (e->d_name) > 0? fopen (path, "r"): NULL;
+        if (f && fgets (line, sizeof line, f)) {
+            //  pid (comm) state ppid ...: comm may hold spaces, not ')'
+            //  followed by one.
+            const char *close = strrchr (line, ')');
+            int ppid = 0;
+            if (close && sscanf (close + 2, "%*c %d", &ppid) == 1 && ppid == self->pid)
+                kill (atoi (e->d_name), sig);
+        }
+        if (f)
+            fclose (f);
+    }
+    if (dir)
+        closedir (dir);
+    return 0;
 }
 
 void

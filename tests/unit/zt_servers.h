@@ -41,6 +41,11 @@ int zt_pg_start (zt_server_t *self);
     on the same port. 0 or -1.  */
 int zt_pg_restart (zt_server_t *self);
 
+/*  Sends sig to the server and, for PostgreSQL, to every backend (each
+    calls setsid, so they are not in the postmaster's process group):
+    SIGSTOP makes a server that keeps its connections and answers
+    nothing, SIGCONT brings it back. 0, or -1 when the server is gone.  */
+int zt_server_signal (zt_server_t *self, int sig);
 /*  SIGKILL now and reap: the server dies mid-run. Keeps the temp dir.  */
 void zt_server_kill (zt_server_t *self);
 /*  Stops the server (SIGTERM, SIGKILL after 10 s), reaps it and removes
