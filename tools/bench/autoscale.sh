@@ -36,26 +36,18 @@ top=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 B=${BUILD:-$top/build}
 REPS=${REPS:-3}
 PLOT=${PLOT:-$top/BENCHMARKS-autoscale.png}
-PY=/usr/bin/python3
 STEP_S=20; LIGHT_S=25
 if [ -n "${QUICK:-}" ]; then STEP_S=8; LIGHT_S=12; fi
-tmp=$(mktemp -d); pids=()
-cleanup () {
-    for p in "${pids[@]:-}"; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ -n "${SCRATCH:-}" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck source=tools/bench/lib.sh
+. "$top/tools/bench/lib.sh"
+bench_init autoscale.sh
 for tool in jq curl gnuplot; do command -v "$tool" >/dev/null || { echo "autoscale.sh: needs $tool" >&2; exit 2; }; done
 
 # run MODE (auto|fixed) ROUND: one cluster, one stream; prints one JSON line.
 run () {
-    local mode=$1 round=$2 dir="$tmp/$1-$2"
+    local mode=$1 round=$2 dir="$SCRATCH/$1-$2"
     mkdir -p "$dir"
-    read -r -a ports <<<"$($PY -c 'import socket
-s = [socket.socket() for _ in range(5)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')"
+    read -r -a ports <<<"$(bench_free_ports 5)"
     local front=tcp://127.0.0.1:${ports[0]} back=tcp://127.0.0.1:${ports[1]}
     local stats=tcp://127.0.0.1:${ports[2]} http=127.0.0.1:${ports[3]} as=tcp://127.0.0.1:${ports[4]}
     cat >"$dir/zorch.conf" <<CONF
@@ -151,17 +143,17 @@ CONF
         --argjson peak "$peak" --argjson quieted "${quieted:-0}" \
         '{mode: $mode, p99_ms: (.latency_us.p99 / 1000), p50_ms: (.latency_us.p50 / 1000), ok: .ok, lost: .lost, first_served_s: $served,
           redelivered: $redelivered, peak_workers: $peak, quieted: $quieted}' "$dir/step.json"
-    [ "$mode" = auto ] && cp "$dir/timeline.tsv" "$tmp/last-auto.tsv"
+    [ "$mode" = auto ] && cp "$dir/timeline.tsv" "$SCRATCH/last-auto.tsv"
     return 0
 }
 
-: >"$tmp/results"
+: >"$SCRATCH/results"
 for r in $(seq 1 "$REPS"); do
-    run auto "$r" | tee -a "$tmp/results"
-    run fixed "$r" | tee -a "$tmp/results"
+    run auto "$r" | tee -a "$SCRATCH/results"
+    run fixed "$r" | tee -a "$SCRATCH/results"
 done
 
-$PY - "$tmp/results" <<'PY'
+$PY - "$SCRATCH/results" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 def med(mode, key):
@@ -194,7 +186,7 @@ set arrow from graph 0, first 0.3 to graph 1, first 0.3 nohead dt 3 lc rgb "blue
 set key top right
 set datafile missing "nan"
 set grid
-plot "$tmp/last-auto.tsv" using 1:2 with lines lw 2 title "load score", \
+plot "$SCRATCH/last-auto.tsv" using 1:2 with lines lw 2 title "load score", \
      "" using 1:3 with lines dt 2 title "forecast (2 s ahead)", \
      "" using 1:4 axes x1y2 with steps lw 2 title "workers", \
      "" using 1:(\$5 / 1000) axes x1y2 with lines title "p99 (s)"

@@ -52,11 +52,10 @@ QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then REPS=${REPS:-1} DURATION=${DURATION:-1}; fi
 REPS=${REPS:-3}
 DURATION=${DURATION:-5}
-PY=/usr/bin/python3
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)}
-keep_scratch=${SCRATCH:+1}
-SCRATCH=${SCRATCH:-$(mktemp -d /tmp/zorch-cache-bench-XXXXXX)}
-mkdir -p "$SCRATCH"
+# shellcheck source=tools/bench/lib.sh
+. "$top/tools/bench/lib.sh"
+bench_init cache.sh
 for b in "$CACHE" "$BENCH" "$ZORCH"; do
     [ -x "$b" ] || { echo "cache.sh: no $b (build first: ninja -C build tools/cache_bench)" >&2; exit 2; }
 done
@@ -67,45 +66,11 @@ done
 results=$SCRATCH/results.txt
 : > "$results"
 
-# Everything started here, killed in reverse order on exit: the caches
-# before the servers they use. PostgreSQL gets SIGINT (a fast shutdown).
-pids=()
-cleanup() {
-    local i p
-    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-        p=${pids[i]}
-        if [ "$p" = "${pg_pid:-}" ]; then kill -INT "$p" 2>/dev/null || true
-        else kill -TERM "$p" 2>/dev/null || true; fi
-        wait "$p" 2>/dev/null || true
-    done
-    [ -n "$keep_scratch" ] || rm -rf "$SCRATCH"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# N free tcp ports on 127.0.0.1 (the kernel's pick).
-s_free_ports() {
-    "$PY" -c 'import socket, sys
-s = [socket.socket() for _ in range(int(sys.argv[1]))]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])' "$1"
-}
-
-# s_wait SECONDS WHAT COMMAND...: until COMMAND succeeds, or fails the script.
-s_wait() {
-    local secs=$1 what=$2; shift 2
-    local i
-    for ((i = 0; i < secs * 20; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
-    echo "cache.sh: gave up waiting for $what (logs in $SCRATCH)" >&2
-    keep_scratch=1
-    exit 1
-}
-
 # s_cache NAME ARGS...: a zorch-cache on a free port; its endpoint in CACHE_EP.
 s_cache() {
     local name=$1; shift
     local ports
-    read -r -a ports <<<"$(s_free_ports 2)"
+    read -r -a ports <<<"$(bench_free_ports 2)"
     CACHE_EP=tcp://127.0.0.1:${ports[0]}
     "$CACHE" --cache-endpoint "$CACHE_EP" --stats-endpoint "tcp://127.0.0.1:${ports[1]}" \
         --cache-name "$name" --log-level warning "$@" >>"$SCRATCH/cache-$name.log" 2>&1 &
@@ -127,11 +92,11 @@ s_fill() {
 # ---------------------------------------------------------------------
 # The servers
 
-read -r rport pport <<<"$(s_free_ports 2)"
+read -r rport pport <<<"$(bench_free_ports 2)"
 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$SCRATCH" \
     >"$SCRATCH/redis.log" 2>&1 &
 pids+=($!)
-s_wait 10 "redis on $rport" bash -c "redis-cli -p $rport ping | grep -q PONG"
+bench_wait 10 "redis on $rport" bash -c "redis-cli -p $rport ping | grep -q PONG"
 
 # Redis db 0 for redis-benchmark, keys key:000000000000 .. key:000000009999
 # (its -r 10000 names), every one set (SET -r would leave a third unset).
@@ -150,30 +115,16 @@ s_fill "$ep_mem" 10000
 
 s_cache l2 --cache-redis "redis://127.0.0.1:$rport/1" --cache-memory 64K   # (e), Redis db 1
 ep_l2=$CACHE_EP
-s_wait 10 "the l2 cache's redis level" s_level_up "$ep_l2" redis
+bench_wait 10 "the l2 cache's redis level" s_level_up "$ep_l2" redis
 s_fill "$ep_l2" 100000
 
 ep_l3=
 if [ -n "$PG_BIN" ] && [ -x "$PG_BIN/postgres" ]; then
-    #   As root, PostgreSQL's programs run as postgres (a prefix, not a
-    #   function, so that $! is the postmaster itself).
-    pg_as=()
-    if [ "$(id -u)" -eq 0 ]; then
-        pg_as=(setpriv --reuid=postgres --regid=postgres --init-groups --)
-        chmod 755 "$SCRATCH"
-        mkdir -p "$SCRATCH/pg" && chown postgres "$SCRATCH/pg"
-    fi
-    "${pg_as[@]}" "$PG_BIN/initdb" -D "$SCRATCH/pg" -A trust -U postgres >"$SCRATCH/initdb.log" 2>&1 \
-        || { echo "cache.sh: initdb failed: $(tail -n 3 "$SCRATCH/initdb.log")" >&2; exit 1; }
-    "${pg_as[@]}" "$PG_BIN/postgres" -D "$SCRATCH/pg" -k "$SCRATCH/pg" -p "$pport" \
-        -c listen_addresses=127.0.0.1 -c fsync=off >"$SCRATCH/pg.log" 2>&1 &
-    pg_pid=$!
-    pids+=("$pg_pid")
-    s_wait 30 "postgres on $pport" "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$pport" -t 1
+    bench_pg_start "$pport"
     s_cache l3 --cache-postgres "host=127.0.0.1 port=$pport user=postgres dbname=postgres" \
         --cache-memory 64K
     ep_l3=$CACHE_EP
-    s_wait 10 "the l3 cache's postgres level" s_level_up "$ep_l3" postgres
+    bench_wait 10 "the l3 cache's postgres level" s_level_up "$ep_l3" postgres
     s_fill "$ep_l3" 20000
 else
     echo "cache.sh: no PostgreSQL under /usr/lib/postgresql: (f) skipped" >&2

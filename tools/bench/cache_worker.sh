@@ -12,23 +12,19 @@ set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 B="${BUILD:-$top/build}"
 N=${N:-100000}; INFLIGHT=${INFLIGHT:-1000}; REPS=${REPS:-3}
-PY=/usr/bin/python3
-tmp=$(mktemp -d); pids=()
-cleanup () { for p in "${pids[@]:-}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
-read -r -a ports <<<"$($PY -c 'import socket
-s = [socket.socket() for _ in range(4)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')"
+# shellcheck source=tools/bench/lib.sh
+. "$top/tools/bench/lib.sh"
+bench_init cache_worker.sh
+read -r -a ports <<<"$(bench_free_ports 4)"
 front=tcp://127.0.0.1:${ports[0]} back=tcp://127.0.0.1:${ports[1]}
 cache=tcp://127.0.0.1:${ports[2]} stats=tcp://127.0.0.1:${ports[3]}
-cat >"$tmp/zorch.conf" <<CONF
+cat >"$SCRATCH/zorch.conf" <<CONF
 stats
     endpoint = $stats
 broker
     front = $front
     back = $back
-    data_dir = $tmp/data
+    data_dir = $SCRATCH/data
 worker
     broker = $back
     cache = $cache
@@ -45,9 +41,9 @@ cache
 log
     level = warning
 CONF
-"$B/broker/zorch-broker" --config "$tmp/zorch.conf" & pids+=($!)
-"$B/actors/cache/zorch-cache" --config "$tmp/zorch.conf" & pids+=($!)
-for w in 1 2; do "$B/actors/worker/zorch-worker" --config "$tmp/zorch.conf" --worker-name "w$w" & pids+=($!); done
+"$B/broker/zorch-broker" --config "$SCRATCH/zorch.conf" & pids+=($!)
+"$B/actors/cache/zorch-cache" --config "$SCRATCH/zorch.conf" & pids+=($!)
+for w in 1 2; do "$B/actors/worker/zorch-worker" --config "$SCRATCH/zorch.conf" --worker-name "w$w" & pids+=($!); done
 sleep 1
 "$B/tools/zorch" cache set item:1 '{"team":"core","repo":"octo/hello"}' --endpoint "$cache" >/dev/null
 run () {  # run TYPE -> one JSON summary line
@@ -55,12 +51,12 @@ run () {  # run TYPE -> one JSON summary line
         --inflight "$INFLIGHT" --wait --quiet --json
 }
 run b.noop >/dev/null; run b.get >/dev/null     # warm-up
-: >"$tmp/results"
+: >"$SCRATCH/results"
 for r in $(seq 1 "$REPS"); do
-    printf 'noop\t%s\n' "$(run b.noop)" >>"$tmp/results"
-    printf 'get\t%s\n' "$(run b.get)" >>"$tmp/results"
+    printf 'noop\t%s\n' "$(run b.noop)" >>"$SCRATCH/results"
+    printf 'get\t%s\n' "$(run b.get)" >>"$SCRATCH/results"
 done
-$PY - "$tmp/results" "$N" "$INFLIGHT" "$REPS" <<'PY'
+$PY - "$SCRATCH/results" "$N" "$INFLIGHT" "$REPS" <<'PY'
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):

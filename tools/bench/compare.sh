@@ -12,8 +12,8 @@
 #   QUICK=1 REPS=1 tools/bench/compare.sh       # a tenth of the events: checks it runs, not figures
 #
 # Environment: ZORCH (default build/tools/zorch), BASELINE (default zbase next to
-# it: <build>/tools/zbase), REPS, ONLY, TRANSPORT, DURABLE, QUICK, SCRATCH.
-# Needs: a build (deploy/setup.sh), python3.
+# it: <build>/tools/zbase), REPS, ONLY, TRANSPORT, DURABLE, QUICK, SCRATCH (kept when given).
+# Needs: a build (deploy/setup.sh), /usr/bin/python3.
 # Run it alone: a build or test suite running beside it distorts every figure.
 set -euo pipefail
 top=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
@@ -26,29 +26,14 @@ DURABLE=${DURABLE:-0}
 QUICK=${QUICK:-0}
 durable_flag=()
 [ "$DURABLE" = 1 ] && durable_flag=(--durable)
-SCRATCH=${SCRATCH:-$(mktemp -d /tmp/zorch-compare-XXXXXX)}
-mkdir -p "$SCRATCH"
+# shellcheck source=tools/bench/lib.sh
+. "$top/tools/bench/lib.sh"
+bench_init compare.sh
 [ -x "$ZORCH" ] || { echo "compare.sh: no zorch at $ZORCH (build first: deploy/setup.sh)" >&2; exit 2; }
 [ -x "$BASELINE" ] || { echo "compare.sh: no baseline at $BASELINE (build first, or set BASELINE)" >&2; exit 2; }
 
 results=$SCRATCH/results.txt
 : > "$results"
-
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-
-# Two free tcp ports on 127.0.0.1 (the kernel's pick), for the baseline.
-s_free_ports() {
-    python3 -c 'import socket
-s = [socket.socket() for _ in range(2)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])'
-}
 
 # Events per workload (W3: seconds at 10,000/s), a tenth with QUICK=1.
 s_events() {
@@ -62,7 +47,7 @@ run_baseline() {
     local wl=$1 front back delay=0 args
     case $TRANSPORT in
         tcp) local ports
-             read -r -a ports <<<"$(s_free_ports)"
+             read -r -a ports <<<"$(bench_free_ports 2)"
              front=tcp://127.0.0.1:${ports[0]} back=tcp://127.0.0.1:${ports[1]} ;;
         ipc) front=ipc://$SCRATCH/f.ipc back=ipc://$SCRATCH/b.ipc ;;
     esac
@@ -101,7 +86,7 @@ run_zorch() {
         if [ "$wl" = W3 ]; then size=(--duration "$(s_events W3)"); else size=(--events "$(s_events "$wl")"); fi
     fi
     json=$("$ZORCH" bench "$wl" --spawn "${durable_flag[@]}" "${size[@]}" --transport "$TRANSPORT" --json 2>/dev/null | tail -n 1)
-    python3 -c 'import json,sys
+    "$PY" -c 'import json,sys
 o=json.loads(sys.argv[1]); l=o["latency_us"]
 print(o["throughput_eps"], l["p50"], l["p95"], l["p99"], l["max"], o["lost"], o["cpu_us_per_event"])' "$json"
 }
@@ -115,7 +100,7 @@ for rep in $(seq 1 "$REPS"); do
     done
 done
 
-python3 - "$results" "$TRANSPORT" "$REPS" "$([ "$DURABLE" = 1 ] && echo ', zorch with its journal on')" <<'PY'
+"$PY" - "$results" "$TRANSPORT" "$REPS" "$([ "$DURABLE" = 1 ] && echo ', zorch with its journal on')" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 print(f"transport {sys.argv[2]}{sys.argv[4]}, medians of {sys.argv[3]} alternating runs; latency in µs")

@@ -46,10 +46,9 @@ if [ "$QUICK" = 1 ]; then REPS=${REPS:-1} N=$((N / 10)) WRK_SECS=${WRK_SECS:-1};
 REPS=${REPS:-3}
 WRK_SECS=${WRK_SECS:-5}
 INFLIGHT=1000
-PY=/usr/bin/python3
-keep_scratch=${SCRATCH:+1}
-SCRATCH=${SCRATCH:-$(mktemp -d /tmp/zorch-pool-bench-XXXXXX)}
-mkdir -p "$SCRATCH"
+# shellcheck source=tools/bench/lib.sh
+. "$top/tools/bench/lib.sh"
+bench_init pool.sh
 for b in "$ZORCH" "$DIRECT" "$FIXTURE" "$BUILD/broker/zorch-broker" \
          "$BUILD/actors/worker/zorch-worker" "$BUILD/actors/pool/zorch-pool"; do
     [ -x "$b" ] || { echo "pool.sh: no $b (build first: ninja -C build tools/curl_direct)" >&2; exit 2; }
@@ -61,46 +60,14 @@ done
 results=$SCRATCH/results.txt
 : > "$results"
 
-# Everything started here, killed in reverse order on exit: the workers
-# before the pool and the broker, the HTTP server last.
-pids=()
-cleanup() {
-    local i
-    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-        kill -TERM "${pids[i]}" 2>/dev/null || true
-        wait "${pids[i]}" 2>/dev/null || true
-    done
-    [ -n "$keep_scratch" ] || rm -rf "$SCRATCH"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# N free tcp ports on 127.0.0.1 (the kernel's pick).
-s_free_ports() {
-    "$PY" -c 'import socket, sys
-s = [socket.socket() for _ in range(int(sys.argv[1]))]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])' "$1"
-}
-
-# s_wait SECONDS WHAT COMMAND...: until COMMAND succeeds, or fails the script.
-s_wait() {
-    local secs=$1 what=$2; shift 2
-    local i
-    for ((i = 0; i < secs * 20; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
-    echo "pool.sh: gave up waiting for $what (logs in $SCRATCH)" >&2
-    keep_scratch=1
-    exit 1
-}
-
 # ---------------------------------------------------------------------
 # The server and the cluster
 
-read -r hport front back stats pool <<<"$(s_free_ports 5)"
+read -r hport front back stats pool <<<"$(bench_free_ports 5)"
 url=http://127.0.0.1:$hport/ok
 "$FIXTURE" "$hport" 86400 >"$SCRATCH/fixture.log" 2>&1 &
 pids+=($!)
-s_wait 10 "the HTTP fixture on $hport" bash -c "curl -s '$url' | grep -q ok"
+bench_wait 10 "the HTTP fixture on $hport" bash -c "curl -s '$url' | grep -q ok"
 
 cat >"$SCRATCH/zorch.conf" <<CONF
 stats
@@ -136,7 +103,7 @@ CONF
 pids+=($!)
 "$BUILD/actors/pool/zorch-pool" --config "$SCRATCH/zorch.conf" --log-level info >>"$SCRATCH/pool.log" 2>&1 &
 pids+=($!)
-s_wait 10 "the pool's ready line" grep -q "pool: ready" "$SCRATCH/pool.log"
+bench_wait 10 "the pool's ready line" grep -q "pool: ready" "$SCRATCH/pool.log"
 for w in 1 2; do
     "$BUILD/actors/worker/zorch-worker" --config "$SCRATCH/zorch.conf" --worker-name "w$w" \
         >>"$SCRATCH/worker-$w.log" 2>&1 &
@@ -197,7 +164,7 @@ PY
 #   Warm-up: the workers are up (inject waits for them), the pool has its
 #   connections open, and every client's first-run costs are paid.
 warm=$((N / 10 > 1000 ? N / 10 : 1000))
-s_wait 20 "the workers (a noop event)" "$ZORCH" inject --broker "tcp://127.0.0.1:$front" \
+bench_wait 20 "the workers (a noop event)" "$ZORCH" inject --broker "tcp://127.0.0.1:$front" \
     --type b.noop --wait --quiet --timeout 2
 s_inject b.noop "$warm" >/dev/null
 s_inject b.http "$warm" >/dev/null

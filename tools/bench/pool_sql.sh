@@ -21,37 +21,20 @@ ZORCH=$BUILD/tools/zorch
 QUICK=${QUICK:-0}
 N=${N:-50000}; REPS=${REPS:-3}; SECS=${SECS:-5}
 if [ "$QUICK" = 1 ]; then REPS=1 N=$((N / 10)) SECS=2; fi
-PY=/usr/bin/python3
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 [ -x "$PG_BIN/postgres" ] && command -v "$PG_BIN/pgbench" >/dev/null || { echo "pool_sql.sh: no PostgreSQL or pgbench" >&2; exit 2; }
-AS=()
-[ "$(id -u)" -eq 0 ] && AS=(setpriv --reuid=postgres --regid=postgres --init-groups --)
-tmp=$(mktemp -d /tmp/zorch-pool-sql-XXXXXX)
-chmod 755 "$tmp"
-pids=()
-cleanup () {
-    local i
-    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -INT "${pids[i]}" 2>/dev/null || true; wait "${pids[i]}" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-read -r pport front back stats pool <<<"$("$PY" -c 'import socket
-s = [socket.socket() for _ in range(5)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')"
-mkdir -p "$tmp/pg"; [ "$(id -u)" -eq 0 ] && chown postgres "$tmp/pg"
-"${AS[@]}" "$PG_BIN/initdb" -D "$tmp/pg" -A trust -U postgres >"$tmp/initdb.log" 2>&1
-"${AS[@]}" "$PG_BIN/postgres" -D "$tmp/pg" -k "$tmp/pg" -p "$pport" -c listen_addresses=127.0.0.1 \
-    -c fsync=off -c max_connections=100 >"$tmp/pg.log" 2>&1 &
-pids+=($!)
-for i in $(seq 1 100); do "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$pport" && break; sleep 0.1; done
-cat >"$tmp/zorch.conf" <<CONF
+# shellcheck source=tools/bench/lib.sh
+. "$top/tools/bench/lib.sh"
+bench_init pool_sql.sh
+read -r pport front back stats pool <<<"$(bench_free_ports 5)"
+bench_pg_start "$pport" max_connections=100
+cat >"$SCRATCH/zorch.conf" <<CONF
 stats
     endpoint = tcp://127.0.0.1:$stats
 broker
     front = tcp://127.0.0.1:$front
     back = tcp://127.0.0.1:$back
-    data_dir = $tmp/data
+    data_dir = $SCRATCH/data
 pool
     endpoint = tcp://127.0.0.1:$pool
     health_interval = 0
@@ -75,31 +58,31 @@ worker
 log
     level = warning
 CONF
-"$BUILD/broker/zorch-broker" --config "$tmp/zorch.conf" >>"$tmp/broker.log" 2>&1 & pids+=($!)
-"$BUILD/actors/pool/zorch-pool" --config "$tmp/zorch.conf" >>"$tmp/pool.log" 2>&1 & pids+=($!)
-for w in 1 2; do "$BUILD/actors/worker/zorch-worker" --config "$tmp/zorch.conf" --worker-name "w$w" >>"$tmp/w$w.log" 2>&1 & pids+=($!); done
+"$BUILD/broker/zorch-broker" --config "$SCRATCH/zorch.conf" >>"$SCRATCH/broker.log" 2>&1 & pids+=($!)
+"$BUILD/actors/pool/zorch-pool" --config "$SCRATCH/zorch.conf" >>"$SCRATCH/pool.log" 2>&1 & pids+=($!)
+for w in 1 2; do "$BUILD/actors/worker/zorch-worker" --config "$SCRATCH/zorch.conf" --worker-name "w$w" >>"$SCRATCH/w$w.log" 2>&1 & pids+=($!); done
 sleep 1
-printf '\\set n random(1, 1000000)\nselect :n::int as v;\n' >"$tmp/select.sql"
+printf '\\set n random(1, 1000000)\nselect :n::int as v;\n' >"$SCRATCH/select.sql"
 run_zorch () {
     "$ZORCH" inject --broker "tcp://127.0.0.1:$front" --type b.sql --payload '{"n":42}' --count "$1" \
         --inflight 1000 --wait --quiet --json
 }
 run_pgbench () {
     "$PG_BIN/pgbench" -n -h 127.0.0.1 -p "$pport" -U postgres -c 8 -j 2 -T "$SECS" -M extended \
-        -f "$tmp/select.sql" -r postgres 2>&1 | "$PY" -c 'import json, re, sys
+        -f "$SCRATCH/select.sql" -r postgres 2>&1 | "$PY" -c 'import json, re, sys
 t = sys.stdin.read()
 tps = float(re.search(r"tps = ([0-9.]+)", t).group(1))
 lat = float(re.search(r"latency average = ([0-9.]+) ms", t).group(1))
 print(json.dumps({"tps": tps, "latency_avg_us": lat * 1000}))'
 }
 run_zorch 2000 >/dev/null          # warm-up
-: >"$tmp/results"
+: >"$SCRATCH/results"
 for r in $(seq 1 "$REPS"); do
-    printf 'zorch\t%s\n' "$(run_zorch "$N")" >>"$tmp/results"
-    printf 'pgbench\t%s\n' "$(run_pgbench)" >>"$tmp/results"
+    printf 'zorch\t%s\n' "$(run_zorch "$N")" >>"$SCRATCH/results"
+    printf 'pgbench\t%s\n' "$(run_pgbench)" >>"$SCRATCH/results"
 done
 conns=$("$PG_BIN/psql" -h 127.0.0.1 -p "$pport" -U postgres -XAtq -c "select count(*) from pg_stat_activity where backend_type = 'client backend'")
-"$PY" - "$tmp/results" "$N" "$REPS" "$conns" <<'PY'
+"$PY" - "$SCRATCH/results" "$N" "$REPS" "$conns" <<'PY'
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
