@@ -229,7 +229,7 @@ int
 zorch_bench (zo_conf_t *conf, int argc, char **argv)
 {
     enum { O_EVENTS = 256, O_INFLIGHT, O_RATE, O_DURATION, O_SLEEP, O_WARMUP, O_SLACK, O_SPAWN,
-           O_DURABLE, O_WORKERS, O_TRANSPORT, O_ENDPOINT, O_JSON, O_HELP };
+           O_DURABLE, O_WORKERS, O_TRANSPORT, O_ENDPOINT, O_JSON };
     static const struct option options [] = {
         { "events", required_argument, NULL, O_EVENTS },
         { "inflight", required_argument, NULL, O_INFLIGHT },
@@ -244,7 +244,7 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
         { "transport", required_argument, NULL, O_TRANSPORT },
         { "endpoint", required_argument, NULL, O_ENDPOINT },
         { "json", no_argument, NULL, O_JSON },
-        { "help", no_argument, NULL, O_HELP },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     uint64_t events = 0, inflight = 0, sleep_ms = 10, warmup = 2000, workers = 2, slack_us = 1000;
@@ -298,14 +298,7 @@ zorch_bench (zo_conf_t *conf, int argc, char **argv)
             case O_DURABLE:  durable = true; break;
             case O_ENDPOINT: endpoint = optarg; break;
             case O_JSON:     json = true; break;
-            case 'h':
-            case O_HELP:
-                printf ("%s", s_usage);
-                return 0;
-            case ':':
-                return zorch_usage_error ("bench", "a value is missing after %s", argv [optind - 1]);
-            default:
-                return zorch_usage_error ("bench", "unknown option %s", argv [optind - 1]);
+            default: return zorch_option_end ("bench", s_usage, opt, argv);
         }
     }
     if (optind != argc - 1)

@@ -57,12 +57,12 @@ static const char s_usage [] =
 static int
 s_sim (int argc, char **argv)
 {
-    enum { O_POLICY = 1, O_BUDGET, O_TRACE, O_HELP };
+    enum { O_POLICY = 1, O_BUDGET, O_TRACE };
     static const struct option options [] = {
         { "policy", required_argument, NULL, O_POLICY },
         { "budget", required_argument, NULL, O_BUDGET },
         { "trace", required_argument, NULL, O_TRACE },
-        { "help", no_argument, NULL, O_HELP },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     int policy = ZO_L1_TINYLFU;
@@ -82,10 +82,7 @@ s_sim (int argc, char **argv)
                     return zorch_usage_error ("cache sim", "--budget wants bytes (4K or more), not '%s'", optarg);
                 break;
             case O_TRACE: trace = optarg; break;
-            case 'h':
-            case O_HELP: printf ("%s", s_usage); return 0;
-            case ':': return zorch_usage_error ("cache sim", "%s needs a value", argv [optind - 1]);
-            default: return zorch_usage_error ("cache sim", "unknown option '%s'", argv [optind - 1]);
+            default: return zorch_option_end ("cache sim", s_usage, opt, argv);
         }
     }
     if (optind < argc)
@@ -224,13 +221,13 @@ s_read_stdin (size_t *len)
 static int
 s_command (zo_conf_t *conf, int argc, char **argv)
 {
-    enum { O_ENDPOINT = 256, O_TIMEOUT, O_TTL, O_JSON, O_HELP };
+    enum { O_ENDPOINT = 256, O_TIMEOUT, O_TTL, O_JSON };
     static const struct option options [] = {
         { "endpoint", required_argument, NULL, O_ENDPOINT },
         { "timeout", required_argument, NULL, O_TIMEOUT },
         { "ttl", required_argument, NULL, O_TTL },
         { "json", no_argument, NULL, O_JSON },
-        { "help", no_argument, NULL, O_HELP },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *endpoint_flag = NULL;
@@ -245,17 +242,14 @@ s_command (zo_conf_t *conf, int argc, char **argv)
             case O_ENDPOINT: endpoint_flag = optarg; break;
             case O_JSON: json = true; break;
             case O_TIMEOUT:
-                if (zorch_parse_double (optarg, &timeout_s) || !(timeout_s > 0) || timeout_s > 86400)
-                    return zorch_usage_error ("cache", "--timeout wants seconds, not '%s'", optarg);
+                if (zorch_option_timeout ("cache", optarg, &timeout_s))
+                    return 2;
                 break;
             case O_TTL:
                 if (zo_conf_parse_ms (optarg, &ttl_ms))
                     return zorch_usage_error ("cache", "--ttl wants a duration (10m), not '%s'", optarg);
                 break;
-            case 'h':
-            case O_HELP: printf ("%s", s_cache_usage); return 0;
-            case ':': return zorch_usage_error ("cache", "%s needs a value", argv [optind - 1]);
-            default: return zorch_usage_error ("cache", "unknown option '%s'", argv [optind - 1]);
+            default: return zorch_option_end ("cache", s_cache_usage, opt, argv);
         }
     }
     if (optind >= argc)

@@ -129,13 +129,13 @@ s_act (zo_rpc_t *rpc, zo_cmd_t cmd, int n, char **ids, int timeout_ms)
 int
 zorch_dlq (zo_conf_t *conf, int argc, char **argv)
 {
-    enum { O_JSON = 256, O_LIMIT, O_BROKER, O_TIMEOUT, O_HELP };
+    enum { O_JSON = 256, O_LIMIT, O_BROKER, O_TIMEOUT };
     static const struct option options [] = {
         { "json", no_argument, NULL, O_JSON },
         { "limit", required_argument, NULL, O_LIMIT },
         { "broker", required_argument, NULL, O_BROKER },
         { "timeout", required_argument, NULL, O_TIMEOUT },
-        { "help", no_argument, NULL, O_HELP },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     bool json = false;
@@ -156,21 +156,10 @@ zorch_dlq (zo_conf_t *conf, int argc, char **argv)
                 }
                 break;
             case O_TIMEOUT:
-                if (zorch_parse_double (optarg, &timeout_s) || !(timeout_s > 0) || timeout_s > 86400) {
-                    zorch_usage_error ("dlq", "--timeout wants seconds, not '%s'", optarg);
+                if (zorch_option_timeout ("dlq", optarg, &timeout_s))
                     return 2;
-                }
                 break;
-            case 'h':
-            case O_HELP:
-                printf ("%s", s_usage);
-                return 0;
-            case ':':
-                zorch_usage_error ("dlq", "%s needs a value", argv [optind - 1]);
-                return 2;
-            default:
-                zorch_usage_error ("dlq", "unknown option '%s'", argv [optind - 1]);
-                return 2;
+            default: return zorch_option_end ("dlq", s_usage, opt, argv);
         }
     }
     if (optind >= argc) {

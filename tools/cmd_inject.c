@@ -293,7 +293,7 @@ zorch_inject (zo_conf_t *conf, int argc, char **argv)
 {
     enum { O_TYPE = 256, O_SOURCE, O_PAYLOAD, O_ID, O_PRIORITY, O_DEADLINE, O_ATTEMPTS,
            O_FILE, O_NDJSON, O_COUNT, O_RATE, O_INFLIGHT, O_WAIT, O_TIMEOUT, O_RESULTS,
-           O_NO_RETRY, O_JSON, O_QUIET, O_BROKER, O_BATCH, O_HELP };
+           O_NO_RETRY, O_JSON, O_QUIET, O_BROKER, O_BATCH };
     static const struct option options [] = {
         { "type", required_argument, NULL, O_TYPE },
         { "source", required_argument, NULL, O_SOURCE },
@@ -315,7 +315,7 @@ zorch_inject (zo_conf_t *conf, int argc, char **argv)
         { "quiet", no_argument, NULL, O_QUIET },
         { "broker", required_argument, NULL, O_BROKER },
         { "batch", required_argument, NULL, O_BATCH },
-        { "help", no_argument, NULL, O_HELP },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *type = NULL, *source = NULL, *payload = NULL, *id = NULL, *priority = NULL;
@@ -385,21 +385,10 @@ zorch_inject (zo_conf_t *conf, int argc, char **argv)
                 }
                 break;
             case O_TIMEOUT:
-                if (zorch_parse_double (optarg, &timeout_s) || timeout_s <= 0) {
-                    zorch_usage_error ("inject", "--timeout wants seconds, not '%s'", optarg);
+                if (zorch_option_timeout ("inject", optarg, &timeout_s))
                     return 2;
-                }
                 break;
-            case 'h':
-            case O_HELP:
-                printf ("%s", s_usage);
-                return 0;
-            case ':':
-                zorch_usage_error ("inject", "%s needs a value", argv [optind - 1]);
-                return 2;
-            default:
-                zorch_usage_error ("inject", "unknown option '%s'", argv [optind - 1]);
-                return 2;
+            default: return zorch_option_end ("inject", s_usage, opt, argv);
         }
     }
     if (optind < argc) {

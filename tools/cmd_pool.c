@@ -114,14 +114,14 @@ s_read_all (FILE *in, size_t *len)
 int
 zorch_pool (zo_conf_t *conf, int argc, char **argv)
 {
-    enum { O_ENDPOINT = 256, O_TIMEOUT, O_BODY, O_HEADER, O_JSON, O_HELP };
+    enum { O_ENDPOINT = 256, O_TIMEOUT, O_BODY, O_HEADER, O_JSON };
     static const struct option options [] = {
         { "endpoint", required_argument, NULL, O_ENDPOINT },
         { "timeout", required_argument, NULL, O_TIMEOUT },
         { "body", required_argument, NULL, O_BODY },
         { "header", required_argument, NULL, O_HEADER },
         { "json", no_argument, NULL, O_JSON },
-        { "help", no_argument, NULL, O_HELP },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *endpoint_flag = NULL, *body = NULL;
@@ -145,13 +145,10 @@ zorch_pool (zo_conf_t *conf, int argc, char **argv)
                 headers [n_headers++] = optarg;
                 break;
             case O_TIMEOUT:
-                if (zorch_parse_double (optarg, &timeout_s) || !(timeout_s > 0) || timeout_s > 86400)
-                    return zorch_usage_error ("pool", "--timeout wants seconds, not '%s'", optarg);
+                if (zorch_option_timeout ("pool", optarg, &timeout_s))
+                    return 2;
                 break;
-            case 'h':
-            case O_HELP: printf ("%s", s_usage); return 0;
-            case ':': return zorch_usage_error ("pool", "%s needs a value", argv [optind - 1]);
-            default: return zorch_usage_error ("pool", "unknown option '%s'", argv [optind - 1]);
+            default: return zorch_option_end ("pool", s_usage, opt, argv);
         }
     }
     char **words = argv + optind;

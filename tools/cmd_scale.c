@@ -32,13 +32,13 @@ s_on_stats (const zo_msg_t *reply, void *arg)
 int
 zorch_scale (zo_conf_t *conf, int argc, char **argv)
 {
-    enum { O_ENDPOINT = 256, O_AUTO, O_JSON, O_TIMEOUT, O_HELP };
+    enum { O_ENDPOINT = 256, O_AUTO, O_JSON, O_TIMEOUT };
     static const struct option options [] = {
         { "endpoint", required_argument, NULL, O_ENDPOINT },
         { "auto", no_argument, NULL, O_AUTO },
         { "json", no_argument, NULL, O_JSON },
         { "timeout", required_argument, NULL, O_TIMEOUT },
-        { "help", no_argument, NULL, O_HELP },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *endpoint_flag = NULL;
@@ -53,17 +53,10 @@ zorch_scale (zo_conf_t *conf, int argc, char **argv)
             case O_AUTO: autoscale = true; break;
             case O_JSON: json = true; break;
             case O_TIMEOUT:
-                if (zorch_parse_double (optarg, &timeout_s) || timeout_s <= 0)
-                    return zorch_usage_error ("scale", "--timeout wants seconds, not '%s'", optarg);
+                if (zorch_option_timeout ("scale", optarg, &timeout_s))
+                    return 2;
                 break;
-            case 'h':
-            case O_HELP:
-                printf ("%s", s_usage);
-                return 0;
-            case ':':
-                return zorch_usage_error ("scale", "%s needs a value", argv [optind - 1]);
-            default:
-                return zorch_usage_error ("scale", "unknown option '%s'", argv [optind - 1]);
+            default: return zorch_option_end ("scale", s_usage, opt, argv);
         }
     }
     zo_msg_t req = { .cmd = ZO_CMD_GET_STATS };

@@ -357,7 +357,7 @@ s_add_actor (s_up_t *self, const char *name, const char *binary, const char *sub
 int
 zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_argv)
 {
-    enum { O_WORKERS = 256, O_NO_MONITOR, O_NO_CACHE, O_NO_POOL, O_DEMO, O_ONCE, O_HELP };
+    enum { O_WORKERS = 256, O_NO_MONITOR, O_NO_CACHE, O_NO_POOL, O_DEMO, O_ONCE };
     static const struct option options [] = {
         { "workers", required_argument, NULL, O_WORKERS },
         { "no-monitor", no_argument, NULL, O_NO_MONITOR },
@@ -365,7 +365,7 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
         { "no-pool", no_argument, NULL, O_NO_POOL },
         { "demo", no_argument, NULL, O_DEMO },
         { "once", no_argument, NULL, O_ONCE },
-        { "help", no_argument, NULL, O_HELP },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     long workers = -1;             //  automatic
@@ -391,17 +391,7 @@ zorch_up (zo_conf_t *conf, int argc, char **argv, int full_argc, char **full_arg
             case O_NO_POOL: pool = false; break;
             case O_DEMO: demo = true; break;
             case O_ONCE: once = true; break;
-            case 'h':
-            case O_HELP:
-                printf ("%s", s_usage);
-                return 0;
-            case ':':
-                fprintf (stderr, "zorch up: %s needs a value\n", argv [optind - 1]);
-                return 2;
-            default:
-                fprintf (stderr, "zorch up: unknown option '%s'\n(zorch up --help for the "
-                         "options)\n", argv [optind - 1]);
-                return 2;
+            default: return zorch_option_end ("up", s_usage, opt, argv);
         }
     }
     if (optind < argc) {

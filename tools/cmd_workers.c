@@ -64,13 +64,13 @@ s_on_workers (const zo_msg_t *reply, void *arg)
 int
 zorch_workers (zo_conf_t *conf, int argc, char **argv)
 {
-    enum { O_BROKER = 256, O_JSON, O_WATCH, O_TIMEOUT, O_HELP };
+    enum { O_BROKER = 256, O_JSON, O_WATCH, O_TIMEOUT };
     static const struct option options [] = {
         { "broker", required_argument, NULL, O_BROKER },
         { "json", no_argument, NULL, O_JSON },
         { "watch", required_argument, NULL, O_WATCH },
         { "timeout", required_argument, NULL, O_TIMEOUT },
-        { "help", no_argument, NULL, O_HELP },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *broker = NULL;
@@ -90,17 +90,10 @@ zorch_workers (zo_conf_t *conf, int argc, char **argv)
                 print.watch = true;
                 break;
             case O_TIMEOUT:
-                if (zorch_parse_double (optarg, &timeout_s) || timeout_s <= 0)
-                    return zorch_usage_error ("workers", "--timeout wants seconds, not '%s'", optarg);
+                if (zorch_option_timeout ("workers", optarg, &timeout_s))
+                    return 2;
                 break;
-            case 'h':
-            case O_HELP:
-                printf ("%s", s_usage);
-                return 0;
-            case ':':
-                return zorch_usage_error ("workers", "%s needs a value", argv [optind - 1]);
-            default:
-                return zorch_usage_error ("workers", "unknown option '%s'", argv [optind - 1]);
+            default: return zorch_option_end ("workers", s_usage, opt, argv);
         }
     }
     if (optind < argc)

@@ -235,6 +235,26 @@ zorch_usage_error (const char *cmd, const char *fmt, const char *arg)
 }
 
 int
+zorch_option_end (const char *cmd, const char *usage, int opt, char **argv)
+{
+    if (opt == 'h') {
+        printf ("%s", usage);
+        return 0;
+    }
+    if (opt == ':')
+        return zorch_usage_error (cmd, "%s needs a value", argv [optind - 1]);
+    return zorch_usage_error (cmd, "unknown option '%s'", argv [optind - 1]);
+}
+
+int
+zorch_option_timeout (const char *cmd, const char *arg, double *seconds)
+{
+    if (zorch_parse_double (arg, seconds) || !(*seconds > 0) || *seconds > 86400)
+        return zorch_usage_error (cmd, "--timeout wants seconds, not '%s'", arg);
+    return 0;
+}
+
+int
 zorch_parse_double (const char *text, double *value)
 {
     char *end;

@@ -73,6 +73,15 @@ int zorch_parse_double (const char *text, double *value);
     exit status of a usage error.  */
 int zorch_usage_error (const char *cmd, const char *fmt, const char *arg);
 
+/*  The cases every command's getopt_long switch ends with (its optstring
+    ":h", its --help entry returning 'h'): 'h' prints usage and gives 0; a
+    flag without its value (':') and anything else give zorch_usage_error's
+    2, naming the flag. Call it as the switch's default.  */
+int zorch_option_end (const char *cmd, const char *usage, int opt, char **argv);
+/*  --timeout's value: seconds, more than 0 and at most a day, into
+    *seconds. 0, or zorch_usage_error's 2.  */
+int zorch_option_timeout (const char *cmd, const char *arg, double *seconds);
+
 /*  Starts argv[0] with argv in a child of its own process group, with
     default signals, stdout and stderr to log_path (NULL: inherited).
     Returns the child's pid, or -1 with errno (zo_proc_spawn).  */

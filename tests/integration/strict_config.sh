@@ -49,7 +49,18 @@ for cmd in inject status dlq bench up; do
     s_refused "zorch $cmd: an unknown key in a file" "unknown key broker/queue_mx" \
         "$ZORCH_BIN" "$cmd" --config "$T/typo.conf"
 done
-s_refused "zorch inject: an unknown option" "unknown option '--bogus'" "$ZORCH_BIN" inject --bogus
+#   Every subcommand with options reads them alike: an unknown one and one
+#   without its value are refused by name, --help is answered.
+for spec in inject:--type dlq:--limit bench:--events up:--workers cache:--ttl pool:--body \
+            scale:--timeout workers:--watch "cache sim:--budget"; do
+    cmd=${spec%%:*} flag=${spec#*:}
+    read -r -a words <<<"$cmd"
+    s_refused "zorch $cmd: an unknown option" "zorch $cmd: unknown option '--bogus'" \
+        "$ZORCH_BIN" "${words[@]}" --bogus
+    s_refused "zorch $cmd: an option without its value" "zorch $cmd: $flag needs a value" \
+        "$ZORCH_BIN" "${words[@]}" "$flag"
+    zt_assert "zorch $cmd --help is answered" bash -c '"$@" --help | grep -qi usage' _ "$ZORCH_BIN" "${words[@]}"
+done
 zt_assert "nothing was left listening" bash -c "! ss -ltn 2>/dev/null | grep -q ':$PORT_BASE '"
 
 zt_say "--print-config reads back to the same configuration, quotes included"
