@@ -196,28 +196,6 @@ s_on_stats (const zo_msg_t *reply, void *arg)
     zorch_print_stats (reply, ((s_out_t *) arg)->json);
 }
 
-//  Reads all of standard input (set KEY -).
-static char *
-s_read_stdin (size_t *len)
-{
-    size_t cap = 4096, n = 0;
-    char *buf = malloc (cap);
-    size_t got;
-    while (buf && (got = fread (buf + n, 1, cap - n, stdin)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *grown = realloc (buf, cap *= 2);
-            if (!grown) {
-                free (buf);
-                return NULL;
-            }
-            buf = grown;
-        }
-    }
-    *len = n;
-    return buf;
-}
-
 static int
 s_command (zo_conf_t *conf, int argc, char **argv)
 {
@@ -278,7 +256,7 @@ s_command (zo_conf_t *conf, int argc, char **argv)
     if (streq (what, "set")) {
         size_t len;
         if (streq (argv [optind + 1], "-")) {
-            if (!(value = s_read_stdin (&len))) {
+            if (!(value = zorch_read_all (stdin, &len))) {
                 fprintf (stderr, "zorch cache: out of memory reading standard input\n");
                 return 1;
             }

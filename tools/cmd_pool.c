@@ -95,22 +95,6 @@ s_on_stats (const zo_msg_t *reply, void *arg)
     zorch_print_stats (reply, ((s_out_t *) arg)->json);
 }
 
-static char *
-s_read_all (FILE *in, size_t *len)
-{
-    size_t cap = 4096, n = 0, got;
-    char *buf = malloc (cap);
-    while (buf && (got = fread (buf + n, 1, cap - n, in)) > 0)
-        if ((n += got) == cap) {
-            char *grown = realloc (buf, cap *= 2);
-            if (!grown)
-                free (buf);
-            buf = grown;
-        }
-    *len = n;
-    return buf;
-}
-
 int
 zorch_pool (zo_conf_t *conf, int argc, char **argv)
 {
@@ -171,7 +155,7 @@ zorch_pool (zo_conf_t *conf, int argc, char **argv)
                            .method = zo_span_str (words [2]), .path = zo_span_str (words [3]),
                            .timeout_ms = (uint32_t) (timeout_s * 1000) };
         if (body && streq (body, "-"))
-            body_data = s_read_all (stdin, &body_len);
+            body_data = zorch_read_all (stdin, &body_len);
         else
         if (body)
             body_len = strlen (body_data = strdup (body));

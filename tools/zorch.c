@@ -234,6 +234,22 @@ zorch_usage_error (const char *cmd, const char *fmt, const char *arg)
     return 2;
 }
 
+char *
+zorch_read_all (FILE *in, size_t *len)
+{
+    size_t cap = 4096, n = 0, got;
+    char *buf = malloc (cap);
+    while (buf && (got = fread (buf + n, 1, cap - n, in)) > 0)
+        if ((n += got) == cap) {
+            char *grown = realloc (buf, cap *= 2);
+            if (!grown)
+                free (buf);
+            buf = grown;
+        }
+    *len = n;
+    return buf;
+}
+
 int
 zorch_option_end (const char *cmd, const char *usage, int opt, char **argv)
 {

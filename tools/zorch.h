@@ -73,6 +73,10 @@ int zorch_parse_double (const char *text, double *value);
     exit status of a usage error.  */
 int zorch_usage_error (const char *cmd, const char *fmt, const char *arg);
 
+/*  All of in (set KEY -, --body -), malloc'd, its length in *len; NULL
+    when out of memory.  */
+char *zorch_read_all (FILE *in, size_t *len);
+
 /*  The cases every command's getopt_long switch ends with (its optstring
     ":h", its --help entry returning 'h'): 'h' prints usage and gives 0; a
     flag without its value (':') and anything else give zorch_usage_error's

@@ -142,6 +142,9 @@ zt_say "the command line, and garbage on the pool's socket"
 zt_eq "zorch pool request" "$(P request local GET /ok 2>/dev/null)" ok
 set +e; P request local GET /status/500 >/dev/null 2>&1; rc=$?; set -e
 zt_eq "a 500 exits 1" "$rc" 1
+head -c 900 /dev/zero | tr '\0' x >"$T/body.txt"
+zt_eq "--body - sends standard input (900 bytes: the fixture echoes up to 998)" \
+    "$(P request local POST /echo --body - <"$T/body.txt" 2>/dev/null | jq -r '.body | length')" 900
 "$GARBAGE" "$POOL" 1048576 >"$T/garbage.txt" 2>&1 || { grep -v '^ok' "$T/garbage.txt"; zt_fail "zo_garbage against the pool"; }
 tail -1 "$T/garbage.txt"
 zt_assert "the pool is alive" kill -0 "$POOL_PID"
