@@ -26,7 +26,9 @@ T=""
 zt_say () { printf '[%s %s] %s\n' "$ZT_NAME" "$(date +%T.%3N)" "$*"; }
 
 #   Fails the test with a message (and, through the EXIT trap, the logs).
-zt_fail () { printf '[%s] FAIL: %s\n' "$ZT_NAME" "$*" >&2; exit 1; }
+#   The reason is said again after the logs s_cleanup prints, where a
+#   runner that keeps only a log's last lines (meson test) still shows it.
+zt_fail () { ZT_FAILED="$*"; printf '[%s] FAIL: %s\n' "$ZT_NAME" "$*" >&2; exit 1; }
 
 #   Asserts that a condition holds: zt_assert "what it means" test-args...
 zt_assert () {
@@ -81,7 +83,7 @@ s_cleanup () {
         done
     fi
     if [ -n "$T" ] && [ -z "${ZT_KEEP:-}" ]; then rm -rf "$T"; fi
-    [ "$rc" -eq 0 ] && zt_say "PASS" || echo "[$ZT_NAME] FAILED (exit $rc)" >&2
+    [ "$rc" -eq 0 ] && zt_say "PASS" || echo "[$ZT_NAME] FAILED (exit $rc)${ZT_FAILED:+: $ZT_FAILED}" >&2
     exit "$rc"
 }
 
