@@ -27,7 +27,17 @@ mkdir -p "$T/www"
 echo "ok over h2" >"$T/www/ok"
 zt_bg "$T/nghttpd.log" nghttpd --address=127.0.0.1 --htdocs="$T/www" --verbose "$HPORT" "$T/key.pem" "$T/cert.pem"
 zt_wait 5 "nghttpd" bash -c "curl -s --cacert '$T/cert.pem' https://127.0.0.1:$HPORT/ok | grep -q 'ok over h2'"
-: >"$T/nghttpd.log"    # the frames of the pool's connection only, from here on
+#   The frames of the pool's connection only, from here on: once the
+#   server logged the check's connection closed (it may log that after
+#   curl has returned), the log starts again.
+s_checks_closed () {
+    local ids closed
+    ids=$(grep -ao '^\[id=[0-9]*\]' "$T/nghttpd.log" | sort -u | wc -l)
+    closed=$(grep -acE '^\[id=[0-9]+\] \[ *[0-9.]+\] closed$' "$T/nghttpd.log")
+    [ "$ids" -gt 0 ] && [ "$ids" -eq "$closed" ]
+}
+zt_wait 5 "nghttpd to log the check's connection closed" s_checks_closed
+: >"$T/nghttpd.log"
 cat >"$T/zorch.conf" <<CONF
 pool
     endpoint = $POOL
