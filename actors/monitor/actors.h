@@ -177,6 +177,9 @@ const zo_actors_conf_t *zo_actors_conf (const zo_actors_t *self);
 const zo_acounter_t *zo_arec_counter (const zo_arec_t *actor, const char *name);
 const zo_agauge_t *zo_arec_gauge (const zo_arec_t *actor, const char *name);
 const zo_hist_t *zo_arec_hist (const zo_arec_t *actor, const char *name);
+/*  A counter's rate, a gauge's value; 0 when the actor has no such metric.  */
+double zo_arec_rate (const zo_arec_t *actor, const char *name);
+double zo_arec_value (const zo_arec_t *actor, const char *name);
 
 /*  The newest notes of every actor of kind, newest first, at most max of
     them, into out (borrowed until the next apply or tick). Returns how
@@ -193,16 +196,12 @@ uint32_t zo_actors_merge_hist (const zo_actors_t *self, const char *kind,
 uint64_t zo_actors_sum_counter (const zo_actors_t *self, const char *kind, const char *name);
 double zo_actors_sum_rate (const zo_actors_t *self, const char *kind, const char *name);
 double zo_actors_sum_gauge (const zo_actors_t *self, const char *kind, const char *name);
+/*  The cluster window of histogram name: the p50, p95, p99 and p99.9 (ns,
+    NaN without events) of the last second it had reports, and how many
+    seconds ago that was. False when no report ever carried name.  */
+bool zo_actors_window (const zo_actors_t *self, const char *name, double pcts [4],
+                       uint32_t *age);
 /*  True when at least one actor of kind is known and up.  */
 bool zo_actors_kind_up (const zo_actors_t *self, const char *kind);
-
-/*  The value of a cluster metric by the name alert rules use (p95_ms,
-    error_rate, queue_depth, actor_down, ...). NaN when the name is
-    unknown (*known false) or the value is missing.  */
-double zo_sample_metric (const zo_sample_t *sample, const char *metric, bool *known);
-/*  True when metric is a name zo_sample_metric knows.  */
-bool zo_sample_metric_known (const char *metric);
-/*  The names, NULL-terminated, for help texts.  */
-extern const char *const zo_sample_metric_names [];
 
 #endif

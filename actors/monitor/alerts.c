@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alerts.h"
+#include "sample.h"
 
 struct _zo_alerts_t {
     zo_alert_t rules [ZO_ALERTS_MAX];

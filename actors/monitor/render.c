@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "render.h"
+#include "sample.h"
 #include "zo_json.h"
 
 const double zo_render_le_seconds [] = {

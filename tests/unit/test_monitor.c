@@ -10,6 +10,7 @@
 
 #include "actors.h"
 #include "alerts.h"
+#include "sample.h"
 #include "history.h"
 #include "render.h"
 
@@ -197,6 +198,16 @@ Test (monitor, hist_merge_is_exact)
         cr_assert (fabs (got [i] - want [i]) <= want [i] * 0.032,
                    "percentile %d: got %f, want %f", i, got [i], want [i]);
     cr_assert_eq (sample.brokers_up, 3);
+    //  The window the sample read, as the table shows it: this second's.
+    double pcts [4];
+    uint32_t age = 99;
+    cr_assert (zo_actors_window (actors, "latency_ns", pcts, &age));
+    cr_assert_eq (age, 0);
+    cr_assert_eq (pcts [1] / 1e6, sample.p95_ms);
+    cr_assert_not (zo_actors_window (actors, "no_such_hist", pcts, &age));
+    zo_actors_tick (actors, 3500, 6000, &sample, NULL, NULL);
+    cr_assert (zo_actors_window (actors, "latency_ns", pcts, &age));
+    cr_assert_eq (age, 1, "a second without reports ages the window");
     zo_actors_destroy (&actors);
     cr_assert_null (actors);
 }
