@@ -159,7 +159,6 @@ s_tell (l3_op_t *op, bool ok, zo_level_rc_t rc, const void *value, size_t len,
     zo__l3_op_free (op);
 }
 
-//  The operation ended: off the list, counted, told.
 void
 zo__l3_finish (zo_l3_t *self, l3_op_t *op, bool ok, zo_level_rc_t rc, const void *value,
                size_t len, uint64_t expire_ms)
@@ -179,8 +178,6 @@ zo__l3_finish (zo_l3_t *self, l3_op_t *op, bool ok, zo_level_rc_t rc, const void
     s_tell (op, ok, rc, value, len, expire_ms);
 }
 
-//  Sends statement stmt for op, every parameter binary, results binary.
-//  0, or -1 with errno (EIO, the connection failing, as ENOTCONN).
 int
 zo__l3_send (zo_l3_t *self, l3_op_t *op, int stmt, const char *const *values, const int *lengths)
 {

@@ -31,9 +31,6 @@ s_upper_bound (l3_op_t *op)
     op->hi_len = len;
 }
 
-//  Reads the glob into op: the literal prefix (lo, hi), and either the
-//  LIKE pattern or, with a class, the glob for fnmatch. 0, or -1 with
-//  errno (ENOMEM; EINVAL for a NUL byte in a glob with a class).
 int
 zo__l3_inv_parse (l3_op_t *op, const char *glob, size_t len)
 {
@@ -84,8 +81,6 @@ zo__l3_inv_parse (l3_op_t *op, const char *glob, size_t len)
     return 0;
 }
 
-//  The next request of an invalidation: a LIKE batch, a page of keys, or
-//  the deletion of a page's matches (in array, array_len).
 int
 zo__l3_inv_send (zo_l3_t *self, l3_op_t *op, const unsigned char *array, size_t array_len)
 {
@@ -183,7 +178,6 @@ s_inv_page (zo_l3_t *self, l3_op_t *op, const PGresult *res)
     return rc == 0? 1: -1;
 }
 
-//  An invalidation's request answered: the next one, or the end.
 void
 zo__l3_on_invalidate (zo_l3_t *self, l3_op_t *op, const PGresult *res)
 {
